@@ -1,0 +1,422 @@
+package aggregate
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"regexp"
+	"strings"
+	"time"
+)
+
+// Plan is a compiled, validated View, ready to run any number of times
+// concurrently.
+type Plan struct {
+	view      View
+	params    []compiledParam
+	calls     []compiledCall
+	shape     []node
+	shapeFunc ShapeFunc
+	timeout   time.Duration
+}
+
+type compiledParam struct {
+	name    string
+	pattern *regexp.Regexp
+}
+
+type compiledCall struct {
+	Call
+	index     int
+	method    string
+	path      template
+	query     template
+	deps      []int
+	dependent bool // some other call waits for this one
+}
+
+// Catalog tells Compile what exists outside the view.
+type Catalog struct {
+	// Upstream reports whether an upstream of that name is configured.
+	Upstream func(name string) bool
+	// Shapers are the Go shaping functions views may name.
+	Shapers map[string]ShapeFunc
+}
+
+// DefaultTimeout is a view's deadline when it sets none.
+const DefaultTimeout = 3 * time.Second
+
+var tokenRE = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
+
+// Compile validates v against cat and returns its Plan. Errors name the view
+// and the offending field.
+func Compile(v View, cat Catalog) (*Plan, error) {
+	p := &Plan{view: v, timeout: v.Timeout}
+	fail := func(field string, format string, args ...any) (*Plan, error) {
+		return nil, fmt.Errorf("view %q: %s: %s", v.Name, field, fmt.Sprintf(format, args...))
+	}
+	if v.Name == "" {
+		return fail("name", "is required")
+	}
+	if p.timeout <= 0 {
+		p.timeout = DefaultTimeout
+	}
+	switch v.Method {
+	case "", http.MethodGet:
+		p.view.Method = http.MethodGet
+	default:
+		return fail("method", "%q is not supported yet (only GET)", v.Method)
+	}
+	if !strings.HasPrefix(v.Route, "/") {
+		return fail("route", "%q must start with '/'", v.Route)
+	}
+	switch v.Cache.Scope {
+	case "":
+		p.view.Cache.Scope = ScopePublic
+	case ScopePublic, ScopeUser:
+	default:
+		return fail("cache.scope", "%q must be %q or %q", v.Cache.Scope, ScopePublic, ScopeUser)
+	}
+	if v.Cache.TTL < 0 {
+		return fail("cache.ttl", "must not be negative")
+	}
+
+	// Params: declared, unique, and exactly those of the route.
+	routeParams := routeParamNames(v.Route)
+	paramIndex := map[string]int{}
+	for i, prm := range v.Params {
+		field := fmt.Sprintf("params[%d]", i)
+		if !tokenRE.MatchString(prm.Name) {
+			return fail(field+".name", "%q must be letters, digits, '_' or '-'", prm.Name)
+		}
+		if _, dup := paramIndex[prm.Name]; dup {
+			return fail(field+".name", "%q is declared twice", prm.Name)
+		}
+		if _, inRoute := routeParams[prm.Name]; !inRoute {
+			return fail(field+".name", "%q is not a parameter of route %q", prm.Name, v.Route)
+		}
+		pattern := prm.Pattern
+		if pattern == "" {
+			pattern = `[^/]+`
+		}
+		re, err := regexp.Compile(`^(?:` + pattern + `)$`)
+		if err != nil {
+			return fail(field+".pattern", "%v", err)
+		}
+		paramIndex[prm.Name] = i
+		p.params = append(p.params, compiledParam{name: prm.Name, pattern: re})
+	}
+	for name := range routeParams {
+		if _, ok := paramIndex[name]; !ok {
+			return fail("params", "route parameter %q is not declared", name)
+		}
+	}
+
+	// Calls: names first, so templates may refer to any call.
+	if len(v.Calls) == 0 && v.ShapeFunc == "" {
+		return fail("calls", "a view needs at least one call")
+	}
+	callIndex := map[string]int{}
+	for i, c := range v.Calls {
+		if !tokenRE.MatchString(c.Name) {
+			return fail(fmt.Sprintf("calls[%d].name", i), "%q must be letters, digits, '_' or '-'", c.Name)
+		}
+		if _, dup := callIndex[c.Name]; dup {
+			return fail(fmt.Sprintf("calls[%d].name", i), "%q is defined twice", c.Name)
+		}
+		if _, clash := paramIndex[c.Name]; clash {
+			return fail(fmt.Sprintf("calls[%d].name", i), "%q is also a parameter name", c.Name)
+		}
+		callIndex[c.Name] = i
+	}
+	for i, c := range v.Calls {
+		cc, err := compileCall(i, c, paramIndex, callIndex, cat)
+		if err != nil {
+			return fail(fmt.Sprintf("calls[%d] (%s)", i, c.Name), "%v", err)
+		}
+		p.calls = append(p.calls, cc)
+	}
+	if cycle := findCycle(p.calls); cycle != "" {
+		return fail("calls", "dependency cycle: %s", cycle)
+	}
+	for _, c := range p.calls {
+		for _, d := range c.deps {
+			p.calls[d].dependent = true
+		}
+	}
+
+	// Shape.
+	if v.ShapeFunc != "" {
+		fn, ok := cat.Shapers[v.ShapeFunc]
+		if !ok {
+			return fail("shape_func", "no Go shaping function named %q is registered", v.ShapeFunc)
+		}
+		if len(v.Shape) > 0 {
+			return fail("shape", "set either shape or shape_func, not both")
+		}
+		p.shapeFunc = fn
+		return p, nil
+	}
+	if len(v.Shape) == 0 {
+		return fail("shape", "is empty")
+	}
+	shape, err := compileFields(v.Shape, "shape", callIndex)
+	if err != nil {
+		return fail("shape", "%v", err)
+	}
+	p.shape = shape
+	return p, nil
+}
+
+func compileCall(i int, c Call, params, calls map[string]int, cat Catalog) (compiledCall, error) {
+	cc := compiledCall{Call: c, index: i, method: c.Method}
+	if cc.method == "" {
+		cc.method = http.MethodGet
+	}
+	if cc.method != http.MethodGet {
+		return cc, fmt.Errorf("method %q is not supported yet (only GET)", c.Method)
+	}
+	if c.Upstream == "" {
+		return cc, errors.New("upstream is required")
+	}
+	if cat.Upstream != nil && !cat.Upstream(c.Upstream) {
+		return cc, fmt.Errorf("upstream %q is not configured", c.Upstream)
+	}
+	if c.Timeout < 0 {
+		return cc, errors.New("timeout must not be negative")
+	}
+	deps := map[int]bool{}
+	resolve := func(ref string) (part, error) {
+		if j, ok := params[ref]; ok {
+			return part{param: j, call: -1}, nil
+		}
+		name, path, _ := strings.Cut(ref, ".")
+		j, ok := calls[name]
+		if !ok {
+			return part{}, fmt.Errorf("{%s}: no parameter or call named %q", ref, name)
+		}
+		if j == i {
+			return part{}, fmt.Errorf("{%s}: a call cannot refer to itself", ref)
+		}
+		if path == "" {
+			return part{}, fmt.Errorf("{%s}: name a value inside call %q, e.g. {%s.id}", ref, name, name)
+		}
+		deps[j] = true
+		return part{param: -1, call: j, path: path}, nil
+	}
+	var err error
+	if cc.path, err = parseTemplate(c.Path, resolve); err != nil {
+		return cc, fmt.Errorf("path: %w", err)
+	}
+	if err := checkPathLiterals(c.Path, cc.path); err != nil {
+		return cc, fmt.Errorf("path: %w", err)
+	}
+	if cc.query, err = parseTemplate(c.Query, resolve); err != nil {
+		return cc, fmt.Errorf("query: %w", err)
+	}
+	for _, lit := range cc.query.parts {
+		if strings.ContainsAny(lit.literal, "#? ") {
+			return cc, fmt.Errorf("query: %q must be an encoded query string without '?', '#' or spaces", c.Query)
+		}
+	}
+	for _, name := range c.DependsOn {
+		j, ok := calls[name]
+		if !ok {
+			return cc, fmt.Errorf("depends_on: no call named %q", name)
+		}
+		if j == i {
+			return cc, errors.New("depends_on: a call cannot depend on itself")
+		}
+		deps[j] = true
+	}
+	for j := range deps {
+		cc.deps = append(cc.deps, j)
+	}
+	return cc, nil
+}
+
+// checkPathLiterals rejects templates whose fixed text could leave the
+// upstream's path prefix or smuggle a query.
+func checkPathLiterals(raw string, t template) error {
+	if !strings.HasPrefix(raw, "/") {
+		return fmt.Errorf("%q must start with '/'", raw)
+	}
+	for _, p := range t.parts {
+		if strings.ContainsAny(p.literal, "?#\\ ") {
+			return fmt.Errorf("%q: put the query in query, and no '#', '\\' or spaces", raw)
+		}
+	}
+	for _, seg := range strings.Split(raw, "/") {
+		if seg == "." || seg == ".." || strings.EqualFold(seg, "%2e") || strings.EqualFold(seg, "%2e%2e") {
+			return fmt.Errorf("%q: dot segments are not allowed", raw)
+		}
+	}
+	return nil
+}
+
+// findCycle returns a readable cycle, or "".
+func findCycle(calls []compiledCall) string {
+	const (
+		unseen = iota
+		active
+		finished
+	)
+	state := make([]int, len(calls))
+	var stack []int
+	var visit func(i int) string
+	visit = func(i int) string {
+		state[i] = active
+		stack = append(stack, i)
+		for _, d := range calls[i].deps {
+			switch state[d] {
+			case active:
+				var names []string
+				for k := len(stack) - 1; k >= 0; k-- {
+					names = append(names, calls[stack[k]].Name)
+					if stack[k] == d {
+						break
+					}
+				}
+				return strings.Join(names, " -> ") + " -> " + calls[i].Name
+			case unseen:
+				if c := visit(d); c != "" {
+					return c
+				}
+			}
+		}
+		stack = stack[:len(stack)-1]
+		state[i] = finished
+		return ""
+	}
+	for i := range calls {
+		if state[i] == unseen {
+			if c := visit(i); c != "" {
+				return c
+			}
+		}
+	}
+	return ""
+}
+
+func routeParamNames(route string) map[string]struct{} {
+	names := map[string]struct{}{}
+	for {
+		open := strings.IndexByte(route, '{')
+		if open < 0 {
+			return names
+		}
+		end := strings.IndexByte(route[open:], '}')
+		if end < 0 {
+			return names
+		}
+		name, _, _ := strings.Cut(route[open+1:open+end], ":") // chi's {name:regexp}
+		names[name] = struct{}{}
+		route = route[open+end+1:]
+	}
+}
+
+// node is a compiled Field.
+type node struct {
+	name    string
+	key     []byte // `"name":`
+	kind    nodeKind
+	call    int    // top level: the source call
+	path    string // gjson path; "" is the source itself
+	fields  []node
+	limit   int
+	literal []byte // Const
+	missing []byte // written when the value is absent
+}
+
+type nodeKind int
+
+const (
+	kindValue nodeKind = iota
+	kindObject
+	kindList
+	kindCount
+	kindConst
+)
+
+// compileFields compiles one object's fields. calls is non-nil only at the
+// top level, where From starts with a call name.
+func compileFields(fields []Field, where string, calls map[string]int) ([]node, error) {
+	seen := map[string]bool{}
+	out := make([]node, 0, len(fields))
+	for i, f := range fields {
+		at := fmt.Sprintf("%s[%d]", where, i)
+		if f.Name == "" {
+			return nil, fmt.Errorf("%s: name is required", at)
+		}
+		at = fmt.Sprintf("%s (%s)", at, f.Name)
+		if seen[f.Name] {
+			return nil, fmt.Errorf("%s: the key %q is written twice", at, f.Name)
+		}
+		seen[f.Name] = true
+		key, _ := json.Marshal(f.Name)
+		n := node{name: f.Name, key: append(key, ':'), call: -1, limit: f.Limit}
+		if f.Limit < 0 {
+			return nil, fmt.Errorf("%s: limit must not be negative", at)
+		}
+		from := f.From
+		if from == "" {
+			from = f.Name
+		}
+		if calls != nil && len(f.Const) == 0 {
+			name, path, _ := strings.Cut(from, ".")
+			j, ok := calls[name]
+			if !ok {
+				return nil, fmt.Errorf("%s: from %q: no call named %q", at, from, name)
+			}
+			n.call, n.path = j, path
+		} else {
+			n.path = from
+		}
+		switch {
+		case len(f.Const) > 0:
+			if !json.Valid(f.Const) {
+				return nil, fmt.Errorf("%s: const is not valid JSON", at)
+			}
+			n.kind, n.literal = kindConst, compact(f.Const)
+		case f.Count:
+			if f.List || len(f.Fields) > 0 {
+				return nil, fmt.Errorf("%s: count cannot have fields or list", at)
+			}
+			n.kind, n.missing = kindCount, []byte("0")
+		case f.List:
+			n.kind, n.missing = kindList, []byte("[]")
+		case len(f.Fields) > 0:
+			n.kind, n.missing = kindObject, []byte("null")
+		default:
+			n.kind, n.missing = kindValue, []byte("null")
+		}
+		if f.Limit > 0 && n.kind != kindList {
+			return nil, fmt.Errorf("%s: limit applies to lists only", at)
+		}
+		if len(f.Default) > 0 {
+			if !json.Valid(f.Default) {
+				return nil, fmt.Errorf("%s: default is not valid JSON", at)
+			}
+			n.missing = compact(f.Default)
+		}
+		if len(f.Fields) > 0 {
+			sub, err := compileFields(f.Fields, at+".fields", nil)
+			if err != nil {
+				return nil, err
+			}
+			n.fields = sub
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}
+
+func compact(raw []byte) []byte {
+	var b bytes.Buffer
+	if err := json.Compact(&b, raw); err != nil {
+		return raw
+	}
+	return b.Bytes()
+}

@@ -1,0 +1,334 @@
+package aggregate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"runtime/debug"
+	"sync"
+	"time"
+	"unsafe"
+
+	"github.com/bffproxy/bff/upstream"
+	"github.com/tidwall/gjson"
+	"golang.org/x/sync/errgroup"
+)
+
+// Doer is what the engine needs from an upstream client.
+type Doer interface {
+	Do(ctx context.Context, r *upstream.Request) (*upstream.Response, error)
+}
+
+// Engine runs plans against a fixed set of upstreams.
+type Engine struct {
+	upstreams map[string]Doer
+}
+
+// NewEngine returns an engine calling the named upstreams.
+func NewEngine(upstreams map[string]Doer) *Engine {
+	return &Engine{upstreams: upstreams}
+}
+
+// Catalog describes the engine's upstreams and the given shapers, for Compile.
+func (e *Engine) Catalog(shapers map[string]ShapeFunc) Catalog {
+	return Catalog{
+		Upstream: func(name string) bool { _, ok := e.upstreams[name]; return ok },
+		Shapers:  shapers,
+	}
+}
+
+// Input is what one request gives a plan.
+type Input struct {
+	// Params are the path parameter values in the order of Plan.Params,
+	// as returned by Plan.Bind.
+	Params []string
+	// Header is the client request's header; upstreams forward only their
+	// allowlist of it.
+	Header http.Header
+}
+
+// Result is a view's response body and how it was made.
+type Result struct {
+	Body []byte
+	// Missing lists the optional calls that failed, in definition order.
+	Missing []Missing
+	// Calls reports every call in definition order.
+	Calls []CallReport
+}
+
+// Missing is an optional part left out of a response.
+type Missing struct {
+	Call   string
+	Reason string // timeout, breaker-open, error, dependency, canceled
+	Status int    // the upstream's status, for reason "error", when it answered
+}
+
+// CallReport says how one call went.
+type CallReport struct {
+	Name     string
+	Upstream string
+	Duration time.Duration
+	Attempts int
+	// Outcome is "ok", "skipped" (nothing to ask for) or a Missing reason.
+	Outcome string
+}
+
+// CallError is a required call's failure: the view fails.
+type CallError struct {
+	View     string
+	Call     string
+	Upstream string
+	Err      error
+}
+
+func (e *CallError) Error() string {
+	return fmt.Sprintf("view %s: call %s (upstream %s): %v", e.View, e.Call, e.Upstream, e.Err)
+}
+
+func (e *CallError) Unwrap() error { return e.Err }
+
+// DependencyError: a call could not run because a call it needs failed.
+type DependencyError struct{ Call string }
+
+func (e *DependencyError) Error() string { return fmt.Sprintf("dependency %s failed", e.Call) }
+
+// PanicError is a recovered panic in a call or a shaping function.
+type PanicError struct {
+	View  string
+	Value any
+	Stack []byte
+}
+
+func (e *PanicError) Error() string { return fmt.Sprintf("view %s: panic: %v", e.View, e.Value) }
+
+// slot is one call's outcome; only that call's goroutine writes it, and
+// others read it after done is closed or after the group is finished.
+type slot struct {
+	done     chan struct{}
+	present  bool
+	skipped  bool
+	err      error
+	attempts int
+	dur      time.Duration
+	result   gjson.Result
+}
+
+// Run executes p for one request. The error is a *CallError when a required
+// call failed, a *PanicError when code panicked, or the context's error.
+func (e *Engine) Run(ctx context.Context, p *Plan, in Input) (res *Result, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			res, err = nil, &PanicError{View: p.view.Name, Value: r, Stack: debug.Stack()}
+		}
+	}()
+	ctx, cancel := context.WithTimeout(ctx, p.timeout)
+	defer cancel()
+	deadline, _ := ctx.Deadline()
+	// Calls end early enough to leave time to shape and write the response.
+	callDeadline := deadline.Add(-min(max(p.timeout/20, 2*time.Millisecond), 50*time.Millisecond))
+
+	slots := make([]slot, len(p.calls))
+	for i := range p.calls {
+		if p.calls[i].dependent {
+			slots[i].done = make(chan struct{})
+		}
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	for i := range p.calls {
+		g.Go(func() error { return e.runCall(gctx, p, i, slots, in, callDeadline) })
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("view %s: %w", p.view.Name, err)
+	}
+
+	res = &Result{Calls: make([]CallReport, len(p.calls))}
+	for i := range p.calls {
+		c, s := &p.calls[i], &slots[i]
+		rep := CallReport{Name: c.Name, Upstream: c.Upstream, Duration: s.dur, Attempts: s.attempts, Outcome: "ok"}
+		switch {
+		case s.skipped:
+			rep.Outcome = "skipped"
+		case s.err != nil:
+			m := missingOf(c.Name, s.err)
+			rep.Outcome = m.Reason
+			res.Missing = append(res.Missing, m)
+		}
+		res.Calls[i] = rep
+	}
+	if p.shapeFunc != nil {
+		body, err := p.shapeFunc(&Sources{plan: p, slots: slots, params: in.Params})
+		if err != nil {
+			return nil, fmt.Errorf("view %s: shape function %s: %w", p.view.Name, p.view.ShapeFunc, err)
+		}
+		res.Body = body
+		return res, nil
+	}
+	res.Body = p.shapeBody(slots)
+	return res, nil
+}
+
+func (e *Engine) runCall(ctx context.Context, p *Plan, i int, slots []slot, in Input, deadline time.Time) (err error) {
+	c, s := &p.calls[i], &slots[i]
+	defer func() {
+		if r := recover(); r != nil {
+			s.err = &PanicError{View: p.view.Name, Value: r, Stack: debug.Stack()}
+			err = s.err
+		}
+		if s.done != nil {
+			close(s.done)
+		}
+	}()
+	fail := func(cause error) error {
+		s.err = cause
+		if c.Optional && !errors.As(cause, new(*PanicError)) {
+			return nil // recorded in the slot; siblings carry on
+		}
+		return &CallError{View: p.view.Name, Call: c.Name, Upstream: c.Upstream, Err: cause}
+	}
+
+	for _, d := range c.deps {
+		select {
+		case <-slots[d].done:
+		case <-ctx.Done():
+			return fail(ctx.Err())
+		}
+		switch dep := &slots[d]; {
+		case dep.skipped:
+			s.skipped = true
+			return nil
+		case !dep.present:
+			return fail(&DependencyError{Call: p.calls[d].Name})
+		}
+	}
+
+	var results []gjson.Result // only the templates of dependent calls read it
+	if len(c.deps) > 0 {
+		results = make([]gjson.Result, len(slots))
+		for _, d := range c.deps {
+			results[d] = slots[d].result
+		}
+	}
+	path, ok := c.path.fill(in.Params, results, escapeSegment)
+	if !ok {
+		s.skipped = true
+		return nil
+	}
+	query, ok := c.query.fill(in.Params, results, escapeQueryValue)
+	if !ok {
+		s.skipped = true
+		return nil
+	}
+
+	callCtx, cancel := context.WithDeadline(ctx, deadline)
+	defer cancel()
+	start := time.Now()
+	resp, err := e.upstreams[c.Upstream].Do(callCtx, &upstream.Request{
+		Method:   c.method,
+		Path:     path,
+		RawQuery: query,
+		Header:   in.Header,
+		Timeout:  c.Timeout,
+	})
+	s.dur = time.Since(start)
+	if err != nil {
+		var ue *upstream.Error
+		if errors.As(err, &ue) {
+			s.attempts = ue.Attempts
+		}
+		return fail(err)
+	}
+	s.attempts = resp.Attempts
+	s.result = gjson.Parse(bytesToString(resp.Body))
+	s.present = true
+	return nil
+}
+
+// missingOf names why an optional call is missing.
+func missingOf(call string, err error) Missing {
+	m := Missing{Call: call, Reason: "error"}
+	var ue *upstream.Error
+	switch {
+	case errors.As(err, &ue):
+		switch ue.Kind {
+		case upstream.KindTimeout:
+			m.Reason = "timeout"
+		case upstream.KindBreakerOpen:
+			m.Reason = "breaker-open"
+		case upstream.KindCanceled:
+			m.Reason = "canceled"
+		case upstream.KindStatus:
+			m.Status = ue.Status
+		}
+	case errors.As(err, new(*DependencyError)):
+		m.Reason = "dependency"
+	case errors.Is(err, context.DeadlineExceeded):
+		m.Reason = "timeout"
+	case errors.Is(err, context.Canceled):
+		m.Reason = "canceled"
+	}
+	return m
+}
+
+var shapeBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 8<<10); return &b }}
+
+func (p *Plan) shapeBody(slots []slot) []byte {
+	results := make([]gjson.Result, len(slots))
+	present := make([]bool, len(slots))
+	for i := range slots {
+		results[i], present[i] = slots[i].result, slots[i].present
+	}
+	bp := shapeBuffers.Get().(*[]byte)
+	buf := appendShape((*bp)[:0], p.shape, results, present)
+	body := make([]byte, len(buf))
+	copy(body, buf)
+	if cap(buf) <= 1<<20 {
+		*bp = buf
+		shapeBuffers.Put(bp)
+	}
+	return body
+}
+
+// bytesToString views an upstream body as a string without copying; the
+// body is never modified after it is read.
+func bytesToString(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	return unsafe.String(&b[0], len(b))
+}
+
+// ShapeFunc builds a response body from the calls' results where the
+// declarative shape cannot say what is needed. It must return valid JSON.
+type ShapeFunc func(s *Sources) ([]byte, error)
+
+// Sources gives a ShapeFunc the calls' results and the request's parameters.
+type Sources struct {
+	plan   *Plan
+	slots  []slot
+	params []string
+}
+
+// Get returns the JSON result of the named call; false when the call failed,
+// was skipped or does not exist.
+func (s *Sources) Get(call string) (gjson.Result, bool) {
+	for i := range s.plan.calls {
+		if s.plan.calls[i].Name == call {
+			return s.slots[i].result, s.slots[i].present
+		}
+	}
+	return gjson.Result{}, false
+}
+
+// Param returns a path parameter's value.
+func (s *Sources) Param(name string) string {
+	for i, p := range s.plan.params {
+		if p.name == name {
+			return s.params[i]
+		}
+	}
+	return ""
+}

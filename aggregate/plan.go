@@ -1,0 +1,59 @@
+package aggregate
+
+import (
+	"fmt"
+	"time"
+)
+
+// ParamError is a path parameter value that does not match its pattern.
+type ParamError struct {
+	View  string
+	Param string
+	Value string
+}
+
+func (e *ParamError) Error() string {
+	return fmt.Sprintf("view %s: parameter %s: value %q does not match its pattern", e.View, e.Param, e.Value)
+}
+
+// Bind validates path parameter values, looked up by name, and returns them
+// in the plan's order for Input.Params.
+func (p *Plan) Bind(lookup func(name string) string) ([]string, error) {
+	values := make([]string, len(p.params))
+	for i, prm := range p.params {
+		v := lookup(prm.name)
+		if !prm.pattern.MatchString(v) {
+			return nil, &ParamError{View: p.view.Name, Param: prm.name, Value: v}
+		}
+		values[i] = v
+	}
+	return values, nil
+}
+
+// Name returns the view's name.
+func (p *Plan) Name() string { return p.view.Name }
+
+// Route returns the view's route below its client's prefix.
+func (p *Plan) Route() string { return p.view.Route }
+
+// Method returns the view's HTTP method.
+func (p *Plan) Method() string { return p.view.Method }
+
+// Cache returns the view's cache policy, with the scope filled in.
+func (p *Plan) Cache() CachePolicy { return p.view.Cache }
+
+// Timeout returns the view's deadline.
+func (p *Plan) Timeout() time.Duration { return p.timeout }
+
+// Upstreams lists the upstreams the view calls, in call order, each once.
+func (p *Plan) Upstreams() []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, c := range p.calls {
+		if !seen[c.Upstream] {
+			seen[c.Upstream] = true
+			out = append(out, c.Upstream)
+		}
+	}
+	return out
+}

@@ -1,0 +1,124 @@
+package aggregate
+
+import (
+	"fmt"
+	"net/url"
+	"strings"
+
+	"github.com/bffproxy/bff/upstream"
+	"github.com/tidwall/gjson"
+)
+
+// template is a compiled Path or Query: literal text and placeholders.
+type template struct {
+	parts []part
+	size  int // literal bytes, a hint for the output buffer
+}
+
+type part struct {
+	literal string
+	param   int    // index into Plan.params, or -1
+	call    int    // index into Plan.calls when param < 0
+	path    string // gjson path into that call's result
+}
+
+type escaper func(string) string
+
+// parseTemplate splits s on {...}. resolve maps a placeholder to a param or
+// a call reference.
+func parseTemplate(s string, resolve func(ref string) (part, error)) (template, error) {
+	var t template
+	for s != "" {
+		open := strings.IndexByte(s, '{')
+		if open < 0 {
+			t.parts = append(t.parts, part{literal: s, param: -1, call: -1})
+			t.size += len(s)
+			break
+		}
+		if strings.IndexByte(s[:open], '}') >= 0 {
+			return t, fmt.Errorf("unbalanced '}' in %q", s)
+		}
+		end := strings.IndexByte(s[open:], '}')
+		if end < 0 {
+			return t, fmt.Errorf("unclosed '{' in %q", s)
+		}
+		if open > 0 {
+			t.parts = append(t.parts, part{literal: s[:open], param: -1, call: -1})
+			t.size += open
+		}
+		ref := strings.TrimSpace(s[open+1 : open+end])
+		if ref == "" {
+			return t, fmt.Errorf("empty placeholder in %q", s)
+		}
+		p, err := resolve(ref)
+		if err != nil {
+			return t, err
+		}
+		t.parts = append(t.parts, p)
+		s = s[open+end+1:]
+	}
+	return t, nil
+}
+
+// fill renders the template. ok is false when a call reference has no
+// value, which means the call has nothing to ask for and is skipped.
+func (t *template) fill(params []string, results []gjson.Result, esc escaper) (string, bool) {
+	if len(t.parts) == 1 && t.parts[0].param < 0 && t.parts[0].call < 0 {
+		return t.parts[0].literal, true
+	}
+	var b strings.Builder
+	b.Grow(t.size + 16)
+	for _, p := range t.parts {
+		switch {
+		case p.param >= 0:
+			b.WriteString(esc(params[p.param]))
+		case p.call >= 0:
+			v, ok := refValue(results[p.call].Get(p.path))
+			if !ok {
+				return "", false
+			}
+			b.WriteString(esc(v))
+		default:
+			b.WriteString(p.literal)
+		}
+	}
+	return b.String(), true
+}
+
+// refValue turns a referenced result into text: scalars as they are,
+// arrays of scalars joined with commas (unique, in order).
+func refValue(r gjson.Result) (string, bool) {
+	if !r.Exists() || r.Type == gjson.Null {
+		return "", false
+	}
+	if !r.IsArray() {
+		if r.IsObject() {
+			return "", false
+		}
+		s := r.String()
+		return s, s != ""
+	}
+	var b strings.Builder
+	seen := make(map[string]struct{})
+	r.ForEach(func(_, v gjson.Result) bool {
+		if v.IsObject() || v.IsArray() || v.Type == gjson.Null {
+			return true
+		}
+		s := v.String()
+		if _, dup := seen[s]; dup || s == "" {
+			return true
+		}
+		seen[s] = struct{}{}
+		if b.Len() > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(s)
+		return true
+	})
+	return b.String(), b.Len() > 0
+}
+
+func escapeQueryValue(s string) string { return url.QueryEscape(s) }
+
+// escapeSegment keeps a value inside one path segment of the upstream URL.
+func escapeSegment(s string) string { return upstream.EscapeSegment(s) }

@@ -1,0 +1,129 @@
+package aggregate
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// View is one aggregate endpoint, as data. Frontend teams write these.
+type View struct {
+	// Name is unique across all clients, e.g. "web.home".
+	Name string `yaml:"name"`
+	// Method is the client's HTTP method. Empty means GET.
+	Method string `yaml:"method"`
+	// Route is the path below the client's prefix, in chi syntax: "/home/{id}".
+	Route string `yaml:"route"`
+	// Params declares every path parameter of Route, with the pattern a value
+	// must match in full. A value that does not match is a 400 before any
+	// upstream is called.
+	Params []Param `yaml:"params"`
+	// Calls are the upstream requests, in definition order.
+	Calls []Call `yaml:"calls"`
+	// Timeout is the whole view's deadline. Zero means 3s.
+	Timeout time.Duration `yaml:"timeout"`
+	// Cache is the response cache policy.
+	Cache CachePolicy `yaml:"cache"`
+	// Shape is the response object, field by field, in output order.
+	Shape []Field `yaml:"shape"`
+	// ShapeFunc names a Go shaping function (see ShapeFunc) used instead of
+	// Shape where the declarative shape cannot say what is needed.
+	ShapeFunc string `yaml:"shape_func"`
+}
+
+// Param is a path parameter.
+type Param struct {
+	Name string `yaml:"name"`
+	// Pattern is a regular expression the whole value must match. Empty
+	// means one non-empty path segment.
+	Pattern string `yaml:"pattern"`
+}
+
+// Scope says who may share a cached response.
+type Scope string
+
+const (
+	// ScopePublic: one cached copy per URL, shared by every caller.
+	ScopePublic Scope = "public"
+	// ScopeUser: cached per caller identity; never served to anyone else.
+	ScopeUser Scope = "user"
+)
+
+// CachePolicy: TTL zero means the response is not cached.
+type CachePolicy struct {
+	TTL   time.Duration `yaml:"ttl"`
+	Scope Scope         `yaml:"scope"` // empty means public
+}
+
+// Call is one upstream request of a view.
+//
+// Path and Query are templates: "{id}" is the path parameter id; "{order.items.#.sku}"
+// is a value from the result of call "order" (a gjson path), which makes this
+// call wait for that one. A list value is joined with commas. Values are
+// escaped: in Path each stays inside one segment; in Query it is one value.
+type Call struct {
+	// Name is the call's name in references, the partial-response header
+	// and Server-Timing: a token of letters, digits, '_' and '-'.
+	Name     string `yaml:"name"`
+	Upstream string `yaml:"upstream"`
+	// Method defaults to GET.
+	Method string `yaml:"method"`
+	// Path is appended to the upstream's base URL, e.g. "/users/{id}".
+	Path string `yaml:"path"`
+	// Query is the encoded query string template, e.g. "user_id={id}&limit=10".
+	Query string `yaml:"query"`
+	// Optional calls may fail: the response still succeeds, their part of the
+	// shape is null (or [] for a list, or its Default), and the response
+	// names the missing part. A required call's failure fails the view.
+	Optional bool `yaml:"optional"`
+	// Timeout bounds this call inside the view's deadline. Zero means the
+	// upstream's default, still inside the view's deadline.
+	Timeout time.Duration `yaml:"timeout"`
+	// DependsOn lists calls that must finish first, in addition to those
+	// the templates refer to.
+	DependsOn []string `yaml:"depends_on"`
+}
+
+// Field is one key of the response object.
+//
+// At the top level From is "call" or "call.path" (a gjson path into that
+// call's JSON). Inside an Object or List it is a path relative to the parent
+// value. Empty From means the field's Name.
+type Field struct {
+	Name string `yaml:"name"`
+	From string `yaml:"from"`
+	// Fields makes this an object built from those fields, or, with List, a
+	// list of such objects.
+	Fields []Field `yaml:"fields"`
+	// List makes this a JSON array taken from From; each element is shaped by
+	// Fields, or copied as is when Fields is empty.
+	List bool `yaml:"list"`
+	// Limit keeps at most this many list elements. Zero means all.
+	Limit int `yaml:"limit"`
+	// Count makes the value the number of elements of the array at From.
+	Count bool `yaml:"count"`
+	// Const is a literal JSON value; From is not read.
+	Const json.RawMessage `yaml:"const"`
+	// Default is the JSON written when the value is missing (null, or [] for
+	// a list, or 0 for a count, when unset).
+	Default json.RawMessage `yaml:"default"`
+}
+
+// Pick copies the value of the same name.
+func Pick(name string) Field { return Field{Name: name} }
+
+// Rename copies the value at from under a new name.
+func Rename(name, from string) Field { return Field{Name: name, From: from} }
+
+// Object builds an object from fields of the value at from.
+func Object(name, from string, fields ...Field) Field {
+	return Field{Name: name, From: from, Fields: fields}
+}
+
+// List builds an array from the array at from: at most limit elements (0:
+// all), each shaped by fields.
+func List(name, from string, limit int, fields ...Field) Field {
+	return Field{Name: name, From: from, List: true, Limit: limit, Fields: fields}
+}
+
+// Count is the number of elements of the array at from.
+func Count(name, from string) Field { return Field{Name: name, From: from, Count: true} }

@@ -1,0 +1,168 @@
+package cache
+
+import (
+	"bytes"
+	"compress/gzip"
+	"fmt"
+	"net/http"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cespare/xxhash/v2"
+	"github.com/dgraph-io/ristretto/v2"
+)
+
+// Config sizes the cache.
+type Config struct {
+	// MaxBytes bounds the bytes of all entries (bodies, their compressed
+	// variants and a small per-entry overhead). Zero turns the cache off:
+	// every Get misses and Set does nothing.
+	MaxBytes int64
+}
+
+// DefaultMaxBytes is a sane bound when none is configured.
+const DefaultMaxBytes = 64 << 20
+
+// entryOverhead approximates an entry's bookkeeping and headers.
+const entryOverhead = 512
+
+// Cache maps keys to entries until their TTL passes or space runs out.
+type Cache struct {
+	rc *ristretto.Cache[string, *Entry]
+}
+
+// New builds a cache; with MaxBytes zero it builds a disabled one.
+func New(cfg Config) (*Cache, error) {
+	if cfg.MaxBytes < 0 {
+		return nil, fmt.Errorf("cache: max bytes %d must not be negative", cfg.MaxBytes)
+	}
+	if cfg.MaxBytes == 0 {
+		return &Cache{}, nil
+	}
+	// About ten counters per entry that fits, assuming ~2 KiB entries.
+	counters := max(cfg.MaxBytes/2048*10, 10_000)
+	rc, err := ristretto.NewCache(&ristretto.Config[string, *Entry]{
+		NumCounters: counters,
+		MaxCost:     cfg.MaxBytes,
+		BufferItems: 64,
+		// Cost is our own byte estimate; ristretto's 56-byte internal cost
+		// per item would otherwise be added on top of it.
+		IgnoreInternalCost: true,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("cache: %w", err)
+	}
+	return &Cache{rc: rc}, nil
+}
+
+// Enabled reports whether the cache stores anything.
+func (c *Cache) Enabled() bool { return c.rc != nil }
+
+// Get returns a live entry.
+func (c *Cache) Get(key string) (*Entry, bool) {
+	if c.rc == nil {
+		return nil, false
+	}
+	return c.rc.Get(key)
+}
+
+// Set stores e for ttl. It may be dropped under contention.
+func (c *Cache) Set(key string, e *Entry, ttl time.Duration) {
+	if c.rc == nil || ttl <= 0 {
+		return
+	}
+	c.rc.SetWithTTL(key, e, e.cost(), ttl)
+}
+
+// Wait blocks until buffered Sets are applied (tests).
+func (c *Cache) Wait() {
+	if c.rc != nil {
+		c.rc.Wait()
+	}
+}
+
+// Clear drops every entry.
+func (c *Cache) Clear() {
+	if c.rc != nil {
+		c.rc.Clear()
+	}
+}
+
+// Close stops the cache's goroutines.
+func (c *Cache) Close() {
+	if c.rc != nil {
+		c.rc.Close()
+	}
+}
+
+// Entry is a cached response: its body and the headers sent with it.
+type Entry struct {
+	Body []byte
+	// Header is sent with the body on every hit. It is shared by all
+	// readers and must not be modified after the entry is created.
+	Header   http.Header
+	ETag     string
+	StoredAt time.Time
+
+	contentLength []string
+	gzipped       atomic.Pointer[[]byte]
+}
+
+// NewEntry makes an entry for body, adding a weak ETag (the same bytes give
+// the same tag on every replica) to header.
+func NewEntry(body []byte, header http.Header, now time.Time) *Entry {
+	etag := ETag(body)
+	if header == nil {
+		header = http.Header{}
+	}
+	header["Etag"] = []string{etag}
+	return &Entry{
+		Body:          body,
+		Header:        header,
+		ETag:          etag,
+		StoredAt:      now,
+		contentLength: []string{strconv.Itoa(len(body))},
+	}
+}
+
+// ETag is the weak entity tag of body.
+func ETag(body []byte) string {
+	var b [3 + 16 + 1]byte
+	out := append(b[:0], `W/"`...)
+	out = strconv.AppendUint(out, xxhash.Sum64(body), 16)
+	return string(append(out, '"'))
+}
+
+// ContentLength is the body's length, formatted once.
+func (e *Entry) ContentLength() []string { return e.contentLength }
+
+// Gzip returns the body gzip-compressed, compressing it on first use.
+func (e *Entry) Gzip() []byte {
+	if p := e.gzipped.Load(); p != nil {
+		return *p
+	}
+	z := GzipBytes(e.Body)
+	e.gzipped.CompareAndSwap(nil, &z)
+	return *e.gzipped.Load()
+}
+
+func (e *Entry) cost() int64 {
+	// Room for the gzip variant, which JSON shrinks to well under a third.
+	return int64(len(e.Body)+len(e.Body)/3) + entryOverhead
+}
+
+// GzipBytes compresses b at the default level.
+func GzipBytes(b []byte) []byte {
+	var buf bytes.Buffer
+	buf.Grow(len(b)/3 + 64)
+	zw := gzipWriters.Get().(*gzip.Writer)
+	zw.Reset(&buf)
+	_, _ = zw.Write(b)
+	_ = zw.Close()
+	gzipWriters.Put(zw)
+	return buf.Bytes()
+}
+
+var gzipWriters = sync.Pool{New: func() any { return gzip.NewWriter(nil) }}

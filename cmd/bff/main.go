@@ -1,0 +1,231 @@
+// Command bff runs the Backend-for-Frontend proxy: the web and mobile route
+// sets over the configured upstreams. With no configuration at all it starts
+// built-in demo upstreams on loopback and serves the whole demo.
+//
+//	bff [-addr 127.0.0.1:8080] [-config bff.yaml]
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"sort"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/bffproxy/bff/aggregate"
+	"github.com/bffproxy/bff/bff"
+	"github.com/bffproxy/bff/bff/mobile"
+	"github.com/bffproxy/bff/bff/web"
+	"github.com/bffproxy/bff/cache"
+	"github.com/bffproxy/bff/internal/config"
+	"github.com/bffproxy/bff/internal/demo"
+	"github.com/bffproxy/bff/upstream"
+	"github.com/sony/gobreaker/v2"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Getenv, os.Stderr, nil)
+	stop()
+	os.Exit(code)
+}
+
+// run is main without the process: it returns the exit code. listening, if
+// set, receives the bound address once the server accepts connections.
+func run(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer, listening chan<- string) int {
+	fs := flag.NewFlagSet("bff", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	addr := fs.String("addr", "", "listen address (env BFF_ADDR, default 127.0.0.1:8080)")
+	configPath := fs.String("config", "", "YAML config file (optional; see README)")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	out := newLogWriter(stderr)
+	defer out.Close()
+	code, err := serve(ctx, *configPath, *addr, getenv, out, listening)
+	if err != nil {
+		fmt.Fprintf(out, "bff: %v\n", err)
+	}
+	return code
+}
+
+func serve(ctx context.Context, configPath, addrFlag string, getenv func(string) string, out io.Writer, listening chan<- string) (int, error) {
+	cfg, err := config.Load(configPath)
+	if err != nil {
+		return 1, err
+	}
+	routeSets := []bff.RouteSet{web.Routes(), mobile.Routes()}
+	if err := cfg.ApplyEnv(getenv, viewUpstreams(routeSets)); err != nil {
+		return 1, err
+	}
+	if addrFlag != "" {
+		cfg.Addr = addrFlag
+	}
+	log := newLogger(cfg.Log, out)
+
+	demos, err := startDemos(cfg, log)
+	if err != nil {
+		return 1, err
+	}
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		_ = demos.Close(sctx)
+	}()
+
+	clients := map[string]aggregate.Doer{}
+	forwardsAuth := map[string]bool{}
+	for _, name := range cfg.UpstreamNames() {
+		uc := cfg.Upstreams[name].ClientConfig(name)
+		uc.OnStateChange = func(up string, from, to gobreaker.State) {
+			log.Warn("circuit breaker changed state", "upstream", up, "from", from.String(), "to", to.String())
+		}
+		c, err := upstream.New(uc)
+		if err != nil {
+			return 1, err
+		}
+		defer c.CloseIdleConnections()
+		clients[name] = c
+		forwardsAuth[name] = uc.ForwardAuthorization
+	}
+
+	respCache, err := cache.New(cache.Config{MaxBytes: cfg.CacheMaxBytes(cache.DefaultMaxBytes)})
+	if err != nil {
+		return 1, err
+	}
+	defer respCache.Close()
+
+	var ready atomic.Bool
+	front, err := bff.New(bff.Config{
+		Engine:                aggregate.NewEngine(clients),
+		Cache:                 respCache,
+		Logger:                log,
+		AccessLog:             cfg.AccessLog(),
+		RouteSets:             routeSets,
+		ForwardsAuthorization: func(name string) bool { return forwardsAuth[name] },
+		Ready:                 ready.Load,
+		PartialTTL:            cfg.Cache.PartialTTL,
+		MaxURLBytes:           cfg.Server.MaxURLBytes,
+	})
+	if err != nil {
+		return 1, err
+	}
+
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return 1, fmt.Errorf("listen: %w", err)
+	}
+	// Requests run on a context of their own, canceled only when a shutdown
+	// runs out of time: http.Server.Shutdown does not cancel them.
+	reqCtx, cancelRequests := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelRequests()
+	srv := newServer(cfg.Server, front, log)
+	srv.BaseContext = func(net.Listener) context.Context { return reqCtx }
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+	ready.Store(true)
+
+	base := "http://" + ln.Addr().String()
+	log.Info("bff listening", "addr", ln.Addr().String(),
+		"try", []string{base + "/web/home/7", base + "/mobile/home/7", base + "/web/orders/ord-7-20"},
+		"cache_max_bytes", cfg.CacheMaxBytes(cache.DefaultMaxBytes))
+	if listening != nil {
+		listening <- ln.Addr().String()
+	}
+
+	select {
+	case err := <-serveErr:
+		return 1, fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	ready.Store(false)
+	timeout := cfg.Server.ShutdownTimeout
+	if timeout <= 0 {
+		timeout = 15 * time.Second
+	}
+	log.Info("shutting down: finishing in-flight requests", "timeout", timeout)
+	sctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		log.Warn("in-flight requests did not finish in time; closing", "error", err)
+		cancelRequests()
+		_ = srv.Close()
+	}
+	if err := <-serveErr; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return 1, fmt.Errorf("serve: %w", err)
+	}
+	log.Info("stopped")
+	return 0, nil
+}
+
+func newServer(s config.Server, h http.Handler, log *slog.Logger) *http.Server {
+	def := func(v, d time.Duration) time.Duration {
+		if v <= 0 {
+			return d
+		}
+		return v
+	}
+	maxHeader := s.MaxHeaderBytes
+	if maxHeader <= 0 {
+		maxHeader = 32 << 10
+	}
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: def(s.ReadHeaderTimeout, 5*time.Second),
+		ReadTimeout:       def(s.ReadTimeout, 10*time.Second),
+		WriteTimeout:      def(s.WriteTimeout, 30*time.Second),
+		IdleTimeout:       def(s.IdleTimeout, 120*time.Second),
+		MaxHeaderBytes:    maxHeader,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+}
+
+// startDemos serves every upstream that has no URL from the built-in demo.
+func startDemos(cfg *config.Config, log *slog.Logger) (*demo.Servers, error) {
+	var names []string
+	for _, name := range cfg.UpstreamNames() {
+		if cfg.Upstreams[name].URL != "" {
+			continue
+		}
+		if _, ok := demo.Handler(name); !ok {
+			return nil, fmt.Errorf("upstream %s has no URL: set upstreams.%s.url in the config file or %s", name, name, config.EnvURL(name))
+		}
+		names = append(names, name)
+	}
+	servers, err := demo.Start(names)
+	if err != nil {
+		return nil, fmt.Errorf("demo upstreams: %w", err)
+	}
+	for _, name := range names {
+		cfg.Upstreams[name].URL = servers.URL(name)
+		log.Info("demo upstream started (no URL configured)", "upstream", name, "url", servers.URL(name), "env", config.EnvURL(name))
+	}
+	return servers, nil
+}
+
+// viewUpstreams lists the upstreams the views call.
+func viewUpstreams(sets []bff.RouteSet) []string {
+	seen := map[string]bool{}
+	for _, rs := range sets {
+		for _, v := range rs.Views {
+			for _, c := range v.Calls {
+				seen[c.Upstream] = true
+			}
+		}
+	}
+	names := make([]string, 0, len(seen))
+	for n := range seen {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}

@@ -1,0 +1,243 @@
+// Package config reads the operator's YAML file and the environment into
+// the settings cmd/bff wires together. Unknown keys are errors: a typo must
+// not silently fall back to a default.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/bffproxy/bff/upstream"
+	"go.yaml.in/yaml/v3"
+)
+
+// Config is the whole file. Every field may be omitted.
+type Config struct {
+	// Addr is the public listener. Default 127.0.0.1:8080.
+	Addr      string                     `yaml:"addr"`
+	Server    Server                     `yaml:"server"`
+	Log       Log                        `yaml:"log"`
+	Cache     Cache                      `yaml:"cache"`
+	Upstreams map[string]*UpstreamConfig `yaml:"upstreams"`
+}
+
+// Server bounds the public listener.
+type Server struct {
+	ReadHeaderTimeout time.Duration `yaml:"read_header_timeout"` // default 5s
+	ReadTimeout       time.Duration `yaml:"read_timeout"`        // default 10s
+	WriteTimeout      time.Duration `yaml:"write_timeout"`       // default 30s
+	IdleTimeout       time.Duration `yaml:"idle_timeout"`        // default 120s
+	MaxHeaderBytes    int           `yaml:"max_header_bytes"`    // default 32 KiB
+	MaxURLBytes       int           `yaml:"max_url_bytes"`       // default 4096
+	ShutdownTimeout   time.Duration `yaml:"shutdown_timeout"`    // default 15s
+}
+
+// Log selects the log format and the access log.
+type Log struct {
+	Format    string `yaml:"format"`     // json (default) or text
+	Level     string `yaml:"level"`      // debug, info (default), warn, error
+	AccessLog *bool  `yaml:"access_log"` // default true
+}
+
+// Cache sizes the response cache.
+type Cache struct {
+	// MaxBytes bounds the cache; 0 turns it off. Default 64 MiB.
+	MaxBytes   *int64        `yaml:"max_bytes"`
+	PartialTTL time.Duration `yaml:"partial_ttl"` // default 1s
+}
+
+// UpstreamConfig is one upstream API. An upstream without a URL is served by
+// the built-in demo, if the demo knows it.
+type UpstreamConfig struct {
+	URL                  string        `yaml:"url"`
+	Timeout              time.Duration `yaml:"timeout"`
+	AttemptTimeout       time.Duration `yaml:"attempt_timeout"`
+	MaxBodyBytes         int64         `yaml:"max_body_bytes"`
+	MaxConns             int           `yaml:"max_conns"`
+	MaxIdleConns         int           `yaml:"max_idle_conns"`
+	ForwardAuthorization bool          `yaml:"forward_authorization"`
+	Retry                Retry         `yaml:"retry"`
+	Breaker              Breaker       `yaml:"breaker"`
+}
+
+// Retry: see upstream.RetryConfig. Max defaults to 2 here.
+type Retry struct {
+	Max           *int          `yaml:"max"`
+	WaitMin       time.Duration `yaml:"wait_min"`
+	WaitMax       time.Duration `yaml:"wait_max"`
+	RetryAfterMax time.Duration `yaml:"retry_after_max"`
+}
+
+// Breaker: see upstream.BreakerConfig.
+type Breaker struct {
+	ConsecutiveFailures uint32        `yaml:"consecutive_failures"`
+	FailureRatio        float64       `yaml:"failure_ratio"`
+	MinRequests         uint32        `yaml:"min_requests"`
+	Interval            time.Duration `yaml:"interval"`
+	OpenTimeout         time.Duration `yaml:"open_timeout"`
+	HalfOpenProbes      uint32        `yaml:"half_open_probes"`
+}
+
+// DefaultRetries is the retry count when the file sets none.
+const DefaultRetries = 2
+
+// Load reads a config file; an empty path gives the defaults.
+func Load(path string) (*Config, error) {
+	c := &Config{}
+	if path != "" {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return nil, fmt.Errorf("config: %w", err)
+		}
+		dec := yaml.NewDecoder(bytes.NewReader(data))
+		dec.KnownFields(true)
+		if err := dec.Decode(c); err != nil && !errors.Is(err, io.EOF) {
+			return nil, fmt.Errorf("config %s: %w", path, err)
+		}
+	}
+	if c.Upstreams == nil {
+		c.Upstreams = map[string]*UpstreamConfig{}
+	}
+	return c, nil
+}
+
+var upstreamNameRE = regexp.MustCompile(`^[a-z][a-z0-9_-]*$`)
+
+// ApplyEnv overrides the file with BFF_* environment variables:
+// BFF_ADDR, BFF_CACHE_MAX_BYTES, BFF_LOG_FORMAT, BFF_LOG_LEVEL, BFF_ACCESS_LOG and
+// BFF_UPSTREAM_<NAME>_URL for every upstream in the file or in names.
+func (c *Config) ApplyEnv(getenv func(string) string, names []string) error {
+	if v := getenv("BFF_ADDR"); v != "" {
+		c.Addr = v
+	}
+	if v := getenv("BFF_CACHE_MAX_BYTES"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 0 {
+			return fmt.Errorf("BFF_CACHE_MAX_BYTES=%q: want a byte count >= 0", v)
+		}
+		c.Cache.MaxBytes = &n
+	}
+	if v := getenv("BFF_LOG_FORMAT"); v != "" {
+		c.Log.Format = v
+	}
+	if v := getenv("BFF_LOG_LEVEL"); v != "" {
+		c.Log.Level = v
+	}
+	if v := getenv("BFF_ACCESS_LOG"); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return fmt.Errorf("BFF_ACCESS_LOG=%q: want true or false", v)
+		}
+		c.Log.AccessLog = &b
+	}
+	for _, name := range names {
+		if _, ok := c.Upstreams[name]; !ok {
+			c.Upstreams[name] = &UpstreamConfig{}
+		}
+	}
+	for name, u := range c.Upstreams {
+		if u == nil {
+			u = &UpstreamConfig{}
+			c.Upstreams[name] = u
+		}
+		if v := getenv(EnvURL(name)); v != "" {
+			u.URL = v
+		}
+	}
+	return c.validate()
+}
+
+// EnvURL is the variable that sets an upstream's URL.
+func EnvURL(name string) string {
+	return "BFF_UPSTREAM_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_")) + "_URL"
+}
+
+func (c *Config) validate() error {
+	if c.Addr == "" {
+		c.Addr = "127.0.0.1:8080"
+	}
+	switch c.Log.Format {
+	case "", "json", "text":
+	default:
+		return fmt.Errorf("config: log.format %q: want json or text", c.Log.Format)
+	}
+	switch c.Log.Level {
+	case "", "debug", "info", "warn", "error":
+	default:
+		return fmt.Errorf("config: log.level %q: want debug, info, warn or error", c.Log.Level)
+	}
+	if c.Cache.MaxBytes != nil && *c.Cache.MaxBytes < 0 {
+		return fmt.Errorf("config: cache.max_bytes %d must not be negative", *c.Cache.MaxBytes)
+	}
+	for _, name := range c.UpstreamNames() {
+		u := c.Upstreams[name]
+		if !upstreamNameRE.MatchString(name) {
+			return fmt.Errorf("config: upstreams.%s: names are lower-case letters, digits, '_' or '-'", name)
+		}
+		if u.Retry.Max != nil && *u.Retry.Max < 0 {
+			return fmt.Errorf("config: upstreams.%s.retry.max must not be negative", name)
+		}
+		if u.Breaker.FailureRatio < 0 {
+			return fmt.Errorf("config: upstreams.%s.breaker.failure_ratio must not be negative", name)
+		}
+	}
+	return nil
+}
+
+// UpstreamNames lists the upstreams, sorted.
+func (c *Config) UpstreamNames() []string {
+	names := make([]string, 0, len(c.Upstreams))
+	for n := range c.Upstreams {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// CacheMaxBytes is the configured bound, or the default.
+func (c *Config) CacheMaxBytes(def int64) int64 {
+	if c.Cache.MaxBytes == nil {
+		return def
+	}
+	return *c.Cache.MaxBytes
+}
+
+// AccessLog reports whether to write access logs (default true).
+func (c *Config) AccessLog() bool { return c.Log.AccessLog == nil || *c.Log.AccessLog }
+
+// ClientConfig turns an upstream's settings into upstream.Config.
+func (u *UpstreamConfig) ClientConfig(name string) upstream.Config {
+	retries := DefaultRetries
+	if u.Retry.Max != nil {
+		retries = *u.Retry.Max
+	}
+	return upstream.Config{
+		Name:                 name,
+		BaseURL:              u.URL,
+		Timeout:              u.Timeout,
+		AttemptTimeout:       u.AttemptTimeout,
+		MaxBodyBytes:         u.MaxBodyBytes,
+		MaxConns:             u.MaxConns,
+		MaxIdleConns:         u.MaxIdleConns,
+		ForwardAuthorization: u.ForwardAuthorization,
+		Retry: upstream.RetryConfig{
+			Max: retries, WaitMin: u.Retry.WaitMin, WaitMax: u.Retry.WaitMax, RetryAfterMax: u.Retry.RetryAfterMax,
+		},
+		Breaker: upstream.BreakerConfig{
+			ConsecutiveFailures: u.Breaker.ConsecutiveFailures,
+			FailureRatio:        u.Breaker.FailureRatio,
+			MinRequests:         u.Breaker.MinRequests,
+			Interval:            u.Breaker.Interval,
+			OpenTimeout:         u.Breaker.OpenTimeout,
+			HalfOpenProbes:      u.Breaker.HalfOpenProbes,
+		},
+	}
+}

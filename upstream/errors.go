@@ -1,0 +1,92 @@
+package upstream
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+
+	"github.com/sony/gobreaker/v2"
+)
+
+// Kind classifies why an upstream call failed.
+type Kind int
+
+const (
+	// KindTransport: the connection failed (refused, reset, DNS, TLS, ...).
+	KindTransport Kind = iota + 1
+	// KindTimeout: the call's or the request's deadline passed.
+	KindTimeout
+	// KindCanceled: the caller gave up (client hung up, sibling failed).
+	KindCanceled
+	// KindBreakerOpen: the circuit breaker rejected the call without a network attempt.
+	KindBreakerOpen
+	// KindStatus: the upstream answered with a status >= 400.
+	KindStatus
+	// KindBadResponse: the body was too large or not valid JSON.
+	KindBadResponse
+)
+
+func (k Kind) String() string {
+	switch k {
+	case KindTransport:
+		return "transport"
+	case KindTimeout:
+		return "timeout"
+	case KindCanceled:
+		return "canceled"
+	case KindBreakerOpen:
+		return "breaker-open"
+	case KindStatus:
+		return "status"
+	case KindBadResponse:
+		return "bad-response"
+	}
+	return "unknown"
+}
+
+var (
+	// ErrBodyTooLarge: the response body exceeded the upstream's MaxBodyBytes.
+	ErrBodyTooLarge = errors.New("response body too large")
+	// ErrMalformedBody: a successful response whose body is not valid JSON.
+	ErrMalformedBody = errors.New("response body is not valid JSON")
+	// ErrRedirect: upstream APIs are called, not browsed; a 3xx is not followed.
+	ErrRedirect = errors.New("upstream answered with a redirect")
+)
+
+// Error is a failed upstream call. It names the upstream and the operation
+// and wraps the cause, so errors.Is(err, gobreaker.ErrOpenState) and
+// errors.Is(err, context.DeadlineExceeded) keep working.
+type Error struct {
+	Upstream string
+	Op       string // "GET /users/7"
+	Kind     Kind
+	Status   int // for KindStatus
+	Attempts int
+	Err      error
+}
+
+func (e *Error) Error() string {
+	if e.Kind == KindStatus {
+		return fmt.Sprintf("upstream %s: %s: status %d after %d attempt(s)", e.Upstream, e.Op, e.Status, e.Attempts)
+	}
+	return fmt.Sprintf("upstream %s: %s: %s: %v", e.Upstream, e.Op, e.Kind, e.Err)
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// classify tells which Kind a transport-level error is.
+func classify(err error) Kind {
+	var ne net.Error
+	switch {
+	case errors.Is(err, gobreaker.ErrOpenState), errors.Is(err, gobreaker.ErrTooManyRequests):
+		return KindBreakerOpen
+	case errors.Is(err, context.Canceled):
+		return KindCanceled
+	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
+		return KindTimeout
+	case errors.Is(err, ErrBodyTooLarge), errors.Is(err, ErrMalformedBody), errors.Is(err, ErrRedirect):
+		return KindBadResponse
+	}
+	return KindTransport
+}

@@ -1,0 +1,99 @@
+package upstream
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+
+	"github.com/sony/gobreaker/v2"
+	"github.com/tidwall/gjson"
+)
+
+// errCallerCanceled marks an attempt the caller abandoned; the breaker
+// excludes it from its counts.
+var errCallerCanceled = errors.New("caller canceled")
+
+// errServerStatus marks a 5xx answer as a failure for the breaker only;
+// the status itself becomes an error one level up, in Client.Do.
+var errServerStatus = errors.New("upstream 5xx")
+
+// attemptTransport is one attempt: it asks the breaker, bounds the attempt,
+// reads the whole body within the size limit (so a reset or a trickle in the
+// middle of the body fails this attempt, where it can still be retried), and
+// reports the outcome to the breaker.
+type attemptTransport struct {
+	next           http.RoundTripper
+	breaker        *gobreaker.TwoStepCircuitBreaker[struct{}]
+	attemptTimeout time.Duration
+	maxBody        int64
+}
+
+func (t *attemptTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	done, err := t.breaker.Allow()
+	if err != nil {
+		return nil, fmt.Errorf("circuit breaker: %w", err)
+	}
+	callerCtx := req.Context()
+	if t.attemptTimeout > 0 {
+		ctx, cancel := context.WithTimeout(callerCtx, t.attemptTimeout)
+		defer cancel()
+		req = req.WithContext(ctx)
+	}
+	resp, err := t.next.RoundTrip(req)
+	if err == nil {
+		err = t.buffer(resp)
+	}
+	switch {
+	case err != nil && errors.Is(callerCtx.Err(), context.Canceled):
+		done(errCallerCanceled)
+	case err != nil:
+		done(err)
+	case resp.StatusCode >= 500:
+		done(errServerStatus)
+	default:
+		done(nil)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return resp, nil
+}
+
+// buffer replaces resp.Body with its bytes, read under the request's context.
+func (t *attemptTransport) buffer(resp *http.Response) error {
+	defer resp.Body.Close()
+	if resp.ContentLength > t.maxBody {
+		return fmt.Errorf("%w: Content-Length %d > %d", ErrBodyTooLarge, resp.ContentLength, t.maxBody)
+	}
+	var data []byte
+	var err error
+	if resp.ContentLength >= 0 {
+		data = make([]byte, resp.ContentLength)
+		_, err = io.ReadFull(resp.Body, data)
+	} else {
+		data, err = io.ReadAll(io.LimitReader(resp.Body, t.maxBody+1))
+		if err == nil && int64(len(data)) > t.maxBody {
+			err = fmt.Errorf("%w: more than %d bytes", ErrBodyTooLarge, t.maxBody)
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("read body: %w", err)
+	}
+	if resp.StatusCode/100 == 2 && len(data) > 0 && !gjson.ValidBytes(data) {
+		return ErrMalformedBody
+	}
+	resp.Body = &bufferedBody{Reader: bytes.NewReader(data), data: data}
+	return nil
+}
+
+// bufferedBody is a response body already read into memory.
+type bufferedBody struct {
+	*bytes.Reader
+	data []byte
+}
+
+func (*bufferedBody) Close() error { return nil }
