@@ -1,0 +1,200 @@
+package bff
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"regexp"
+	"time"
+
+	"github.com/bffproxy/bff/aggregate"
+	"github.com/bffproxy/bff/cache"
+	"github.com/go-chi/chi/v5"
+)
+
+// RouteSet is one client's views, mounted under /{Client}.
+type RouteSet struct {
+	// Client is the route prefix and the name in logs: "web", "mobile".
+	Client string
+	Views  []aggregate.View
+	// Shapers are the Go shaping functions this client's views may name.
+	Shapers map[string]aggregate.ShapeFunc
+}
+
+// Config wires the front. Engine and Cache are required.
+type Config struct {
+	Engine *aggregate.Engine
+	Cache  *cache.Cache
+	// Logger receives access logs and errors. Nil discards them.
+	Logger *slog.Logger
+	// AccessLog writes one line per request.
+	AccessLog bool
+	// RouteSets are the clients and their views.
+	RouteSets []RouteSet
+	// ForwardsAuthorization reports whether an upstream receives the
+	// caller's Authorization header; a view calling one must be cached per
+	// user. Nil means none does.
+	ForwardsAuthorization func(upstream string) bool
+	// Ready backs /readyz. Nil means ready.
+	Ready func() bool
+	// PartialTTL caps how long a partial response is cached, so a failing
+	// upstream is not hammered but recovers quickly. Zero means 1s.
+	PartialTTL time.Duration
+	// MaxURLBytes rejects longer request URIs with 414. Zero means 4096.
+	MaxURLBytes int
+	// Now is the clock. Nil means time.Now.
+	Now func() time.Time
+}
+
+// Front is the HTTP handler for all clients.
+type Front struct {
+	router      chi.Router
+	engine      *aggregate.Engine
+	cache       *cache.Cache
+	flights     cache.Group[*outcome]
+	log         *slog.Logger
+	accessLog   bool
+	ids         *requestIDs
+	ready       func() bool
+	partialTTL  time.Duration
+	maxURLBytes int
+	now         func() time.Time
+	views       []*viewHandler
+}
+
+var clientRE = regexp.MustCompile(`^[a-z][a-z0-9-]*$`)
+
+// New compiles every view and builds the router. A bad view is an error
+// that names it.
+func New(cfg Config) (*Front, error) {
+	if cfg.Engine == nil || cfg.Cache == nil {
+		return nil, errors.New("bff: Engine and Cache are required")
+	}
+	f := &Front{
+		engine:      cfg.Engine,
+		cache:       cfg.Cache,
+		log:         cfg.Logger,
+		accessLog:   cfg.AccessLog,
+		ids:         newRequestIDs(),
+		ready:       cfg.Ready,
+		partialTTL:  cfg.PartialTTL,
+		maxURLBytes: cfg.MaxURLBytes,
+		now:         cfg.Now,
+	}
+	if f.log == nil {
+		f.log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if f.partialTTL <= 0 {
+		f.partialTTL = time.Second
+	}
+	if f.maxURLBytes <= 0 {
+		f.maxURLBytes = 4096
+	}
+	if f.now == nil {
+		f.now = time.Now
+	}
+	forwardsAuth := cfg.ForwardsAuthorization
+	if forwardsAuth == nil {
+		forwardsAuth = func(string) bool { return false }
+	}
+
+	r := chi.NewRouter()
+	r.Use(f.observe)
+	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
+		writeProblem(w, r, newProblem(http.StatusNotFound, ProblemNotFound, "no route for this path"))
+	})
+	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
+		writeProblem(w, r, newProblem(http.StatusMethodNotAllowed, ProblemMethodNotAllowed, "this route does not accept "+r.Method))
+	})
+	r.Get("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header()["Content-Type"] = jsonType
+		_, _ = io.WriteString(w, `{"status":"ok"}`)
+	})
+	r.Get("/readyz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header()["Content-Type"] = jsonType
+		w.Header()["Cache-Control"] = noStore
+		if f.ready != nil && !f.ready() {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = io.WriteString(w, `{"status":"not ready"}`)
+			return
+		}
+		_, _ = io.WriteString(w, `{"status":"ready"}`)
+	})
+
+	names := map[string]string{}
+	seen := map[string]bool{}
+	for _, rs := range cfg.RouteSets {
+		if !clientRE.MatchString(rs.Client) {
+			return nil, fmt.Errorf("bff: client name %q must be lower-case letters, digits or '-'", rs.Client)
+		}
+		if seen[rs.Client] {
+			return nil, fmt.Errorf("bff: client %q has two route sets", rs.Client)
+		}
+		seen[rs.Client] = true
+		sub := chi.NewRouter()
+		sub.Use(f.limits)
+		routes := map[string]string{}
+		for _, v := range rs.Views {
+			plan, err := aggregate.Compile(v, f.engine.Catalog(rs.Shapers))
+			if err != nil {
+				return nil, fmt.Errorf("client %s: %w", rs.Client, err)
+			}
+			if prev, dup := names[v.Name]; dup {
+				return nil, fmt.Errorf("client %s: view %q: name already used by client %s", rs.Client, v.Name, prev)
+			}
+			names[v.Name] = rs.Client
+			route := plan.Method() + " " + plan.Route()
+			if prev, dup := routes[route]; dup {
+				return nil, fmt.Errorf("client %s: view %q: route %s is also view %q", rs.Client, v.Name, route, prev)
+			}
+			routes[route] = v.Name
+			if plan.Cache().Scope == aggregate.ScopePublic && plan.Cache().TTL > 0 {
+				for _, u := range plan.Upstreams() {
+					if forwardsAuth(u) {
+						return nil, fmt.Errorf("client %s: view %q: calls upstream %q, which receives the caller's Authorization, so it must be cached with scope %q, not shared",
+							rs.Client, v.Name, u, aggregate.ScopeUser)
+					}
+				}
+			}
+			h := f.newViewHandler(rs.Client, plan)
+			f.views = append(f.views, h)
+			sub.Method(plan.Method(), plan.Route(), h)
+			if plan.Method() == http.MethodGet {
+				sub.Method(http.MethodHead, plan.Route(), h)
+			}
+		}
+		r.Mount("/"+rs.Client, sub)
+	}
+	f.router = r
+	return f, nil
+}
+
+// ServeHTTP serves every client's routes, /healthz and /readyz.
+func (f *Front) ServeHTTP(w http.ResponseWriter, r *http.Request) { f.router.ServeHTTP(w, r) }
+
+// Route describes one mounted view, for listings.
+type Route struct {
+	Client, Method, Path, View string
+	Upstreams                  []string
+	Cache                      aggregate.CachePolicy
+}
+
+// Routes lists every mounted view.
+func (f *Front) Routes() []Route {
+	out := make([]Route, 0, len(f.views))
+	for _, h := range f.views {
+		out = append(out, Route{
+			Client: h.client, Method: h.plan.Method(), Path: "/" + h.client + h.plan.Route(),
+			View: h.plan.Name(), Upstreams: h.plan.Upstreams(), Cache: h.plan.Cache(),
+		})
+	}
+	return out
+}
+
+var jsonType = []string{"application/json"}
+
+// Coalesced counts requests that waited for an identical request's
+// execution instead of running the view themselves.
+func (f *Front) Coalesced() int64 { return f.flights.Joined() }

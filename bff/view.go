@@ -1,0 +1,301 @@
+package bff
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/bffproxy/bff/aggregate"
+	"github.com/bffproxy/bff/cache"
+	"github.com/go-chi/chi/v5"
+)
+
+// PartialHeader names each optional part missing from a 200 response and
+// why, as a list: `recommendations;reason=timeout, reviews;reason=error;status=500`.
+const PartialHeader = "Bff-Partial"
+
+// viewHandler serves one view of one client.
+type viewHandler struct {
+	front        *Front
+	client       string
+	plan         *aggregate.Plan
+	keyPrefix    string
+	perUser      bool
+	ttl          time.Duration
+	cacheControl []string
+	vary         []string
+}
+
+// outcome is one execution of a view, shared by coalesced requests.
+type outcome struct {
+	entry   *cache.Entry
+	timing  []string // Server-Timing
+	partial string
+}
+
+func (f *Front) newViewHandler(client string, plan *aggregate.Plan) *viewHandler {
+	pol := plan.Cache()
+	h := &viewHandler{
+		front:     f,
+		client:    client,
+		plan:      plan,
+		keyPrefix: client + "\x00" + plan.Name() + "\x00",
+		perUser:   pol.Scope == aggregate.ScopeUser,
+		ttl:       pol.TTL,
+		vary:      []string{"Accept-Encoding, Accept-Language"},
+	}
+	secs := strconv.Itoa(int(pol.TTL / time.Second))
+	switch {
+	case pol.TTL <= 0:
+		h.cacheControl = noStore
+	case h.perUser:
+		h.cacheControl = []string{"private, max-age=" + secs}
+	default:
+		h.cacheControl = []string{"public, max-age=" + secs}
+	}
+	if h.perUser {
+		h.vary = []string{"Accept-Encoding, Accept-Language, Authorization"}
+	}
+	return h
+}
+
+func (h *viewHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	info := infoFrom(r.Context())
+	if info != nil {
+		info.client, info.view = h.client, h.plan.Name()
+	}
+	params, err := h.plan.Bind(func(name string) string { return pathParam(r, name) })
+	if err != nil {
+		h.fail(w, r, info, err)
+		return
+	}
+	key := h.cacheKey(params, r.Header)
+	if e, ok := h.front.cache.Get(key); ok {
+		if info != nil {
+			info.cache = "HIT"
+		}
+		w.Header()["Age"] = []string{strconv.Itoa(int(h.front.now().Sub(e.StoredAt) / time.Second))}
+		h.write(w, r, e, hit)
+		return
+	}
+	if info != nil {
+		info.cache = "MISS"
+	}
+	out, _, err := h.front.flights.Do(r.Context(), key, func(ctx context.Context) (*outcome, error) {
+		return h.execute(ctx, key, params, r.Header)
+	})
+	if err != nil {
+		if r.Context().Err() != nil {
+			return // the client is gone; nobody reads an answer
+		}
+		h.fail(w, r, info, err)
+		return
+	}
+	if out.partial != "" && info != nil {
+		info.partial = out.partial
+	}
+	w.Header()["Server-Timing"] = out.timing
+	h.write(w, r, out.entry, miss)
+}
+
+// execute runs the view once and caches what it made.
+func (h *viewHandler) execute(ctx context.Context, key string, params []string, header http.Header) (*outcome, error) {
+	res, err := h.front.engine.Run(ctx, h.plan, aggregate.Input{Params: params, Header: header})
+	if err != nil {
+		return nil, err
+	}
+	hdr := make(http.Header, 6)
+	hdr["Content-Type"] = jsonType
+	hdr["Cache-Control"] = h.cacheControl
+	hdr["Vary"] = h.vary
+	hdr["X-Content-Type-Options"] = nosniff
+	out := &outcome{timing: []string{serverTiming(res.Calls)}}
+	ttl := h.ttl
+	if len(res.Missing) > 0 {
+		out.partial = partialValue(res.Missing)
+		hdr[PartialHeader] = []string{out.partial}
+		// A degraded answer must not outlive the failure in anyone's cache.
+		hdr["Cache-Control"] = noStore
+		ttl = min(ttl, h.front.partialTTL)
+	}
+	out.entry = cache.NewEntry(res.Body, hdr, h.front.now())
+	h.front.cache.Set(key, out.entry, ttl)
+	return out, nil
+}
+
+var (
+	hit         = []string{"HIT"}
+	miss        = []string{"MISS"}
+	gzipCoding  = []string{"gzip"}
+	minGzipSize = 1024
+)
+
+// write sends a cached or fresh entry: 304 when the client has it already,
+// gzip when accepted and worth it.
+func (h *viewHandler) write(w http.ResponseWriter, r *http.Request, e *cache.Entry, cacheStatus []string) {
+	hdr := w.Header()
+	for k, v := range e.Header {
+		hdr[k] = v
+	}
+	hdr["X-Cache"] = cacheStatus
+	if inm := r.Header.Get("If-None-Match"); inm != "" && etagMatches(inm, e.ETag) {
+		delete(hdr, "Content-Type")
+		w.WriteHeader(http.StatusNotModified)
+		return
+	}
+	body := e.Body
+	if len(body) >= minGzipSize && acceptsGzip(r.Header.Get("Accept-Encoding")) {
+		body = e.Gzip()
+		hdr["Content-Encoding"] = gzipCoding
+		hdr["Content-Length"] = []string{strconv.Itoa(len(body))}
+	} else {
+		hdr["Content-Length"] = e.ContentLength()
+	}
+	w.WriteHeader(http.StatusOK)
+	if r.Method != http.MethodHead {
+		_, _ = w.Write(body)
+	}
+}
+
+func (h *viewHandler) fail(w http.ResponseWriter, r *http.Request, info *requestInfo, err error) {
+	p := problemFor(h.plan.Name(), err)
+	if info != nil {
+		info.err = err
+	}
+	if p.Status >= 500 {
+		h.front.log.Warn("view failed", "request_id", RequestID(r.Context()), "view", h.plan.Name(), "status", p.Status, "error", err)
+	}
+	if p.Status == http.StatusServiceUnavailable {
+		w.Header()["Retry-After"] = []string{"1"}
+	}
+	writeProblem(w, r, p)
+}
+
+// cacheKey is client, view, the validated parameters, the language the
+// upstreams are asked for, and for per-user views the caller's identity.
+func (h *viewHandler) cacheKey(params []string, header http.Header) string {
+	var b strings.Builder
+	b.Grow(len(h.keyPrefix) + 32)
+	b.WriteString(h.keyPrefix)
+	for _, p := range params {
+		b.WriteString(p)
+		b.WriteByte(0)
+	}
+	if lang := header["Accept-Language"]; len(lang) > 0 {
+		b.WriteString(strings.Join(lang, ","))
+	}
+	if h.perUser {
+		b.WriteByte(0)
+		b.WriteString(identity(header))
+	}
+	return b.String()
+}
+
+// identity is who the caller is, for per-user cache keys: until tokens are
+// verified, a hash of the Authorization header (never the token itself).
+func identity(header http.Header) string {
+	auth := header.Get("Authorization")
+	if auth == "" {
+		return "anonymous"
+	}
+	sum := sha256.Sum256([]byte(auth))
+	return hex.EncodeToString(sum[:16])
+}
+
+// pathParam returns a route parameter, decoded. chi hands out escaped
+// values when the request path had escapes (RawPath set) and decoded ones
+// otherwise; a value that does not decode cannot match any pattern.
+func pathParam(r *http.Request, name string) string {
+	v := chi.URLParam(r, name)
+	if r.URL.RawPath == "" || !strings.Contains(v, "%") {
+		return v
+	}
+	d, err := url.PathUnescape(v)
+	if err != nil {
+		return "\x00invalid"
+	}
+	return d
+}
+
+func serverTiming(calls []aggregate.CallReport) string {
+	var b strings.Builder
+	for i, c := range calls {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(c.Name)
+		b.WriteString(";dur=")
+		b.WriteString(strconv.FormatFloat(float64(c.Duration.Microseconds())/1000, 'f', 1, 64))
+		b.WriteString(`;desc="`)
+		b.WriteString(c.Upstream)
+		if c.Outcome != "ok" {
+			b.WriteByte(' ')
+			b.WriteString(c.Outcome)
+		}
+		b.WriteByte('"')
+	}
+	return b.String()
+}
+
+func partialValue(missing []aggregate.Missing) string {
+	var b strings.Builder
+	for i, m := range missing {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(m.Call)
+		b.WriteString(";reason=")
+		b.WriteString(m.Reason)
+		if m.Status > 0 {
+			b.WriteString(";status=")
+			b.WriteString(strconv.Itoa(m.Status))
+		}
+	}
+	return b.String()
+}
+
+// etagMatches is If-None-Match's weak comparison against one tag.
+func etagMatches(header, etag string) bool {
+	want := strings.TrimPrefix(etag, "W/")
+	for header != "" {
+		var tag string
+		tag, header, _ = strings.Cut(header, ",")
+		tag = strings.TrimSpace(tag)
+		if tag == "*" || strings.TrimPrefix(tag, "W/") == want {
+			return true
+		}
+	}
+	return false
+}
+
+// acceptsGzip reads Accept-Encoding with q-values: "gzip;q=0" refuses it.
+func acceptsGzip(header string) bool {
+	if header == "" {
+		return false
+	}
+	star := false
+	for header != "" {
+		var item string
+		item, header, _ = strings.Cut(header, ",")
+		coding, params, _ := strings.Cut(item, ";")
+		coding = strings.TrimSpace(coding)
+		q := 1.0
+		if _, v, ok := strings.Cut(params, "q="); ok {
+			if f, err := strconv.ParseFloat(strings.TrimSpace(v), 64); err == nil {
+				q = f
+			}
+		}
+		switch {
+		case strings.EqualFold(coding, "gzip"):
+			return q > 0
+		case coding == "*":
+			star = q > 0
+		}
+	}
+	return star
+}
