@@ -1,0 +1,268 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+)
+
+// TestMain doubles as the bff binary: with BFF_TEST_RUN_MAIN set, the test
+// executable runs main, so tests can signal a real process.
+func TestMain(m *testing.M) {
+	if os.Getenv("BFF_TEST_RUN_MAIN") == "1" {
+		main()
+		return
+	}
+	goleak.VerifyTestMain(m)
+}
+
+// fakeUpstreams serve WORKLOAD.md's endpoints with values the demo never
+// produces, and count their calls.
+type fakeUpstreams struct {
+	users, orders, recs *httptest.Server
+	calls               atomic.Int64
+}
+
+func newFakeUpstreams(t *testing.T, block <-chan struct{}, arrived chan<- struct{}) *fakeUpstreams {
+	f := &fakeUpstreams{}
+	serve := func(body func(id string) string) *httptest.Server {
+		s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			f.calls.Add(1)
+			if arrived != nil {
+				select {
+				case arrived <- struct{}{}:
+				default:
+				}
+			}
+			if block != nil {
+				<-block
+			}
+			id := r.URL.Query().Get("user_id")
+			if id == "" {
+				id = strings.TrimPrefix(r.URL.Path, "/users/")
+			}
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = io.WriteString(w, body(id))
+		}))
+		t.Cleanup(s.Close)
+		return s
+	}
+	f.users = serve(func(id string) string {
+		return fmt.Sprintf(`{"id":%s,"name":"Fake %s","email":"f%s@fake.test","avatar_url":"https://fake.test/%s.png","phone":"0","bio":"x"}`, id, id, id, id)
+	})
+	f.orders = serve(func(id string) string {
+		var b strings.Builder
+		b.WriteString(`{"orders":[`)
+		for i := 20; i >= 1; i-- {
+			if i < 20 {
+				b.WriteByte(',')
+			}
+			fmt.Fprintf(&b, `{"id":"fake-%s-%d","status":"s%d","total_cents":%d,"currency":"EUR","created_at":"t%d","items":[%s],"shipping":{}}`,
+				id, i, i, i*100, i, strings.TrimSuffix(strings.Repeat(`{"sku":"x"},`, i%4), ","))
+		}
+		b.WriteString(`]}`)
+		return b.String()
+	})
+	f.recs = serve(func(id string) string {
+		var b strings.Builder
+		b.WriteString(`{"items":[`)
+		for i := range 20 {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			fmt.Fprintf(&b, `{"id":"r%d","title":"T%d","price_cents":%d,"image_url":"i%d","rating":4.5,"description":"d","tags":[]}`, i, i, i, i)
+		}
+		b.WriteString(`]}`)
+		return b.String()
+	})
+	return f
+}
+
+func (f *fakeUpstreams) env() map[string]string {
+	return map[string]string{
+		"BFF_UPSTREAM_USERS_URL":  f.users.URL,
+		"BFF_UPSTREAM_ORDERS_URL": f.orders.URL,
+		"BFF_UPSTREAM_RECS_URL":   f.recs.URL,
+		"BFF_ADDR":                "127.0.0.1:0",
+		"BFF_LOG_FORMAT":          "text",
+	}
+}
+
+func TestViewsAreBuiltFromConfiguredUpstreams(t *testing.T) {
+	f := newFakeUpstreams(t, nil, nil)
+	env := f.env()
+	ctx, cancel := context.WithCancel(context.Background())
+	listening := make(chan string, 1)
+	done := make(chan int, 1)
+	var logs strings.Builder
+	go func() { done <- run(ctx, nil, func(k string) string { return env[k] }, &logs, listening) }()
+	addr := <-listening
+
+	want := map[string]string{
+		"/web/home/5": `{"user":{"id":5,"name":"Fake 5","email":"f5@fake.test","avatar_url":"https://fake.test/5.png"},` +
+			`"orders":[` + fakeOrders(10, true) + `],"recommendations":[` + fakeRecs(10, true) + `]}`,
+		"/mobile/home/5": `{"user":{"id":5,"name":"Fake 5","avatar_url":"https://fake.test/5.png"},` +
+			`"orders":[` + fakeOrders(3, false) + `],"recommendations":[` + fakeRecs(5, false) + `]}`,
+	}
+	for path, body := range want {
+		resp, err := http.Get("http://" + addr + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || string(got) != body {
+			t.Errorf("%s: %d\n got %s\nwant %s", path, resp.StatusCode, got, body)
+		}
+	}
+	if n := f.calls.Load(); n != 6 {
+		t.Errorf("configured upstreams got %d calls, want 6", n)
+	}
+	cancel()
+	if code := <-done; code != 0 {
+		t.Errorf("exit code %d", code)
+	}
+	// catalog has no URL, so its demo runs; users, orders and recs must not.
+	s := logs.String()
+	for _, name := range []string{"users", "orders", "recs"} {
+		if strings.Contains(s, `msg="demo upstream started (no URL configured)" upstream=`+name+" ") {
+			t.Errorf("a demo %s upstream was started:\n%s", name, s)
+		}
+	}
+	if !strings.Contains(s, "upstream=catalog") {
+		t.Errorf("expected the catalog demo in the log:\n%s", s)
+	}
+}
+
+func fakeOrders(n int, web bool) string {
+	var parts []string
+	for i := 20; i > 20-n; i-- {
+		if web {
+			parts = append(parts, fmt.Sprintf(`{"id":"fake-5-%d","status":"s%d","total_cents":%d,"created_at":"t%d","item_count":%d}`, i, i, i*100, i, i%4))
+		} else {
+			parts = append(parts, fmt.Sprintf(`{"id":"fake-5-%d","status":"s%d","total_cents":%d}`, i, i, i*100))
+		}
+	}
+	return strings.Join(parts, ",")
+}
+
+func fakeRecs(n int, web bool) string {
+	var parts []string
+	for i := range n {
+		if web {
+			parts = append(parts, fmt.Sprintf(`{"id":"r%d","title":"T%d","price_cents":%d,"image_url":"i%d","rating":4.5}`, i, i, i, i))
+		} else {
+			parts = append(parts, fmt.Sprintf(`{"id":"r%d","title":"T%d","image_url":"i%d"}`, i, i, i))
+		}
+	}
+	return strings.Join(parts, ",")
+}
+
+// A real process gets SIGTERM while a request is in flight: the request
+// finishes, new connections are refused, and the process exits 0.
+func TestGracefulShutdownFinishesInFlightRequest(t *testing.T) {
+	block := make(chan struct{})
+	arrived := make(chan struct{}, 8)
+	f := newFakeUpstreams(t, block, arrived)
+	cmd := exec.Command(os.Args[0])
+	cmd.Env = append(os.Environ(), "BFF_TEST_RUN_MAIN=1")
+	for k, v := range f.env() {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+
+	lines := bufio.NewScanner(stderr)
+	addr := ""
+	for addr == "" && lines.Scan() {
+		if _, after, ok := strings.Cut(lines.Text(), `msg="bff listening" addr=`); ok {
+			addr, _, _ = strings.Cut(after, " ")
+		}
+	}
+	if addr == "" {
+		t.Fatal("the process never said where it listens")
+	}
+	go func() { _, _ = io.Copy(io.Discard, stderr) }()
+
+	type result struct {
+		status int
+		body   string
+		err    error
+	}
+	got := make(chan result, 1)
+	go func() {
+		resp, err := http.Get("http://" + addr + "/web/home/3")
+		if err != nil {
+			got <- result{err: err}
+			return
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		got <- result{status: resp.StatusCode, body: string(b)}
+	}()
+	<-arrived // the request is inside the BFF, waiting on an upstream
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	// New connections are refused once shutdown has begun.
+	refused := false
+	for range 200 {
+		c, err := (&http.Client{Timeout: time.Second, Transport: &http.Transport{DisableKeepAlives: true}}).Get("http://" + addr + "/healthz")
+		if err != nil {
+			refused = true
+			break
+		}
+		c.Body.Close()
+		time.Sleep(5 * time.Millisecond)
+	}
+	if !refused {
+		t.Error("the listener still accepted connections after SIGTERM")
+	}
+	close(block)
+	r := <-got
+	if r.err != nil || r.status != http.StatusOK || !json.Valid([]byte(r.body)) {
+		t.Fatalf("in-flight request: %+v", r)
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("exit: %v", err)
+	}
+}
+
+func TestBadConfigFailsStart(t *testing.T) {
+	dir := t.TempDir()
+	path := dir + "/bff.yaml"
+	if err := os.WriteFile(path, []byte("upstreams:\n  users:\n    urll: http://x\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var out strings.Builder
+	code := run(context.Background(), []string{"-config", path}, func(string) string { return "" }, &out, nil)
+	if code == 0 || !strings.Contains(out.String(), "urll") {
+		t.Errorf("code %d, output %s", code, out.String())
+	}
+	out.Reset()
+	code = run(context.Background(), nil, func(k string) string {
+		return map[string]string{"BFF_UPSTREAM_USERS_URL": "ftp://nope", "BFF_ADDR": "127.0.0.1:0"}[k]
+	}, &out, nil)
+	if code == 0 || !strings.Contains(out.String(), "users") {
+		t.Errorf("code %d, output %s", code, out.String())
+	}
+}
