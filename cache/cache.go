@@ -73,6 +73,11 @@ func (c *Cache) Set(key string, e *Entry, ttl time.Duration) {
 	if c.rc == nil || ttl <= 0 {
 		return
 	}
+	// Ristretto replaces a key it still holds (expired keys linger until its
+	// cleanup, 5–10 s) in place, without admission or eviction, so a bigger
+	// entry would slip past MaxBytes. Deleting first sends every Set through
+	// the policy.
+	c.rc.Del(key)
 	c.rc.SetWithTTL(key, e, e.cost(), ttl)
 }
 
