@@ -212,14 +212,16 @@ func (e *Engine) runCall(ctx context.Context, p *Plan, i int, slots []slot, in I
 			results[d] = slots[d].result
 		}
 	}
-	path, ok := c.path.fill(in.Params, results, escapeSegment)
-	if !ok {
-		s.skipped = true
-		return nil
+	path, ok, err := c.path.fill(in.Params, results, escapeSegment)
+	if err != nil {
+		return fail(err)
 	}
-	query, ok := c.query.fill(in.Params, results, escapeQueryValue)
-	if !ok {
-		s.skipped = true
+	query, ok2, err := c.query.fill(in.Params, results, escapeQueryValue)
+	if err != nil {
+		return fail(err)
+	}
+	if !ok || !ok2 {
+		s.skipped = true // nothing to ask for
 		return nil
 	}
 

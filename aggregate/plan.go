@@ -21,13 +21,35 @@ func (e *ParamError) Error() string {
 func (p *Plan) Bind(lookup func(name string) string) ([]string, error) {
 	values := make([]string, len(p.params))
 	for i, prm := range p.params {
-		v := lookup(prm.name)
-		if !prm.pattern.MatchString(v) {
-			return nil, &ParamError{View: p.view.Name, Param: prm.name, Value: v}
-		}
-		values[i] = v
+		values[i] = lookup(prm.name)
+	}
+	if err := p.Validate(values); err != nil {
+		return nil, err
 	}
 	return values, nil
+}
+
+// ParamNames lists the path parameters in the order Input.Params wants.
+func (p *Plan) ParamNames() []string {
+	names := make([]string, len(p.params))
+	for i, prm := range p.params {
+		names[i] = prm.name
+	}
+	return names
+}
+
+// Validate checks values, in ParamNames order, against their patterns.
+func (p *Plan) Validate(values []string) error {
+	if len(values) != len(p.params) {
+		return fmt.Errorf("view %s: %d parameter values for %d parameters", p.view.Name, len(values), len(p.params))
+	}
+	for i, prm := range p.params {
+		// "." and ".." never name a resource, and some upstreams resolve them.
+		if v := values[i]; v == "." || v == ".." || !prm.pattern.MatchString(v) {
+			return &ParamError{View: p.view.Name, Param: prm.name, Value: values[i]}
+		}
+	}
+	return nil
 }
 
 // Name returns the view's name.

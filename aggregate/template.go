@@ -1,6 +1,7 @@
 package aggregate
 
 import (
+	"errors"
 	"fmt"
 	"net/url"
 	"strings"
@@ -22,7 +23,11 @@ type part struct {
 	path    string // gjson path into that call's result
 }
 
-type escaper func(string) string
+type escaper func(string) (string, error)
+
+// errDotSegment: a value that is "." or ".." would be resolved by some
+// servers even when percent-encoded, so it never becomes a path segment.
+var errDotSegment = errors.New("a path value may not be '.' or '..'")
 
 // parseTemplate splits s on {...}. resolve maps a placeholder to a param or
 // a call reference.
@@ -62,27 +67,34 @@ func parseTemplate(s string, resolve func(ref string) (part, error)) (template, 
 
 // fill renders the template. ok is false when a call reference has no
 // value, which means the call has nothing to ask for and is skipped.
-func (t *template) fill(params []string, results []gjson.Result, esc escaper) (string, bool) {
+func (t *template) fill(params []string, results []gjson.Result, esc escaper) (s string, ok bool, err error) {
 	if len(t.parts) == 1 && t.parts[0].param < 0 && t.parts[0].call < 0 {
-		return t.parts[0].literal, true
+		return t.parts[0].literal, true, nil
 	}
 	var b strings.Builder
 	b.Grow(t.size + 16)
 	for _, p := range t.parts {
 		switch {
 		case p.param >= 0:
-			b.WriteString(esc(params[p.param]))
+			v, err := esc(params[p.param])
+			if err != nil {
+				return "", false, err
+			}
+			b.WriteString(v)
 		case p.call >= 0:
 			v, ok := refValue(results[p.call].Get(p.path))
 			if !ok {
-				return "", false
+				return "", false, nil
 			}
-			b.WriteString(esc(v))
+			if v, err = esc(v); err != nil {
+				return "", false, err
+			}
+			b.WriteString(v)
 		default:
 			b.WriteString(p.literal)
 		}
 	}
-	return b.String(), true
+	return b.String(), true, nil
 }
 
 // refValue turns a referenced result into text: scalars as they are,
@@ -118,7 +130,12 @@ func refValue(r gjson.Result) (string, bool) {
 	return b.String(), b.Len() > 0
 }
 
-func escapeQueryValue(s string) string { return url.QueryEscape(s) }
+func escapeQueryValue(s string) (string, error) { return url.QueryEscape(s), nil }
 
 // escapeSegment keeps a value inside one path segment of the upstream URL.
-func escapeSegment(s string) string { return upstream.EscapeSegment(s) }
+func escapeSegment(s string) (string, error) {
+	if s == "." || s == ".." {
+		return "", errDotSegment
+	}
+	return upstream.EscapeSegment(s), nil
+}

@@ -1,7 +1,6 @@
 package bff
 
 import (
-	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -13,12 +12,7 @@ import (
 	"time"
 )
 
-type ctxKey int
-
-const infoKey ctxKey = iota
-
-// requestInfo travels with a request so that inner handlers can tell the
-// access log what they did.
+// requestInfo is what inner handlers tell the access log about a request.
 type requestInfo struct {
 	id     string
 	client string
@@ -29,17 +23,28 @@ type requestInfo struct {
 	err     error
 }
 
-// RequestID returns the request's ID, or "".
-func RequestID(ctx context.Context) string {
-	if info, ok := ctx.Value(infoKey).(*requestInfo); ok {
-		return info.id
+// requestIDOf returns the request's ID, set by the front on the way in.
+func requestIDOf(r *http.Request) string {
+	if v := r.Header["X-Request-Id"]; len(v) > 0 {
+		return v[0]
 	}
 	return ""
 }
 
-func infoFrom(ctx context.Context) *requestInfo {
-	info, _ := ctx.Value(infoKey).(*requestInfo)
-	return info
+// infoFrom finds the request's bookkeeping in the ResponseWriter chain. It
+// travels with the writer rather than the context, which would cost another
+// copy of the request.
+func infoFrom(w http.ResponseWriter) *requestInfo {
+	for {
+		switch x := w.(type) {
+		case *exchange:
+			return &x.info
+		case interface{ Unwrap() http.ResponseWriter }:
+			w = x.Unwrap()
+		default:
+			return nil
+		}
+	}
 }
 
 // requestIDs makes IDs unique per process start: a random prefix and a counter.
@@ -73,74 +78,71 @@ func validRequestID(s string) bool {
 	return true
 }
 
-// statusWriter remembers the status and size for the access log.
-type statusWriter struct {
+// exchange wraps the ResponseWriter: it remembers the status and size for
+// the access log and carries the request's bookkeeping, in one allocation.
+type exchange struct {
 	http.ResponseWriter
 	status int
 	bytes  int
+	info   requestInfo
 }
 
-func (w *statusWriter) WriteHeader(code int) {
-	if w.status == 0 {
-		w.status = code
+func (x *exchange) WriteHeader(code int) {
+	if x.status == 0 {
+		x.status = code
 	}
-	w.ResponseWriter.WriteHeader(code)
+	x.ResponseWriter.WriteHeader(code)
 }
 
-func (w *statusWriter) Write(b []byte) (int, error) {
-	if w.status == 0 {
-		w.status = http.StatusOK
+func (x *exchange) Write(b []byte) (int, error) {
+	if x.status == 0 {
+		x.status = http.StatusOK
 	}
-	n, err := w.ResponseWriter.Write(b)
-	w.bytes += n
+	n, err := x.ResponseWriter.Write(b)
+	x.bytes += n
 	return n, err
 }
 
-func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
-
-// entry carries one request's bookkeeping in a single allocation.
-type entry struct {
-	info requestInfo
-	sw   statusWriter
-}
+func (x *exchange) Unwrap() http.ResponseWriter { return x.ResponseWriter }
 
 // observe is the first three links of the chain in one middleware: request
-// ID, panic recovery and the access log. One wrapper keeps the hot path to
-// one allocation for all three.
+// ID, panic recovery and the access log.
 func (f *Front) observe(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		start := time.Now()
-		e := &entry{sw: statusWriter{ResponseWriter: w}}
-		if id := r.Header.Get("X-Request-Id"); validRequestID(id) {
-			e.info.id = id
-		} else {
-			e.info.id = f.ids.next()
-			r.Header["X-Request-Id"] = []string{e.info.id}
+		var start time.Time
+		if f.accessLog {
+			start = time.Now()
 		}
-		w.Header()["X-Request-Id"] = []string{e.info.id}
-		r = r.WithContext(context.WithValue(r.Context(), infoKey, &e.info))
+		x := &exchange{ResponseWriter: w}
+		if id := r.Header["X-Request-Id"]; len(id) == 1 && validRequestID(id[0]) {
+			x.info.id = id[0]
+		} else {
+			x.info.id = f.ids.next()
+			r.Header["X-Request-Id"] = []string{x.info.id}
+		}
+		w.Header()["X-Request-Id"] = r.Header["X-Request-Id"]
 
 		defer func() {
 			if v := recover(); v != nil {
 				if v == http.ErrAbortHandler {
 					panic(v)
 				}
-				f.log.Error("panic serving request", "request_id", e.info.id, "panic", v, "stack", string(debug.Stack()))
-				e.info.err = errors.New("panic")
-				if e.sw.status == 0 {
-					writeProblem(&e.sw, r, newProblem(http.StatusInternalServerError, ProblemInternal, "the request failed unexpectedly"))
+				f.log.Error("panic serving request", "request_id", x.info.id, "panic", v, "stack", string(debug.Stack()))
+				x.info.err = errors.New("panic")
+				if x.status == 0 {
+					writeProblem(x, r, newProblem(http.StatusInternalServerError, ProblemInternal, "the request failed unexpectedly"))
 				}
 			}
 			if f.accessLog {
-				f.logAccess(r, e, time.Since(start))
+				f.logAccess(r, x, time.Since(start))
 			}
 		}()
-		next.ServeHTTP(&e.sw, r)
+		next.ServeHTTP(x, r)
 	})
 }
 
-func (f *Front) logAccess(r *http.Request, e *entry, d time.Duration) {
-	status := e.sw.status
+func (f *Front) logAccess(r *http.Request, e *exchange, d time.Duration) {
+	status := e.status
 	if status == 0 {
 		status = 499 // the client went away before anything was written
 	}
@@ -148,27 +150,33 @@ func (f *Front) logAccess(r *http.Request, e *entry, d time.Duration) {
 	if status >= 500 {
 		level = slog.LevelWarn
 	}
-	attrs := []slog.Attr{
+	if !f.log.Enabled(r.Context(), level) {
+		return
+	}
+	// A record without a caller PC: slog.Logger would walk the stack for
+	// every line, which costs more than serving a cache hit.
+	rec := slog.NewRecord(time.Now(), level, "request", 0)
+	rec.AddAttrs(
 		slog.String("request_id", e.info.id),
 		slog.String("method", r.Method),
 		slog.String("path", r.URL.EscapedPath()),
 		slog.Int("status", status),
-		slog.Int("bytes", e.sw.bytes),
-		slog.Float64("duration_ms", float64(d.Microseconds())/1000),
-	}
+		slog.Int("bytes", e.bytes),
+		slog.Int64("duration_us", d.Microseconds()),
+	)
 	if e.info.client != "" {
-		attrs = append(attrs, slog.String("client", e.info.client), slog.String("view", e.info.view))
+		rec.AddAttrs(slog.String("client", e.info.client), slog.String("view", e.info.view))
 	}
 	if e.info.cache != "" {
-		attrs = append(attrs, slog.String("cache", e.info.cache))
+		rec.AddAttrs(slog.String("cache", e.info.cache))
 	}
 	if e.info.partial != "" {
-		attrs = append(attrs, slog.String("partial", e.info.partial))
+		rec.AddAttrs(slog.String("partial", e.info.partial))
 	}
 	if e.info.err != nil {
-		attrs = append(attrs, slog.String("error", e.info.err.Error()))
+		rec.AddAttrs(slog.String("error", e.info.err.Error()))
 	}
-	f.log.LogAttrs(r.Context(), level, "request", attrs...)
+	_ = f.log.Handler().Handle(r.Context(), rec)
 }
 
 // limits rejects requests whose URL is longer than allowed before any work.

@@ -45,7 +45,7 @@ func newProblem(status int, typ, detail string) *Problem {
 // writeProblem sends p as application/problem+json.
 func writeProblem(w http.ResponseWriter, r *http.Request, p *Problem) {
 	p.Instance = r.URL.EscapedPath()
-	p.RequestID = RequestID(r.Context())
+	p.RequestID = requestIDOf(r)
 	body, err := json.Marshal(p)
 	if err != nil { // cannot happen for this struct; keep the client informed anyway
 		body = []byte(`{"type":"` + ProblemInternal + `","title":"Internal Server Error","status":500}`)

@@ -29,6 +29,7 @@ type viewHandler struct {
 	ttl          time.Duration
 	cacheControl []string
 	vary         []string
+	params       []string // path parameter names, in the plan's order
 }
 
 // outcome is one execution of a view, shared by coalesced requests.
@@ -48,6 +49,7 @@ func (f *Front) newViewHandler(client string, plan *aggregate.Plan) *viewHandler
 		perUser:   pol.Scope == aggregate.ScopeUser,
 		ttl:       pol.TTL,
 		vary:      []string{"Accept-Encoding, Accept-Language"},
+		params:    plan.ParamNames(),
 	}
 	secs := strconv.Itoa(int(pol.TTL / time.Second))
 	switch {
@@ -65,12 +67,15 @@ func (f *Front) newViewHandler(client string, plan *aggregate.Plan) *viewHandler
 }
 
 func (h *viewHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	info := infoFrom(r.Context())
+	info := infoFrom(w)
 	if info != nil {
 		info.client, info.view = h.client, h.plan.Name()
 	}
-	params, err := h.plan.Bind(func(name string) string { return pathParam(r, name) })
-	if err != nil {
+	params := make([]string, len(h.params))
+	for i, name := range h.params {
+		params[i] = pathParam(r, name)
+	}
+	if err := h.plan.Validate(params); err != nil {
 		h.fail(w, r, info, err)
 		return
 	}
@@ -79,7 +84,7 @@ func (h *viewHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if info != nil {
 			info.cache = "HIT"
 		}
-		w.Header()["Age"] = []string{strconv.Itoa(int(h.front.now().Sub(e.StoredAt) / time.Second))}
+		w.Header()["Age"] = ageValue(h.front.now().Sub(e.StoredAt))
 		h.write(w, r, e, hit)
 		return
 	}
@@ -128,6 +133,24 @@ func (h *viewHandler) execute(ctx context.Context, key string, params []string, 
 	return out, nil
 }
 
+// ages holds the Age header values of the first minutes, so a hit does
+// not format and allocate one.
+var ages = func() [][]string {
+	a := make([][]string, 600)
+	for i := range a {
+		a[i] = []string{strconv.Itoa(i)}
+	}
+	return a
+}()
+
+func ageValue(d time.Duration) []string {
+	s := max(int(d/time.Second), 0)
+	if s < len(ages) {
+		return ages[s]
+	}
+	return []string{strconv.Itoa(s)}
+}
+
 var (
 	hit         = []string{"HIT"}
 	miss        = []string{"MISS"}
@@ -139,9 +162,7 @@ var (
 // gzip when accepted and worth it.
 func (h *viewHandler) write(w http.ResponseWriter, r *http.Request, e *cache.Entry, cacheStatus []string) {
 	hdr := w.Header()
-	for k, v := range e.Header {
-		hdr[k] = v
-	}
+	e.CopyHeader(hdr)
 	hdr["X-Cache"] = cacheStatus
 	if inm := r.Header.Get("If-None-Match"); inm != "" && etagMatches(inm, e.ETag) {
 		delete(hdr, "Content-Type")
@@ -168,7 +189,7 @@ func (h *viewHandler) fail(w http.ResponseWriter, r *http.Request, info *request
 		info.err = err
 	}
 	if p.Status >= 500 {
-		h.front.log.Warn("view failed", "request_id", RequestID(r.Context()), "view", h.plan.Name(), "status", p.Status, "error", err)
+		h.front.log.Warn("view failed", "request_id", requestIDOf(r), "view", h.plan.Name(), "status", p.Status, "error", err)
 	}
 	if p.Status == http.StatusServiceUnavailable {
 		w.Header()["Retry-After"] = []string{"1"}

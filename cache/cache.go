@@ -112,7 +112,13 @@ type Entry struct {
 	StoredAt time.Time
 
 	contentLength []string
+	fields        []field // Header as a slice: cheaper to copy on every hit
 	gzipped       atomic.Pointer[[]byte]
+}
+
+type field struct {
+	key    string
+	values []string
 }
 
 // NewEntry makes an entry for body, adding a weak ETag (the same bytes give
@@ -123,12 +129,24 @@ func NewEntry(body []byte, header http.Header, now time.Time) *Entry {
 		header = http.Header{}
 	}
 	header["Etag"] = []string{etag}
-	return &Entry{
+	e := &Entry{
 		Body:          body,
 		Header:        header,
 		ETag:          etag,
 		StoredAt:      now,
 		contentLength: []string{strconv.Itoa(len(body))},
+		fields:        make([]field, 0, len(header)),
+	}
+	for k, v := range header {
+		e.fields = append(e.fields, field{k, v})
+	}
+	return e
+}
+
+// CopyHeader sets the entry's headers on dst, sharing their values.
+func (e *Entry) CopyHeader(dst http.Header) {
+	for _, f := range e.fields {
+		dst[f.key] = f.values
 	}
 }
 

@@ -134,13 +134,18 @@ func New(cfg Config) (*Client, error) {
 	}
 	base, err := url.Parse(cfg.BaseURL)
 	if err != nil {
+		// A *url.Error repeats the raw URL, credentials included: keep only its cause.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
 		return nil, fmt.Errorf("upstream %s: base URL: %w", cfg.Name, err)
 	}
 	if (base.Scheme != "http" && base.Scheme != "https") || base.Host == "" {
-		return nil, fmt.Errorf("upstream %s: base URL %q must be http(s)://host[:port][/prefix]", cfg.Name, cfg.BaseURL)
+		return nil, fmt.Errorf("upstream %s: base URL %q must be http(s)://host[:port][/prefix]", cfg.Name, base.Redacted())
 	}
 	if base.RawQuery != "" || base.Fragment != "" || base.User != nil {
-		return nil, fmt.Errorf("upstream %s: base URL %q must not carry a query, fragment or credentials", cfg.Name, cfg.BaseURL)
+		return nil, fmt.Errorf("upstream %s: base URL %q must not carry a query, fragment or credentials", cfg.Name, base.Redacted())
 	}
 	cfg = withDefaults(cfg)
 

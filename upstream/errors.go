@@ -21,7 +21,8 @@ const (
 	KindCanceled
 	// KindBreakerOpen: the circuit breaker rejected the call without a network attempt.
 	KindBreakerOpen
-	// KindStatus: the upstream answered with a status >= 400.
+	// KindStatus: the upstream answered with a status >= 300 (redirects are
+	// not followed).
 	KindStatus
 	// KindBadResponse: the body was too large or not valid JSON.
 	KindBadResponse
@@ -50,8 +51,6 @@ var (
 	ErrBodyTooLarge = errors.New("response body too large")
 	// ErrMalformedBody: a successful response whose body is not valid JSON.
 	ErrMalformedBody = errors.New("response body is not valid JSON")
-	// ErrRedirect: upstream APIs are called, not browsed; a 3xx is not followed.
-	ErrRedirect = errors.New("upstream answered with a redirect")
 )
 
 // Error is a failed upstream call. It names the upstream and the operation
@@ -85,7 +84,7 @@ func classify(err error) Kind {
 		return KindCanceled
 	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
 		return KindTimeout
-	case errors.Is(err, ErrBodyTooLarge), errors.Is(err, ErrMalformedBody), errors.Is(err, ErrRedirect):
+	case errors.Is(err, ErrBodyTooLarge), errors.Is(err, ErrMalformedBody):
 		return KindBadResponse
 	}
 	return KindTransport

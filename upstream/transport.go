@@ -45,7 +45,7 @@ func (t *attemptTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 	}
 	resp, err := t.next.RoundTrip(req)
 	if err == nil {
-		err = t.buffer(resp)
+		err = t.buffer(resp, req.Method == http.MethodHead)
 	}
 	switch {
 	case err != nil && errors.Is(callerCtx.Err(), context.Canceled):
@@ -64,15 +64,20 @@ func (t *attemptTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 }
 
 // buffer replaces resp.Body with its bytes, read under the request's context.
-func (t *attemptTransport) buffer(resp *http.Response) error {
+// An answer to HEAD has no body: its Content-Length is the GET body's size.
+func (t *attemptTransport) buffer(resp *http.Response, head bool) error {
 	defer resp.Body.Close()
-	if resp.ContentLength > t.maxBody {
-		return fmt.Errorf("%w: Content-Length %d > %d", ErrBodyTooLarge, resp.ContentLength, t.maxBody)
+	length := resp.ContentLength
+	if head {
+		length = 0
+	}
+	if length > t.maxBody {
+		return fmt.Errorf("%w: Content-Length %d > %d", ErrBodyTooLarge, length, t.maxBody)
 	}
 	var data []byte
 	var err error
-	if resp.ContentLength >= 0 {
-		data = make([]byte, resp.ContentLength)
+	if length >= 0 {
+		data = make([]byte, length)
 		_, err = io.ReadFull(resp.Body, data)
 	} else {
 		data, err = io.ReadAll(io.LimitReader(resp.Body, t.maxBody+1))

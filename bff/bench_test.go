@@ -1,0 +1,96 @@
+package bff_test
+
+import (
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"testing"
+
+	"github.com/bffproxy/bff/aggregate"
+	"github.com/bffproxy/bff/bff"
+	"github.com/bffproxy/bff/bff/mobile"
+	"github.com/bffproxy/bff/bff/web"
+	"github.com/bffproxy/bff/cache"
+	"github.com/bffproxy/bff/upstream"
+)
+
+// discardWriter is the cheapest ResponseWriter, so the benchmark measures
+// the front, not the recorder.
+type discardWriter struct{ h http.Header }
+
+func (w *discardWriter) Header() http.Header         { return w.h }
+func (w *discardWriter) Write(b []byte) (int, error) { return len(b), nil }
+func (w *discardWriter) WriteHeader(int)             {}
+
+func benchFront(b *testing.B, cacheBytes int64, accessLog bool) *bff.Front {
+	b.Helper()
+	doers := map[string]aggregate.Doer{}
+	for name, h := range demoHandlers() {
+		srv := httptest.NewServer(h)
+		b.Cleanup(srv.Close)
+		c, err := upstream.New(upstream.Config{Name: name, BaseURL: srv.URL})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(c.CloseIdleConnections)
+		doers[name] = c
+	}
+	rc, err := cache.New(cache.Config{MaxBytes: cacheBytes})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(rc.Close)
+	f, err := bff.New(bff.Config{
+		Engine: aggregate.NewEngine(doers), Cache: rc, AccessLog: accessLog,
+		Logger:    slog.New(slog.NewJSONHandler(io.Discard, nil)),
+		RouteSets: []bff.RouteSet{web.Routes(), mobile.Routes()},
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return f
+}
+
+// BenchmarkHit is the hot path: a cached web home view.
+func BenchmarkHit(b *testing.B) {
+	for _, logged := range []bool{false, true} {
+		b.Run("access_log="+strconv.FormatBool(logged), func(b *testing.B) {
+			f := benchFront(b, 64<<20, logged)
+			req := httptest.NewRequest(http.MethodGet, "/web/home/7", nil)
+			f.ServeHTTP(&discardWriter{h: http.Header{}}, req)
+			b.ReportAllocs()
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				w := &discardWriter{h: make(http.Header, 16)}
+				for pb.Next() {
+					clear(w.h)
+					f.ServeHTTP(w, req)
+				}
+			})
+		})
+	}
+}
+
+// BenchmarkMiss is the fan-out path with the cache off: three real upstreams
+// over loopback, ids spread over 1..1000.
+func BenchmarkMiss(b *testing.B) {
+	f := benchFront(b, 0, false)
+	reqs := make([]*http.Request, 1000)
+	for i := range reqs {
+		reqs[i] = httptest.NewRequest(http.MethodGet, "/web/home/"+strconv.Itoa(i+1), nil)
+		f.ServeHTTP(&discardWriter{h: http.Header{}}, reqs[i]) // warm the demo's bodies
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		w := &discardWriter{h: make(http.Header, 16)}
+		i := 0
+		for pb.Next() {
+			clear(w.h)
+			f.ServeHTTP(w, reqs[i%len(reqs)])
+			i++
+		}
+	})
+}
