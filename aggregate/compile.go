@@ -328,6 +328,8 @@ type node struct {
 	limit   int
 	literal []byte // Const
 	missing []byte // written when the value is absent
+	// plainKey: path is one object key, found in the parent's single pass.
+	plainKey bool
 }
 
 type nodeKind int
@@ -373,6 +375,7 @@ func compileFields(fields []Field, where string, calls map[string]int) ([]node, 
 			n.call, n.path = j, path
 		} else {
 			n.path = from
+			n.plainKey = isPlainKey(from)
 		}
 		switch {
 		case len(f.Const) > 0:
@@ -419,4 +422,13 @@ func compact(raw []byte) []byte {
 		return raw
 	}
 	return b.Bytes()
+}
+
+// isPlainKey reports whether a gjson path is just one key, with none of the
+// characters gjson gives a meaning.
+func isPlainKey(path string) bool {
+	if path == "" {
+		return false
+	}
+	return !strings.ContainsAny(path, `.*?#@|\!=<>%[]{}()"`)
 }

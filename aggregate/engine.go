@@ -112,6 +112,7 @@ type slot struct {
 	attempts int
 	dur      time.Duration
 	result   gjson.Result
+	resp     *upstream.Response // its body backs result until released
 }
 
 // Run executes p for one request. The error is a *CallError when a required
@@ -138,7 +139,17 @@ func (e *Engine) Run(ctx context.Context, p *Plan, in Input) (res *Result, err e
 	for i := range p.calls {
 		g.Go(func() error { return e.runCall(gctx, p, i, slots, in, callDeadline) })
 	}
-	if err := g.Wait(); err != nil {
+	err = g.Wait()
+	// Nothing points into the upstream bodies once Run returns: the shaped
+	// body is a copy.
+	defer func() {
+		for i := range slots {
+			if slots[i].resp != nil {
+				slots[i].resp.Release()
+			}
+		}
+	}()
+	if err != nil {
 		return nil, err
 	}
 	if err := ctx.Err(); err != nil {
@@ -225,15 +236,14 @@ func (e *Engine) runCall(ctx context.Context, p *Plan, i int, slots []slot, in I
 		return nil
 	}
 
-	callCtx, cancel := context.WithDeadline(ctx, deadline)
-	defer cancel()
 	start := time.Now()
-	resp, err := e.upstreams[c.Upstream].Do(callCtx, &upstream.Request{
+	resp, err := e.upstreams[c.Upstream].Do(ctx, &upstream.Request{
 		Method:   c.method,
 		Path:     path,
 		RawQuery: query,
 		Header:   in.Header,
 		Timeout:  c.Timeout,
+		Deadline: deadline,
 	})
 	s.dur = time.Since(start)
 	if err != nil {
@@ -244,6 +254,7 @@ func (e *Engine) runCall(ctx context.Context, p *Plan, i int, slots []slot, in I
 		return fail(err)
 	}
 	s.attempts = resp.Attempts
+	s.resp = resp
 	s.result = gjson.Parse(bytesToString(resp.Body))
 	s.present = true
 	return nil
@@ -305,6 +316,7 @@ func bytesToString(b []byte) string {
 
 // ShapeFunc builds a response body from the calls' results where the
 // declarative shape cannot say what is needed. It must return valid JSON.
+// The results it reads are valid only during the call: copy what it keeps.
 type ShapeFunc func(s *Sources) ([]byte, error)
 
 // Sources gives a ShapeFunc the calls' results and the request's parameters.

@@ -355,3 +355,25 @@ func TestBindValidatesWholeValue(t *testing.T) {
 		t.Errorf("123: %v %v", got, err)
 	}
 }
+
+// The single pass over an object must agree with gjson.Get: the first of
+// duplicate keys wins, escaped keys match, and nested values are skipped.
+func TestShapeSinglePassAgreesWithGet(t *testing.T) {
+	e := aggregate.NewEngine(map[string]aggregate.Doer{
+		"a": body(`{"obj":{"skip":{"id":"nested"},"id":1,"id":2,"n\u0061me":"esc","list":[{"x":1}],"z":true}}`),
+	})
+	p := compile(t, e, aggregate.View{
+		Name: "v", Route: "/v",
+		Calls: []aggregate.Call{{Name: "a", Upstream: "a", Path: "/"}},
+		Shape: []aggregate.Field{aggregate.Object("o", "a.obj",
+			aggregate.Pick("z"), aggregate.Pick("id"), aggregate.Pick("name"), aggregate.Rename("first", "list.0.x"),
+			aggregate.Pick("absent"))},
+	})
+	res, err := e.Run(context.Background(), p, aggregate.Input{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := `{"o":{"z":true,"id":1,"name":"esc","first":1,"absent":null}}`; string(res.Body) != want {
+		t.Errorf("got %s, want %s", res.Body, want)
+	}
+}

@@ -33,8 +33,41 @@ func appendShape(dst []byte, nodes []node, results []gjson.Result, present []boo
 	return append(dst, '}')
 }
 
-// appendFields writes an object of nodes taken from the object src.
+// maxInlineFields is how many fields of one object are looked up in a
+// single pass with the results kept on the stack.
+const maxInlineFields = 16
+
+// appendFields writes an object of nodes taken from the object src. Plain
+// keys are found in one pass over src, which stops once all are found;
+// other paths are looked up one by one.
 func appendFields(dst []byte, nodes []node, src gjson.Result) []byte {
+	var found [maxInlineFields]gjson.Result
+	var vals []gjson.Result
+	if len(nodes) <= maxInlineFields {
+		vals = found[:len(nodes)]
+	} else {
+		vals = make([]gjson.Result, len(nodes))
+	}
+	wanted := 0
+	for i := range nodes {
+		if nodes[i].plainKey && nodes[i].kind != kindConst {
+			wanted++
+		}
+	}
+	if wanted > 0 && src.IsObject() {
+		src.ForEach(func(k, v gjson.Result) bool {
+			for i := range nodes {
+				n := &nodes[i]
+				// The first occurrence of a key wins, as with gjson.Get.
+				if n.plainKey && n.kind != kindConst && vals[i].Raw == "" && n.path == k.Str {
+					vals[i] = v
+					wanted--
+					break
+				}
+			}
+			return wanted > 0
+		})
+	}
 	dst = append(dst, '{')
 	for i := range nodes {
 		n := &nodes[i]
@@ -42,11 +75,14 @@ func appendFields(dst []byte, nodes []node, src gjson.Result) []byte {
 			dst = append(dst, ',')
 		}
 		dst = append(dst, n.key...)
-		if n.kind == kindConst {
+		switch {
+		case n.kind == kindConst:
 			dst = append(dst, n.literal...)
-			continue
+		case n.plainKey:
+			dst = appendNode(dst, n, vals[i])
+		default:
+			dst = appendNode(dst, n, src.Get(n.path))
 		}
-		dst = appendNode(dst, n, src.Get(n.path))
 	}
 	return append(dst, '}')
 }

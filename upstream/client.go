@@ -106,15 +106,28 @@ type Request struct {
 	Body []byte
 	// Timeout bounds this call; zero means the upstream's Timeout.
 	Timeout time.Duration
+	// Deadline, if set, ends the call by then even when Timeout is longer:
+	// the caller keeps time for its own work after the call.
+	Deadline time.Time
 }
 
 // Response is a successful (2xx) upstream answer with its body buffered.
 type Response struct {
-	Status   int
-	Header   http.Header
+	Status int
+	Header http.Header
+	// Body is valid until Release.
 	Body     []byte
 	Attempts int
 	Duration time.Duration
+}
+
+// Release recycles the body's buffer. The caller must not use Body, or
+// anything that points into it, afterwards. Not calling it is safe.
+func (r *Response) Release() {
+	if r.Body != nil {
+		putBuffer(r.Body)
+		r.Body = nil
+	}
 }
 
 // Client calls one upstream. It is safe for concurrent use.
@@ -289,7 +302,11 @@ func (c *Client) Do(ctx context.Context, r *Request) (*Response, error) {
 	if timeout <= 0 {
 		timeout = c.cfg.Timeout
 	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
+	deadline := time.Now().Add(timeout)
+	if !r.Deadline.IsZero() && r.Deadline.Before(deadline) {
+		deadline = r.Deadline
+	}
+	ctx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
 
 	var body any
@@ -321,9 +338,13 @@ func (c *Client) Do(ctx context.Context, r *Request) (*Response, error) {
 		}
 		return fail(classify(err), 0, policy.attempts, err)
 	}
-	b := resp.Body.(*bufferedBody).data
 	if resp.StatusCode >= 300 {
+		_ = resp.Body.Close()
 		return fail(KindStatus, resp.StatusCode, policy.attempts, fmt.Errorf("status %d", resp.StatusCode))
+	}
+	var b []byte
+	if bb, ok := resp.Body.(*bufferedBody); ok {
+		b = bb.data // handed out: Release recycles it
 	}
 	return &Response{
 		Status:   resp.StatusCode,

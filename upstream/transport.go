@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"time"
 
@@ -71,34 +70,30 @@ func (t *attemptTransport) buffer(resp *http.Response, head bool) error {
 	if head {
 		length = 0
 	}
-	if length > t.maxBody {
-		return fmt.Errorf("%w: Content-Length %d > %d", ErrBodyTooLarge, length, t.maxBody)
-	}
-	var data []byte
-	var err error
-	if length >= 0 {
-		data = make([]byte, length)
-		_, err = io.ReadFull(resp.Body, data)
-	} else {
-		data, err = io.ReadAll(io.LimitReader(resp.Body, t.maxBody+1))
-		if err == nil && int64(len(data)) > t.maxBody {
-			err = fmt.Errorf("%w: more than %d bytes", ErrBodyTooLarge, t.maxBody)
-		}
-	}
+	data, err := readBody(resp.Body, length, t.maxBody)
 	if err != nil {
 		return fmt.Errorf("read body: %w", err)
 	}
 	if resp.StatusCode/100 == 2 && len(data) > 0 && !gjson.ValidBytes(data) {
+		putBuffer(data)
 		return ErrMalformedBody
 	}
 	resp.Body = &bufferedBody{Reader: bytes.NewReader(data), data: data}
 	return nil
 }
 
-// bufferedBody is a response body already read into memory.
+// bufferedBody is a response body already read into memory. Closing it
+// recycles the buffer: only a body that is handed out (see Client.Do) is
+// kept open.
 type bufferedBody struct {
 	*bytes.Reader
 	data []byte
 }
 
-func (*bufferedBody) Close() error { return nil }
+func (b *bufferedBody) Close() error {
+	if b.data != nil {
+		putBuffer(b.data)
+		b.data = nil
+	}
+	return nil
+}
