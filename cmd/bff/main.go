@@ -16,6 +16,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"sort"
 	"sync/atomic"
 	"syscall"
@@ -33,6 +34,7 @@ import (
 )
 
 func main() {
+	tuneGC(os.Getenv)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	code := run(ctx, os.Args[1:], os.Getenv, os.Stderr, nil)
 	stop()
@@ -186,6 +188,16 @@ func newServer(s config.Server, h http.Handler, log *slog.Logger) *http.Server {
 		IdleTimeout:       def(s.IdleTimeout, 120*time.Second),
 		MaxHeaderBytes:    maxHeader,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+}
+
+// tuneGC collects half as often as Go's default unless GOGC says otherwise:
+// a BFF's live heap is small (the cache aside) while every request leaves
+// tens of kilobytes of garbage, so the default collects dozens of times a
+// second for little memory saved.
+func tuneGC(getenv func(string) string) {
+	if getenv("GOGC") == "" {
+		debug.SetGCPercent(200)
 	}
 }
 
