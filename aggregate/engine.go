@@ -102,6 +102,20 @@ type PanicError struct {
 
 func (e *PanicError) Error() string { return fmt.Sprintf("view %s: panic: %v", e.View, e.Value) }
 
+// newPanicError keeps the panic's value as text: the value may point into
+// an upstream body that is about to be recycled.
+func newPanicError(view string, r any) *PanicError {
+	return &PanicError{View: view, Value: fmt.Sprint(r), Stack: debug.Stack()}
+}
+
+func releaseBodies(slots []slot) {
+	for i := range slots {
+		if slots[i].resp != nil {
+			slots[i].resp.Release()
+		}
+	}
+}
+
 // slot is one call's outcome; only that call's goroutine writes it, and
 // others read it after done is closed or after the group is finished.
 type slot struct {
@@ -118,9 +132,17 @@ type slot struct {
 // Run executes p for one request. The error is a *CallError when a required
 // call failed, a *PanicError when code panicked, or the context's error.
 func (e *Engine) Run(ctx context.Context, p *Plan, in Input) (res *Result, err error) {
+	slots := make([]slot, len(p.calls))
+	// Upstream bodies are recycled once the response is shaped (it is a
+	// copy). Deferred first, so it runs after the recover below has copied
+	// a panic's value. A Go shaping function might keep strings that point
+	// into the bodies, so its views leave them to the garbage collector.
+	if p.shapeFunc == nil {
+		defer releaseBodies(slots)
+	}
 	defer func() {
 		if r := recover(); r != nil {
-			res, err = nil, &PanicError{View: p.view.Name, Value: r, Stack: debug.Stack()}
+			res, err = nil, newPanicError(p.view.Name, r)
 		}
 	}()
 	ctx, cancel := context.WithTimeout(ctx, p.timeout)
@@ -129,7 +151,6 @@ func (e *Engine) Run(ctx context.Context, p *Plan, in Input) (res *Result, err e
 	// Calls end early enough to leave time to shape and write the response.
 	callDeadline := deadline.Add(-min(max(p.timeout/20, 2*time.Millisecond), 50*time.Millisecond))
 
-	slots := make([]slot, len(p.calls))
 	for i := range p.calls {
 		if p.calls[i].dependent {
 			slots[i].done = make(chan struct{})
@@ -140,15 +161,6 @@ func (e *Engine) Run(ctx context.Context, p *Plan, in Input) (res *Result, err e
 		g.Go(func() error { return e.runCall(gctx, p, i, slots, in, callDeadline) })
 	}
 	err = g.Wait()
-	// Nothing points into the upstream bodies once Run returns: the shaped
-	// body is a copy.
-	defer func() {
-		for i := range slots {
-			if slots[i].resp != nil {
-				slots[i].resp.Release()
-			}
-		}
-	}()
 	if err != nil {
 		return nil, err
 	}
@@ -186,7 +198,7 @@ func (e *Engine) runCall(ctx context.Context, p *Plan, i int, slots []slot, in I
 	c, s := &p.calls[i], &slots[i]
 	defer func() {
 		if r := recover(); r != nil {
-			s.err = &PanicError{View: p.view.Name, Value: r, Stack: debug.Stack()}
+			s.err = newPanicError(p.view.Name, r)
 			err = s.err
 		}
 		if s.done != nil {
@@ -276,7 +288,7 @@ func missingOf(call string, err error) Missing {
 		case upstream.KindStatus:
 			m.Status = ue.Status
 		}
-	case errors.As(err, new(*DependencyError)):
+	case errors.As(err, new(*DependencyError)), errors.As(err, new(*ReferenceError)):
 		m.Reason = "dependency"
 	case errors.Is(err, context.DeadlineExceeded):
 		m.Reason = "timeout"
@@ -316,7 +328,6 @@ func bytesToString(b []byte) string {
 
 // ShapeFunc builds a response body from the calls' results where the
 // declarative shape cannot say what is needed. It must return valid JSON.
-// The results it reads are valid only during the call: copy what it keeps.
 type ShapeFunc func(s *Sources) ([]byte, error)
 
 // Sources gives a ShapeFunc the calls' results and the request's parameters.

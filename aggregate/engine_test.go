@@ -339,7 +339,7 @@ func TestShapeFuncSeesResultsAndParams(t *testing.T) {
 	}
 }
 
-func TestBindValidatesWholeValue(t *testing.T) {
+func TestValidateChecksWholeValue(t *testing.T) {
 	e := aggregate.NewEngine(map[string]aggregate.Doer{"u": body(`{}`)})
 	p := compile(t, e, aggregate.View{
 		Name: "v", Route: "/u/{id}", Params: []aggregate.Param{{Name: "id", Pattern: `[0-9]+`}},
@@ -347,12 +347,12 @@ func TestBindValidatesWholeValue(t *testing.T) {
 		Shape: []aggregate.Field{aggregate.Pick("u")},
 	})
 	for _, v := range []string{"", "a", "7a", "a7", "7\n", "../7"} {
-		if _, err := p.Bind(func(string) string { return v }); !errors.As(err, new(*aggregate.ParamError)) {
+		if err := p.Validate([]string{v}); !errors.As(err, new(*aggregate.ParamError)) {
 			t.Errorf("%q accepted", v)
 		}
 	}
-	if got, err := p.Bind(func(string) string { return "123" }); err != nil || got[0] != "123" {
-		t.Errorf("123: %v %v", got, err)
+	if err := p.Validate([]string{"123"}); err != nil {
+		t.Errorf("123: %v", err)
 	}
 }
 
@@ -375,5 +375,51 @@ func TestShapeSinglePassAgreesWithGet(t *testing.T) {
 	}
 	if want := `{"o":{"z":true,"id":1,"name":"esc","first":1,"absent":null}}`; string(res.Body) != want {
 		t.Errorf("got %s, want %s", res.Body, want)
+	}
+}
+
+// Two fields may read the same key: a list of an array and its count.
+func TestTwoFieldsReadOneKey(t *testing.T) {
+	e := aggregate.NewEngine(map[string]aggregate.Doer{"a": body(`{"o":{"id":9,"items":[{"s":1},{"s":2}]}}`)})
+	p := compile(t, e, aggregate.View{
+		Name: "v", Route: "/v",
+		Calls: []aggregate.Call{{Name: "a", Upstream: "a", Path: "/"}},
+		Shape: []aggregate.Field{aggregate.Object("o", "a.o",
+			aggregate.List("items", "items", 0, aggregate.Pick("s")), aggregate.Count("n", "items"),
+			aggregate.Pick("id"), aggregate.Rename("order_id", "id"))},
+	})
+	res, err := e.Run(context.Background(), p, aggregate.Input{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := `{"o":{"items":[{"s":1},{"s":2}],"n":2,"id":9,"order_id":9}}`; string(res.Body) != want {
+		t.Errorf("got %s, want %s", res.Body, want)
+	}
+}
+
+// A value a call needs but the earlier answer lacks fails a required call
+// and marks an optional one missing; an empty list only skips it.
+func TestMissingReference(t *testing.T) {
+	e := aggregate.NewEngine(map[string]aggregate.Doer{"o": body(`{"id":1}`), "c": body(`{"ok":true}`)})
+	for _, optional := range []bool{false, true} {
+		p := compile(t, e, aggregate.View{
+			Name: "v", Route: "/v",
+			Calls: []aggregate.Call{
+				{Name: "order", Upstream: "o", Path: "/"},
+				{Name: "products", Upstream: "c", Path: "/p", Query: "skus={order.items.#.sku}", Optional: optional},
+			},
+			Shape: []aggregate.Field{aggregate.Rename("id", "order.id")},
+		})
+		res, err := e.Run(context.Background(), p, aggregate.Input{})
+		if !optional {
+			var re *aggregate.ReferenceError
+			if !errors.As(err, &re) || !errors.As(err, new(*aggregate.CallError)) {
+				t.Errorf("required: err = %v, want a CallError wrapping a ReferenceError", err)
+			}
+			continue
+		}
+		if err != nil || len(res.Missing) != 1 || res.Missing[0].Reason != "dependency" {
+			t.Errorf("optional: err %v missing %+v", err, res)
+		}
 	}
 }

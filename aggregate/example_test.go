@@ -36,7 +36,10 @@ func ExampleCompile() {
 	if err != nil {
 		panic(err)
 	}
-	params, _ := plan.Bind(func(string) string { return "7" })
+	params := []string{"7"} // in plan.ParamNames() order
+	if err := plan.Validate(params); err != nil {
+		panic(err)
+	}
 	res, err := engine.Run(context.Background(), plan, aggregate.Input{Params: params})
 	if err != nil {
 		panic(err)

@@ -16,19 +16,6 @@ func (e *ParamError) Error() string {
 	return fmt.Sprintf("view %s: parameter %s: value %q does not match its pattern", e.View, e.Param, e.Value)
 }
 
-// Bind validates path parameter values, looked up by name, and returns them
-// in the plan's order for Input.Params.
-func (p *Plan) Bind(lookup func(name string) string) ([]string, error) {
-	values := make([]string, len(p.params))
-	for i, prm := range p.params {
-		values[i] = lookup(prm.name)
-	}
-	if err := p.Validate(values); err != nil {
-		return nil, err
-	}
-	return values, nil
-}
-
 // ParamNames lists the path parameters in the order Input.Params wants.
 func (p *Plan) ParamNames() []string {
 	names := make([]string, len(p.params))

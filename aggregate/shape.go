@@ -56,13 +56,14 @@ func appendFields(dst []byte, nodes []node, src gjson.Result) []byte {
 	}
 	if wanted > 0 && src.IsObject() {
 		src.ForEach(func(k, v gjson.Result) bool {
+			// Every field reading this key gets it (a list and a count of the
+			// same array, say); the first occurrence of a key wins, as with
+			// gjson.Get.
 			for i := range nodes {
 				n := &nodes[i]
-				// The first occurrence of a key wins, as with gjson.Get.
 				if n.plainKey && n.kind != kindConst && vals[i].Raw == "" && n.path == k.Str {
 					vals[i] = v
 					wanted--
-					break
 				}
 			}
 			return wanted > 0

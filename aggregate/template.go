@@ -65,8 +65,9 @@ func parseTemplate(s string, resolve func(ref string) (part, error)) (template, 
 	return t, nil
 }
 
-// fill renders the template. ok is false when a call reference has no
-// value, which means the call has nothing to ask for and is skipped.
+// fill renders the template. ok is false when a referenced list is empty:
+// the call has nothing to ask for and is skipped. A reference that is not in
+// the earlier call's answer at all is an error.
 func (t *template) fill(params []string, results []gjson.Result, esc escaper) (s string, ok bool, err error) {
 	if len(t.parts) == 1 && t.parts[0].param < 0 && t.parts[0].call < 0 {
 		return t.parts[0].literal, true, nil
@@ -82,8 +83,11 @@ func (t *template) fill(params []string, results []gjson.Result, esc escaper) (s
 			}
 			b.WriteString(v)
 		case p.call >= 0:
-			v, ok := refValue(results[p.call].Get(p.path))
-			if !ok {
+			v, state := refValue(results[p.call].Get(p.path))
+			switch state {
+			case refAbsent:
+				return "", false, &ReferenceError{Path: p.path}
+			case refEmpty:
 				return "", false, nil
 			}
 			if v, err = esc(v); err != nil {
@@ -97,18 +101,33 @@ func (t *template) fill(params []string, results []gjson.Result, esc escaper) (s
 	return b.String(), true, nil
 }
 
+// ReferenceError: an earlier call's answer lacks a value this call needs.
+type ReferenceError struct{ Path string }
+
+func (e *ReferenceError) Error() string {
+	return fmt.Sprintf("the answer it depends on has no value at %q", e.Path)
+}
+
+type refState int
+
+const (
+	refOK refState = iota
+	refEmpty
+	refAbsent
+)
+
 // refValue turns a referenced result into text: scalars as they are,
 // arrays of scalars joined with commas (unique, in order).
-func refValue(r gjson.Result) (string, bool) {
-	if !r.Exists() || r.Type == gjson.Null {
-		return "", false
-	}
-	if !r.IsArray() {
-		if r.IsObject() {
-			return "", false
-		}
+func refValue(r gjson.Result) (string, refState) {
+	switch {
+	case !r.Exists(), r.Type == gjson.Null, r.IsObject():
+		return "", refAbsent
+	case !r.IsArray():
 		s := r.String()
-		return s, s != ""
+		if s == "" {
+			return "", refEmpty
+		}
+		return s, refOK
 	}
 	var b strings.Builder
 	seen := make(map[string]struct{})
@@ -127,7 +146,10 @@ func refValue(r gjson.Result) (string, bool) {
 		b.WriteString(s)
 		return true
 	})
-	return b.String(), b.Len() > 0
+	if b.Len() == 0 {
+		return "", refEmpty
+	}
+	return b.String(), refOK
 }
 
 func escapeQueryValue(s string) (string, error) { return url.QueryEscape(s), nil }

@@ -8,34 +8,34 @@ import (
 // View is one aggregate endpoint, as data. Frontend teams write these.
 type View struct {
 	// Name is unique across all clients, e.g. "web.home".
-	Name string `yaml:"name"`
+	Name string
 	// Method is the client's HTTP method. Empty means GET.
-	Method string `yaml:"method"`
+	Method string
 	// Route is the path below the client's prefix, in chi syntax: "/home/{id}".
-	Route string `yaml:"route"`
+	Route string
 	// Params declares every path parameter of Route, with the pattern a value
 	// must match in full. A value that does not match is a 400 before any
 	// upstream is called.
-	Params []Param `yaml:"params"`
+	Params []Param
 	// Calls are the upstream requests, in definition order.
-	Calls []Call `yaml:"calls"`
+	Calls []Call
 	// Timeout is the whole view's deadline. Zero means 3s.
-	Timeout time.Duration `yaml:"timeout"`
+	Timeout time.Duration
 	// Cache is the response cache policy.
-	Cache CachePolicy `yaml:"cache"`
+	Cache CachePolicy
 	// Shape is the response object, field by field, in output order.
-	Shape []Field `yaml:"shape"`
+	Shape []Field
 	// ShapeFunc names a Go shaping function (see ShapeFunc) used instead of
 	// Shape where the declarative shape cannot say what is needed.
-	ShapeFunc string `yaml:"shape_func"`
+	ShapeFunc string
 }
 
 // Param is a path parameter.
 type Param struct {
-	Name string `yaml:"name"`
+	Name string
 	// Pattern is a regular expression the whole value must match. Empty
 	// means one non-empty path segment.
-	Pattern string `yaml:"pattern"`
+	Pattern string
 }
 
 // Scope says who may share a cached response.
@@ -50,8 +50,8 @@ const (
 
 // CachePolicy: TTL zero means the response is not cached.
 type CachePolicy struct {
-	TTL   time.Duration `yaml:"ttl"`
-	Scope Scope         `yaml:"scope"` // empty means public
+	TTL   time.Duration
+	Scope Scope // empty means public
 }
 
 // Call is one upstream request of a view.
@@ -63,24 +63,24 @@ type CachePolicy struct {
 type Call struct {
 	// Name is the call's name in references, the partial-response header
 	// and Server-Timing: a token of letters, digits, '_' and '-'.
-	Name     string `yaml:"name"`
-	Upstream string `yaml:"upstream"`
+	Name     string
+	Upstream string
 	// Method defaults to GET.
-	Method string `yaml:"method"`
+	Method string
 	// Path is appended to the upstream's base URL, e.g. "/users/{id}".
-	Path string `yaml:"path"`
+	Path string
 	// Query is the encoded query string template, e.g. "user_id={id}&limit=10".
-	Query string `yaml:"query"`
+	Query string
 	// Optional calls may fail: the response still succeeds, their part of the
 	// shape is null (or [] for a list, or its Default), and the response
 	// names the missing part. A required call's failure fails the view.
-	Optional bool `yaml:"optional"`
+	Optional bool
 	// Timeout bounds this call inside the view's deadline. Zero means the
 	// upstream's default, still inside the view's deadline.
-	Timeout time.Duration `yaml:"timeout"`
+	Timeout time.Duration
 	// DependsOn lists calls that must finish first, in addition to those
 	// the templates refer to.
-	DependsOn []string `yaml:"depends_on"`
+	DependsOn []string
 }
 
 // Field is one key of the response object.
@@ -89,23 +89,23 @@ type Call struct {
 // call's JSON). Inside an Object or List it is a path relative to the parent
 // value. Empty From means the field's Name.
 type Field struct {
-	Name string `yaml:"name"`
-	From string `yaml:"from"`
+	Name string
+	From string
 	// Fields makes this an object built from those fields, or, with List, a
 	// list of such objects.
-	Fields []Field `yaml:"fields"`
+	Fields []Field
 	// List makes this a JSON array taken from From; each element is shaped by
 	// Fields, or copied as is when Fields is empty.
-	List bool `yaml:"list"`
+	List bool
 	// Limit keeps at most this many list elements. Zero means all.
-	Limit int `yaml:"limit"`
+	Limit int
 	// Count makes the value the number of elements of the array at From.
-	Count bool `yaml:"count"`
+	Count bool
 	// Const is a literal JSON value; From is not read.
-	Const json.RawMessage `yaml:"const"`
+	Const json.RawMessage
 	// Default is the JSON written when the value is missing (null, or [] for
 	// a list, or 0 for a count, when unset).
-	Default json.RawMessage `yaml:"default"`
+	Default json.RawMessage
 }
 
 // Pick copies the value of the same name.

@@ -1,12 +1,14 @@
 package bff
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"regexp"
+	"sync/atomic"
 	"time"
 
 	"github.com/bffproxy/bff/aggregate"
@@ -62,6 +64,7 @@ type Front struct {
 	maxURLBytes int
 	now         func() time.Time
 	views       []*viewHandler
+	executing   atomic.Int64 // view executions in flight, some detached from any request
 }
 
 var clientRE = regexp.MustCompile(`^[a-z][a-z0-9-]*$`)
@@ -151,7 +154,9 @@ func New(cfg Config) (*Front, error) {
 				return nil, fmt.Errorf("client %s: view %q: route %s is also view %q", rs.Client, v.Name, route, prev)
 			}
 			routes[route] = v.Name
-			if plan.Cache().Scope == aggregate.ScopePublic && plan.Cache().TTL > 0 {
+			// Cached or merely coalesced, a public view's response is shared by
+			// callers: it must not depend on whose token reached an upstream.
+			if plan.Cache().Scope == aggregate.ScopePublic {
 				for _, u := range plan.Upstreams() {
 					if forwardsAuth(u) {
 						return nil, fmt.Errorf("client %s: view %q: calls upstream %q, which receives the caller's Authorization, so it must be cached with scope %q, not shared",
@@ -195,6 +200,22 @@ func (f *Front) Routes() []Route {
 }
 
 var jsonType = []string{"application/json"}
+
+// Drain waits until no view execution is running, or ctx is done. Call it
+// after the server has stopped taking requests and before closing the
+// cache: an execution whose clients have all left may still be finishing.
+func (f *Front) Drain(ctx context.Context) error {
+	t := time.NewTicker(5 * time.Millisecond)
+	defer t.Stop()
+	for f.executing.Load() > 0 {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("bff: %d view executions still running: %w", f.executing.Load(), ctx.Err())
+		case <-t.C:
+		}
+	}
+	return nil
+}
 
 // Coalesced counts requests that waited for an identical request's
 // execution instead of running the view themselves.

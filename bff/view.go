@@ -79,6 +79,7 @@ func (h *viewHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, info, err)
 		return
 	}
+	dropOddLanguage(r.Header)
 	key := h.cacheKey(params, r.Header)
 	if e, ok := h.front.cache.Get(key); ok {
 		if info != nil {
@@ -110,6 +111,8 @@ func (h *viewHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // execute runs the view once and caches what it made.
 func (h *viewHandler) execute(ctx context.Context, key string, params []string, header http.Header) (*outcome, error) {
+	h.front.executing.Add(1)
+	defer h.front.executing.Add(-1)
 	res, err := h.front.engine.Run(ctx, h.plan, aggregate.Input{Params: params, Header: header})
 	if err != nil {
 		return nil, err
@@ -207,14 +210,35 @@ func (h *viewHandler) cacheKey(params []string, header http.Header) string {
 		b.WriteString(p)
 		b.WriteByte(0)
 	}
-	if lang := header["Accept-Language"]; len(lang) > 0 {
-		b.WriteString(strings.Join(lang, ","))
+	if lang := header["Accept-Language"]; len(lang) == 1 {
+		b.WriteString(lang[0])
 	}
 	if h.perUser {
 		b.WriteByte(0)
 		b.WriteString(identity(header))
 	}
 	return b.String()
+}
+
+// dropOddLanguage removes an Accept-Language that no browser or app sends
+// (repeated, long, or with unexpected bytes) before it is forwarded and
+// becomes part of the cache key, so it cannot be used to split the cache.
+func dropOddLanguage(h http.Header) {
+	v, ok := h["Accept-Language"]
+	if !ok {
+		return
+	}
+	if len(v) != 1 || len(v[0]) > 64 {
+		delete(h, "Accept-Language")
+		return
+	}
+	for i := 0; i < len(v[0]); i++ {
+		c := v[0][i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte(" ,;=.*-", c) >= 0) {
+			delete(h, "Accept-Language")
+			return
+		}
+	}
 }
 
 // identity is who the caller is, for per-user cache keys: until tokens are

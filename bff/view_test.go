@@ -485,12 +485,15 @@ func TestPerUserCacheIsolation(t *testing.T) {
 		t.Errorf("upstream calls = %d, want one per user", n)
 	}
 
-	// A shared cache over an upstream that sees tokens is refused at start.
-	rs.Views[0].Cache.Scope = aggregate.ScopePublic
-	_, err := bff.New(bff.Config{Engine: aggregate.NewEngine(map[string]aggregate.Doer{"accounts": h.clients["accounts"]}),
-		Cache: h.cache, RouteSets: []bff.RouteSet{rs}, ForwardsAuthorization: func(string) bool { return true }})
-	if err == nil || !strings.Contains(err.Error(), "web.me") {
-		t.Errorf("public view over an Authorization upstream: err = %v", err)
+	// A shared response over an upstream that sees tokens is refused at
+	// start, cached or not: coalescing shares it too.
+	for _, ttl := range []time.Duration{time.Minute, 0} {
+		rs.Views[0].Cache = aggregate.CachePolicy{TTL: ttl, Scope: aggregate.ScopePublic}
+		_, err := bff.New(bff.Config{Engine: aggregate.NewEngine(map[string]aggregate.Doer{"accounts": h.clients["accounts"]}),
+			Cache: h.cache, RouteSets: []bff.RouteSet{rs}, ForwardsAuthorization: func(string) bool { return true }})
+		if err == nil || !strings.Contains(err.Error(), "web.me") {
+			t.Errorf("public view (ttl %v) over an Authorization upstream: err = %v", ttl, err)
+		}
 	}
 }
 
@@ -516,6 +519,13 @@ func TestHeadersForwardedAndNot(t *testing.T) {
 	}
 	if hdr.Get("Authorization") != "" || hdr.Get("Cookie") != "" {
 		t.Errorf("Authorization or Cookie reached an upstream not configured for it: %v", hdr)
+	}
+	// An Accept-Language no client sends is neither forwarded nor a cache key.
+	for _, odd := range []string{strings.Repeat("en,", 40), "en\x01", "<script>"} {
+		h.get(t, "/web/x", "Accept-Language", odd)
+		if got := (<-got).Get("Accept-Language"); got != "" {
+			t.Errorf("Accept-Language %q forwarded as %q", odd, got)
+		}
 	}
 }
 

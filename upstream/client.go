@@ -306,6 +306,14 @@ func (c *Client) Do(ctx context.Context, r *Request) (*Response, error) {
 	if !r.Deadline.IsZero() && r.Deadline.Before(deadline) {
 		deadline = r.Deadline
 	}
+	if cd, ok := ctx.Deadline(); ok && cd.Before(deadline) {
+		deadline = cd
+	}
+	// A call with no time to do anything is not started: it would only
+	// fail, and count against a healthy upstream's breaker.
+	if time.Until(deadline) < c.cfg.MinAttemptTime {
+		return fail(KindTimeout, 0, 0, fmt.Errorf("%w: less than %s left", context.DeadlineExceeded, c.cfg.MinAttemptTime))
+	}
 	ctx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
 

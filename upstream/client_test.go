@@ -717,6 +717,8 @@ func TestMalformedJSON(t *testing.T) {
 	}{
 		{"truncated object on 200", 200, `{"id":`},
 		{"HTML on 200", 200, `<html>oops</html>`},
+		{"empty 200", 200, ``},
+		{"empty 201", 201, ``},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -1035,5 +1037,44 @@ func TestErrorNamesUpstreamAndOperation(t *testing.T) {
 	}
 	if want := "upstream users: GET /users/7: status 404 after 1 attempt(s)"; err.Error() != want {
 		t.Fatalf("err = %q, want %q", err, want)
+	}
+}
+
+// A call whose deadline leaves no time is not started: no network, and no
+// failure counted against a healthy upstream (a dependent call that got
+// what an earlier, slow call left over must not open this breaker).
+func TestNoTimeLeftIsNotTheUpstreamsFault(t *testing.T) {
+	srv := newServer(t, statuses(200))
+	cfg := testConfig(srv.URL)
+	cfg.Breaker.ConsecutiveFailures = 2
+	c := newClient(t, cfg)
+	for range 5 {
+		_, err := c.Do(t.Context(), &upstream.Request{Path: "/x", Deadline: time.Now().Add(-time.Millisecond)})
+		if ue := upstreamError(t, err); ue.Kind != upstream.KindTimeout || !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("err = %v, want a timeout", err)
+		}
+		ctx, cancel := context.WithTimeout(t.Context(), time.Microsecond)
+		_, err = c.Do(ctx, &upstream.Request{Path: "/x"})
+		cancel()
+		if ue := upstreamError(t, err); ue.Kind != upstream.KindTimeout {
+			t.Fatalf("err = %v, want a timeout", err)
+		}
+	}
+	wantCalls(t, srv, 0)
+	if got := c.BreakerState(); got != gobreaker.StateClosed {
+		t.Fatalf("breaker %v, want closed", got)
+	}
+	if _, err := c.Do(t.Context(), &upstream.Request{Path: "/x"}); err != nil {
+		t.Fatalf("a healthy call after them: %v", err)
+	}
+}
+
+// 204 carries no body by definition: it is a success with nothing in it.
+func TestNoContentIsNotMalformed(t *testing.T) {
+	srv := newServer(t, func(w http.ResponseWriter, _ *http.Request, _ int64) { w.WriteHeader(http.StatusNoContent) })
+	c := newClient(t, testConfig(srv.URL))
+	resp, err := c.Do(t.Context(), &upstream.Request{Path: "/x"})
+	if err != nil || resp.Status != http.StatusNoContent || len(resp.Body) != 0 {
+		t.Fatalf("resp %+v, err %v", resp, err)
 	}
 }

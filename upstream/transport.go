@@ -32,6 +32,9 @@ type attemptTransport struct {
 }
 
 func (t *attemptTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if err := req.Context().Err(); err != nil {
+		return nil, err // over before it started: not the upstream's doing
+	}
 	done, err := t.breaker.Allow()
 	if err != nil {
 		return nil, fmt.Errorf("circuit breaker: %w", err)
@@ -74,7 +77,8 @@ func (t *attemptTransport) buffer(resp *http.Response, head bool) error {
 	if err != nil {
 		return fmt.Errorf("read body: %w", err)
 	}
-	if resp.StatusCode/100 == 2 && len(data) > 0 && !gjson.ValidBytes(data) {
+	// A 2xx must carry JSON; only 204 and answers to HEAD have no body.
+	if resp.StatusCode/100 == 2 && resp.StatusCode != http.StatusNoContent && !head && !gjson.ValidBytes(data) {
 		putBuffer(data)
 		return ErrMalformedBody
 	}

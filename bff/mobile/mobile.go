@@ -1,5 +1,3 @@
-// Package mobile is the mobile app's route set, mounted at /mobile: lean
-// views with fewer fields and shorter lists, for small payloads on cellular.
 package mobile
 
 import (

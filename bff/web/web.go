@@ -1,5 +1,3 @@
-// Package web is the web SPA's route set, mounted at /web: rich views with
-// more fields and longer lists than mobile.
 package web
 
 import (

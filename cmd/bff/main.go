@@ -1,8 +1,3 @@
-// Command bff runs the Backend-for-Frontend proxy: the web and mobile route
-// sets over the configured upstreams. With no configuration at all it starts
-// built-in demo upstreams on loopback and serves the whole demo.
-//
-//	bff [-addr 127.0.0.1:8080] [-config bff.yaml]
 package main
 
 import (
@@ -36,6 +31,10 @@ import (
 func main() {
 	tuneGC(os.Getenv)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	go func() {
+		<-ctx.Done()
+		stop() // a second signal kills at once, as without a handler
+	}()
 	code := run(ctx, os.Args[1:], os.Getenv, os.Stderr, nil)
 	stop()
 	os.Exit(code)
@@ -104,7 +103,12 @@ func serve(ctx context.Context, configPath, addrFlag string, getenv func(string)
 	if err != nil {
 		return 1, err
 	}
-	defer respCache.Close()
+	closeCache := true // unless executions are still running at exit
+	defer func() {
+		if closeCache {
+			respCache.Close()
+		}
+	}()
 
 	var ready atomic.Bool
 	front, err := bff.New(bff.Config{
@@ -165,6 +169,11 @@ func serve(ctx context.Context, configPath, addrFlag string, getenv func(string)
 	if err := <-serveErr; err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return 1, fmt.Errorf("serve: %w", err)
 	}
+	// Executions nobody waits for any more may still be storing results.
+	if err := front.Drain(sctx); err != nil {
+		closeCache = false
+		log.Warn("leaving unfinished view executions behind", "error", err)
+	}
 	log.Info("stopped")
 	return 0, nil
 }
@@ -216,6 +225,11 @@ func startDemos(cfg *config.Config, log *slog.Logger) (*demo.Servers, error) {
 	servers, err := demo.Start(names)
 	if err != nil {
 		return nil, fmt.Errorf("demo upstreams: %w", err)
+	}
+	if len(names) > 0 && len(names) < len(cfg.Upstreams) {
+		// Real and made-up data side by side is fine for a try-out, and a
+		// surprise anywhere else.
+		log.Warn("some upstreams have no URL and are served by the demo", "demo", names)
 	}
 	for _, name := range names {
 		cfg.Upstreams[name].URL = servers.URL(name)
