@@ -174,7 +174,7 @@ func serve(ctx context.Context, configPath, addrFlag string, getenv func(string)
 		closeCache = false
 		log.Warn("leaving unfinished view executions behind", "error", err)
 	}
-	log.Info("stopped")
+	log.Info("stopped", "coalesced_requests", front.Coalesced())
 	return 0, nil
 }
 
