@@ -375,8 +375,8 @@ func compileFields(fields []Field, where string, calls map[string]int) ([]node, 
 			n.call, n.path = j, path
 		} else {
 			n.path = from
-			n.plainKey = isPlainKey(from)
 		}
+		n.plainKey = isPlainKey(n.path)
 		switch {
 		case len(f.Const) > 0:
 			if !json.Valid(f.Const) {

@@ -125,8 +125,9 @@ type slot struct {
 	err      error
 	attempts int
 	dur      time.Duration
-	result   gjson.Result
-	resp     *upstream.Response // its body backs result until released
+	body     string       // the upstream body, valid until released
+	result   gjson.Result // the same, for gjson paths
+	resp     *upstream.Response
 }
 
 // Run executes p for one request. The error is a *CallError when a required
@@ -267,7 +268,8 @@ func (e *Engine) runCall(ctx context.Context, p *Plan, i int, slots []slot, in I
 	}
 	s.attempts = resp.Attempts
 	s.resp = resp
-	s.result = gjson.Parse(bytesToString(resp.Body))
+	s.body = bytesToString(resp.Body)
+	s.result = gjson.Parse(s.body)
 	s.present = true
 	return nil
 }
@@ -301,13 +303,13 @@ func missingOf(call string, err error) Missing {
 var shapeBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 8<<10); return &b }}
 
 func (p *Plan) shapeBody(slots []slot) []byte {
-	results := make([]gjson.Result, len(slots))
+	bodies := make([]string, len(slots))
 	present := make([]bool, len(slots))
 	for i := range slots {
-		results[i], present[i] = slots[i].result, slots[i].present
+		bodies[i], present[i] = slots[i].body, slots[i].present
 	}
 	bp := shapeBuffers.Get().(*[]byte)
-	buf := appendShape((*bp)[:0], p.shape, results, present)
+	buf := appendShape((*bp)[:0], p.shape, bodies, present)
 	body := make([]byte, len(buf))
 	copy(body, buf)
 	if cap(buf) <= 1<<20 {

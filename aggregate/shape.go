@@ -6,69 +6,10 @@ import (
 	"github.com/tidwall/gjson"
 )
 
-// appendShape writes the top-level object. results[i] is call i's parsed
-// body; present[i] is false when the call failed or was skipped.
-func appendShape(dst []byte, nodes []node, results []gjson.Result, present []bool) []byte {
-	dst = append(dst, '{')
-	for i := range nodes {
-		n := &nodes[i]
-		if i > 0 {
-			dst = append(dst, ',')
-		}
-		dst = append(dst, n.key...)
-		if n.kind == kindConst {
-			dst = append(dst, n.literal...)
-			continue
-		}
-		if !present[n.call] {
-			dst = append(dst, n.missing...)
-			continue
-		}
-		v := results[n.call]
-		if n.path != "" {
-			v = v.Get(n.path)
-		}
-		dst = appendNode(dst, n, v)
-	}
-	return append(dst, '}')
-}
-
-// maxInlineFields is how many fields of one object are looked up in a
-// single pass with the results kept on the stack.
-const maxInlineFields = 16
-
-// appendFields writes an object of nodes taken from the object src. Plain
-// keys are found in one pass over src, which stops once all are found;
-// other paths are looked up one by one.
-func appendFields(dst []byte, nodes []node, src gjson.Result) []byte {
-	var found [maxInlineFields]gjson.Result
-	var vals []gjson.Result
-	if len(nodes) <= maxInlineFields {
-		vals = found[:len(nodes)]
-	} else {
-		vals = make([]gjson.Result, len(nodes))
-	}
-	wanted := 0
-	for i := range nodes {
-		if nodes[i].plainKey && nodes[i].kind != kindConst {
-			wanted++
-		}
-	}
-	if wanted > 0 && src.IsObject() {
-		src.ForEach(func(k, v gjson.Result) bool {
-			// Every field reading this key gets it (a list and a count of the
-			// same array, say); the first occurrence of a key wins, as with
-			// gjson.Get.
-			for i := range nodes {
-				n := &nodes[i]
-				if n.plainKey && n.kind != kindConst && vals[i].Raw == "" && n.path == k.Str {
-					vals[i] = v
-					wanted--
-				}
-			}
-			return wanted > 0
-		})
-	}
+// appendShape writes the top-level object. bodies[i] is call i's body;
+// present[i] is false when the call failed or was skipped. Plain keys are
+// found by the scanner (scan.go); other paths by gjson.
+func appendShape(dst []byte, nodes []node, bodies []string, present []bool) []byte {
 	dst = append(dst, '{')
 	for i := range nodes {
 		n := &nodes[i]
@@ -79,48 +20,111 @@ func appendFields(dst []byte, nodes []node, src gjson.Result) []byte {
 		switch {
 		case n.kind == kindConst:
 			dst = append(dst, n.literal...)
+		case !present[n.call]:
+			dst = append(dst, n.missing...)
+		case n.path == "":
+			s := bodies[n.call]
+			dst = appendNode(dst, n, s, skipSpace(s, 0))
 		case n.plainKey:
-			dst = appendNode(dst, n, vals[i])
+			s := bodies[n.call]
+			dst = appendNode(dst, n, s, findMember(s, skipSpace(s, 0), n.path))
 		default:
-			dst = appendNode(dst, n, src.Get(n.path))
+			raw := gjson.Get(bodies[n.call], n.path).Raw
+			dst = appendNode(dst, n, raw, 0)
 		}
 	}
 	return append(dst, '}')
 }
 
-// appendNode writes v shaped by n, or n's missing value when v does not fit.
-func appendNode(dst []byte, n *node, v gjson.Result) []byte {
+// maxInlineFields is how many fields of one object are looked up in one
+// pass with their positions kept on the stack.
+const maxInlineFields = 16
+
+// appendFields writes an object of nodes taken from the object at s[i] and
+// returns where that object ends. Each object is read once; every field
+// reading a key gets its first occurrence, as with gjson.Get.
+func appendFields(dst []byte, nodes []node, s string, i int) ([]byte, int) {
+	var inline [maxInlineFields]int
+	var found []int
+	if len(nodes) <= maxInlineFields {
+		found = inline[:len(nodes)]
+	} else {
+		found = make([]int, len(nodes))
+	}
+	for j := range found {
+		found[j] = -1
+	}
+	start, end := i, len(s)
+	for i = nextMember(s, i+1); i < len(s) && s[i] == '"'; i = nextMember(s, i) {
+		key, vs := memberAt(s, i)
+		for j := range nodes {
+			n := &nodes[j]
+			if n.plainKey && found[j] < 0 && n.kind != kindConst && n.path == key {
+				found[j] = vs
+			}
+		}
+		i = skipValue(s, vs)
+	}
+	if i < len(s) && s[i] == '}' {
+		end = i + 1
+	}
+	dst = append(dst, '{')
+	for j := range nodes {
+		n := &nodes[j]
+		if j > 0 {
+			dst = append(dst, ',')
+		}
+		dst = append(dst, n.key...)
+		switch {
+		case n.kind == kindConst:
+			dst = append(dst, n.literal...)
+		case n.plainKey:
+			dst = appendNode(dst, n, s, found[j])
+		default:
+			raw := gjson.Get(s[start:end], n.path).Raw
+			dst = appendNode(dst, n, raw, 0)
+		}
+	}
+	return append(dst, '}'), end
+}
+
+// appendNode writes the value at s[i] shaped by n, or n's missing value when
+// there is none (i < 0) or it is not what n expects.
+func appendNode(dst []byte, n *node, s string, i int) []byte {
+	if i < 0 || i >= len(s) {
+		return append(dst, n.missing...)
+	}
 	switch n.kind {
 	case kindValue:
-		if !v.Exists() {
-			return append(dst, n.missing...)
-		}
-		return append(dst, v.Raw...)
+		return append(dst, s[i:skipValue(s, i)]...)
 	case kindObject:
-		if !v.IsObject() {
+		if s[i] != '{' {
 			return append(dst, n.missing...)
 		}
-		return appendFields(dst, n.fields, v)
+		dst, _ = appendFields(dst, n.fields, s, i)
+		return dst
 	case kindCount:
-		if !v.IsArray() {
+		if s[i] != '[' {
 			return append(dst, n.missing...)
 		}
-		return strconv.AppendInt(dst, v.Get("#").Int(), 10)
+		count := 0
+		eachElement(s, i, func(int) bool { count++; return true })
+		return strconv.AppendInt(dst, int64(count), 10)
 	case kindList:
-		if !v.IsArray() {
+		if s[i] != '[' {
 			return append(dst, n.missing...)
 		}
 		dst = append(dst, '[')
 		count := 0
-		v.ForEach(func(_, e gjson.Result) bool {
+		eachElement(s, i, func(e int) bool {
 			if count > 0 {
 				dst = append(dst, ',')
 			}
 			switch {
 			case len(n.fields) == 0:
-				dst = append(dst, e.Raw...)
-			case e.IsObject():
-				dst = appendFields(dst, n.fields, e)
+				dst = append(dst, s[e:skipValue(s, e)]...)
+			case s[e] == '{':
+				dst, _ = appendFields(dst, n.fields, s, e)
 			default:
 				dst = append(dst, "null"...)
 			}

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/sony/gobreaker/v2"
-	"github.com/tidwall/gjson"
 )
 
 // errCallerCanceled marks an attempt the caller abandoned; the breaker
@@ -78,7 +77,7 @@ func (t *attemptTransport) buffer(resp *http.Response, head bool) error {
 		return fmt.Errorf("read body: %w", err)
 	}
 	// A 2xx must carry JSON; only 204 and answers to HEAD have no body.
-	if resp.StatusCode/100 == 2 && resp.StatusCode != http.StatusNoContent && !head && !gjson.ValidBytes(data) {
+	if resp.StatusCode/100 == 2 && resp.StatusCode != http.StatusNoContent && !head && !validJSON(data) {
 		putBuffer(data)
 		return ErrMalformedBody
 	}
