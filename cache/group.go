@@ -14,7 +14,9 @@ import (
 // context keeps the first caller's values but not its cancellation, and it is
 // canceled only when every caller waiting for it has gone. A client hanging
 // up therefore cancels upstream work nobody else waits for, while other
-// waiters for the same key still get their answer.
+// waiters for the same key still get their answer. The first caller runs
+// the execution itself, so it returns when the execution ends, even if its
+// own context ended first (with that context's error).
 type Group[T any] struct {
 	mu      sync.Mutex
 	flights map[string]*flight[T]
@@ -45,34 +47,48 @@ func (g *Group[T]) Do(ctx context.Context, key string, fn func(context.Context) 
 		g.flights = make(map[string]*flight[T])
 	}
 	f, shared := g.flights[key]
-	if shared {
-		f.waiters++
-		g.joined.Add(1)
-	} else {
+	if !shared {
 		fctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 		f = &flight[T]{done: make(chan struct{}), waiters: 1, cancel: cancel}
 		g.flights[key] = f
-		go g.run(fctx, key, f, fn)
+		g.mu.Unlock()
+		// The first caller runs fn on its own goroutine: no hand-off and no
+		// new stack to grow on every miss. If its client leaves, that counts
+		// as one waiter leaving; the caller itself returns when fn does.
+		stop := context.AfterFunc(ctx, func() { g.leave(key, f) })
+		g.run(fctx, key, f, fn)
+		if !stop() {
+			var zero T
+			return zero, false, ctx.Err()
+		}
+		return f.val, false, f.err
 	}
+	f.waiters++
+	g.joined.Add(1)
 	g.mu.Unlock()
 
 	select {
 	case <-f.done:
-		return f.val, shared, f.err
+		return f.val, true, f.err
 	case <-ctx.Done():
-		g.mu.Lock()
-		f.waiters--
-		last := f.waiters == 0
-		if last && g.flights[key] == f {
-			// Later callers start afresh instead of joining a canceled call.
-			delete(g.flights, key)
-		}
-		g.mu.Unlock()
-		if last {
-			f.cancel()
-		}
+		g.leave(key, f)
 		var zero T
-		return zero, shared, ctx.Err()
+		return zero, true, ctx.Err()
+	}
+}
+
+// leave drops one waiter; the last one out cancels the execution.
+func (g *Group[T]) leave(key string, f *flight[T]) {
+	g.mu.Lock()
+	f.waiters--
+	last := f.waiters == 0
+	if last && g.flights[key] == f {
+		// Later callers start afresh instead of joining a canceled call.
+		delete(g.flights, key)
+	}
+	g.mu.Unlock()
+	if last {
+		f.cancel()
 	}
 }
 

@@ -252,14 +252,23 @@ func TestGroupOneWaiterLeaves(t *testing.T) {
 			waitWaiters(t, &g, "k", 2)
 
 			cancels[leaver]()
-			if r := recv(t, results[leaver]); !errors.Is(r.err, context.Canceled) {
-				t.Errorf("leaving caller: Do error = %v, want %v", r.err, context.Canceled)
+			if leaver == 1 { // a joined caller returns at once
+				if r := recv(t, results[leaver]); !errors.Is(r.err, context.Canceled) {
+					t.Errorf("leaving caller: Do error = %v, want %v", r.err, context.Canceled)
+				}
+			} else {
+				waitWaiters(t, &g, "k", 1)
 			}
 			if err := fnCtx.Err(); err != nil {
 				t.Errorf("fn's context was canceled (%v) while a caller still waits", err)
 			}
 
 			close(b.release)
+			if leaver == 0 { // the first caller runs fn, so it returns when fn does
+				if r := recv(t, results[leaver]); !errors.Is(r.err, context.Canceled) {
+					t.Errorf("leaving first caller: Do error = %v, want %v", r.err, context.Canceled)
+				}
+			}
 			stayer := 1 - leaver
 			if r := recv(t, results[stayer]); r.err != nil || r.v != "v" {
 				t.Errorf("staying caller: Do = %q, %v; want %q, nil", r.v, r.err, "v")
@@ -287,9 +296,7 @@ func TestGroupAllWaitersLeave(t *testing.T) {
 	oldFlight, _ := inFlight(&g, "k")
 
 	cancel0()
-	if r := recv(t, r0); !errors.Is(r.err, context.Canceled) {
-		t.Errorf("first caller: Do error = %v, want %v", r.err, context.Canceled)
-	}
+	waitWaiters(t, &g, "k", 1)
 	if fnCtx.Err() != nil {
 		t.Fatal("fn's context was canceled while a caller still waits")
 	}
@@ -307,9 +314,13 @@ func TestGroupAllWaitersLeave(t *testing.T) {
 	}
 	newFlight, _ := inFlight(&g, "k")
 
-	// The old execution ending must not remove the new flight.
+	// The old execution ending must not remove the new flight. The first
+	// caller ran it, so it returns only now.
 	close(old.finish)
 	recv(t, oldFlight.done)
+	if r := recv(t, r0); !errors.Is(r.err, context.Canceled) {
+		t.Errorf("first caller: Do error = %v, want %v", r.err, context.Canceled)
+	}
 	if f, _ := inFlight(&g, "k"); f != newFlight {
 		t.Fatal("the canceled execution's end removed the fresh flight")
 	}
