@@ -42,8 +42,12 @@ func benchFront(b *testing.B, cacheBytes int64, accessLog bool) (*bff.Front, *ca
 		b.Fatal(err)
 	}
 	b.Cleanup(rc.Close)
+	var access io.Writer
+	if accessLog {
+		access = io.Discard
+	}
 	f, err := bff.New(bff.Config{
-		Engine: aggregate.NewEngine(doers), Cache: rc, AccessLog: accessLog,
+		Engine: aggregate.NewEngine(doers), Cache: rc, AccessLog: access,
 		Logger:    slog.New(slog.NewJSONHandler(io.Discard, nil)),
 		RouteSets: []bff.RouteSet{web.Routes(), mobile.Routes()},
 	})

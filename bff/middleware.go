@@ -4,7 +4,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
-	"log/slog"
 	"net/http"
 	"runtime/debug"
 	"strconv"
@@ -110,8 +109,8 @@ func (x *exchange) Unwrap() http.ResponseWriter { return x.ResponseWriter }
 func (f *Front) observe(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var start time.Time
-		if f.accessLog {
-			start = time.Now()
+		if f.access != nil {
+			start = f.now()
 		}
 		x := &exchange{ResponseWriter: w}
 		if id := r.Header["X-Request-Id"]; len(id) == 1 && validRequestID(id[0]) {
@@ -133,50 +132,13 @@ func (f *Front) observe(next http.Handler) http.Handler {
 					writeProblem(x, r, newProblem(http.StatusInternalServerError, ProblemInternal, "the request failed unexpectedly"))
 				}
 			}
-			if f.accessLog {
-				f.logAccess(r, x, time.Since(start))
+			if f.access != nil {
+				now := f.now()
+				f.access.write(now, r, x, now.Sub(start))
 			}
 		}()
 		next.ServeHTTP(x, r)
 	})
-}
-
-func (f *Front) logAccess(r *http.Request, e *exchange, d time.Duration) {
-	status := e.status
-	if status == 0 {
-		status = 499 // the client went away before anything was written
-	}
-	level := slog.LevelInfo
-	if status >= 500 {
-		level = slog.LevelWarn
-	}
-	if !f.log.Enabled(r.Context(), level) {
-		return
-	}
-	// A record without a caller PC: slog.Logger would walk the stack for
-	// every line, which costs more than serving a cache hit.
-	rec := slog.NewRecord(time.Now(), level, "request", 0)
-	rec.AddAttrs(
-		slog.String("request_id", e.info.id),
-		slog.String("method", r.Method),
-		slog.String("path", r.URL.EscapedPath()),
-		slog.Int("status", status),
-		slog.Int("bytes", e.bytes),
-		slog.Int64("duration_us", d.Microseconds()),
-	)
-	if e.info.client != "" {
-		rec.AddAttrs(slog.String("client", e.info.client), slog.String("view", e.info.view))
-	}
-	if e.info.cache != "" {
-		rec.AddAttrs(slog.String("cache", e.info.cache))
-	}
-	if e.info.partial != "" {
-		rec.AddAttrs(slog.String("partial", e.info.partial))
-	}
-	if e.info.err != nil {
-		rec.AddAttrs(slog.String("error", e.info.err.Error()))
-	}
-	_ = f.log.Handler().Handle(r.Context(), rec)
 }
 
 // limits rejects requests whose URL is longer than allowed before any work.

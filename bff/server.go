@@ -29,10 +29,12 @@ type RouteSet struct {
 type Config struct {
 	Engine *aggregate.Engine
 	Cache  *cache.Cache
-	// Logger receives access logs and errors. Nil discards them.
+	// Logger receives errors and events. Nil discards them.
 	Logger *slog.Logger
-	// AccessLog writes one line per request.
-	AccessLog bool
+	// AccessLog, if set, receives one line per request, in AccessLogFormat.
+	// Each line is one Write.
+	AccessLog       io.Writer
+	AccessLogFormat AccessLogFormat
 	// RouteSets are the clients and their views.
 	RouteSets []RouteSet
 	// ForwardsAuthorization reports whether an upstream receives the
@@ -57,7 +59,7 @@ type Front struct {
 	cache       *cache.Cache
 	flights     cache.Group[*outcome]
 	log         *slog.Logger
-	accessLog   bool
+	access      *accessLog
 	ids         *requestIDs
 	ready       func() bool
 	partialTTL  time.Duration
@@ -79,12 +81,14 @@ func New(cfg Config) (*Front, error) {
 		engine:      cfg.Engine,
 		cache:       cfg.Cache,
 		log:         cfg.Logger,
-		accessLog:   cfg.AccessLog,
 		ids:         newRequestIDs(),
 		ready:       cfg.Ready,
 		partialTTL:  cfg.PartialTTL,
 		maxURLBytes: cfg.MaxURLBytes,
 		now:         cfg.Now,
+	}
+	if cfg.AccessLog != nil {
+		f.access = &accessLog{w: cfg.AccessLog, format: cfg.AccessLogFormat}
 	}
 	if f.log == nil {
 		f.log = slog.New(slog.NewTextHandler(io.Discard, nil))

@@ -115,7 +115,8 @@ func serve(ctx context.Context, configPath, addrFlag string, getenv func(string)
 		Engine:                aggregate.NewEngine(clients),
 		Cache:                 respCache,
 		Logger:                log,
-		AccessLog:             cfg.AccessLog(),
+		AccessLog:             accessLogWriter(cfg, out),
+		AccessLogFormat:       accessLogFormat(cfg),
 		RouteSets:             routeSets,
 		ForwardsAuthorization: func(name string) bool { return forwardsAuth[name] },
 		Ready:                 ready.Load,
@@ -198,6 +199,20 @@ func newServer(s config.Server, h http.Handler, log *slog.Logger) *http.Server {
 		MaxHeaderBytes:    maxHeader,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
+}
+
+func accessLogWriter(cfg *config.Config, out io.Writer) io.Writer {
+	if !cfg.AccessLog() || (cfg.Log.Level != "" && cfg.Log.Level != "debug" && cfg.Log.Level != "info") {
+		return nil // access lines are at info level
+	}
+	return out
+}
+
+func accessLogFormat(cfg *config.Config) bff.AccessLogFormat {
+	if cfg.Log.Format == "text" {
+		return bff.AccessLogText
+	}
+	return bff.AccessLogJSON
 }
 
 // tuneGC collects half as often as Go's default unless GOGC says otherwise:

@@ -1,0 +1,186 @@
+package bff
+
+import (
+	"io"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+	"unicode/utf8"
+)
+
+// AccessLogFormat is how access-log lines are written.
+type AccessLogFormat int
+
+const (
+	// AccessLogJSON writes the line slog.JSONHandler would write.
+	AccessLogJSON AccessLogFormat = iota
+	// AccessLogText writes the line slog.TextHandler would write.
+	AccessLogText
+)
+
+// accessLog writes one line per request, in the shape of the slog handlers,
+// but formatted straight into a pooled buffer: at tens of thousands of
+// requests a second, slog's generic handler cost a tenth of the CPU of a
+// cache hit.
+type accessLog struct {
+	w      io.Writer
+	format AccessLogFormat
+}
+
+var lineBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
+
+func (a *accessLog) write(now time.Time, r *http.Request, x *exchange, d time.Duration) {
+	status := x.status
+	if status == 0 {
+		status = 499 // the client went away before anything was written
+	}
+	level := "INFO"
+	if status >= 500 {
+		level = "WARN"
+	}
+	bp := lineBuffers.Get().(*[]byte)
+	l := line{b: (*bp)[:0], text: a.format == AccessLogText}
+	l.open(now, level, "request")
+	l.str("request_id", x.info.id)
+	l.str("method", r.Method)
+	l.str("path", r.URL.EscapedPath())
+	l.int("status", int64(status))
+	l.int("bytes", int64(x.bytes))
+	l.int("duration_us", d.Microseconds())
+	if x.info.client != "" {
+		l.str("client", x.info.client)
+		l.str("view", x.info.view)
+	}
+	if x.info.cache != "" {
+		l.str("cache", x.info.cache)
+	}
+	if x.info.partial != "" {
+		l.str("partial", x.info.partial)
+	}
+	if x.info.err != nil {
+		l.str("error", x.info.err.Error())
+	}
+	l.close()
+	_, _ = a.w.Write(l.b)
+	if cap(l.b) <= 16<<10 {
+		*bp = l.b
+		lineBuffers.Put(bp)
+	}
+}
+
+// line appends key/value pairs as JSON or as slog's text format.
+type line struct {
+	b    []byte
+	text bool
+}
+
+func (l *line) open(now time.Time, level, msg string) {
+	if l.text {
+		l.b = append(l.b, "time="...)
+		l.b = now.AppendFormat(l.b, "2006-01-02T15:04:05.000Z07:00")
+		l.b = append(l.b, " level="...)
+		l.b = append(l.b, level...)
+		l.b = append(l.b, " msg="...)
+		l.b = appendTextValue(l.b, msg)
+		return
+	}
+	l.b = append(l.b, `{"time":"`...)
+	l.b = now.AppendFormat(l.b, time.RFC3339Nano)
+	l.b = append(l.b, `","level":"`...)
+	l.b = append(l.b, level...)
+	l.b = append(l.b, `","msg":`...)
+	l.b = appendJSONString(l.b, msg)
+}
+
+func (l *line) key(k string) {
+	if l.text {
+		l.b = append(l.b, ' ')
+		l.b = append(l.b, k...)
+		l.b = append(l.b, '=')
+		return
+	}
+	l.b = append(l.b, ',', '"')
+	l.b = append(l.b, k...)
+	l.b = append(l.b, '"', ':')
+}
+
+func (l *line) str(k, v string) {
+	l.key(k)
+	if l.text {
+		l.b = appendTextValue(l.b, v)
+	} else {
+		l.b = appendJSONString(l.b, v)
+	}
+}
+
+func (l *line) int(k string, v int64) {
+	l.key(k)
+	l.b = strconv.AppendInt(l.b, v, 10)
+}
+
+func (l *line) close() {
+	if !l.text {
+		l.b = append(l.b, '}')
+	}
+	l.b = append(l.b, '\n')
+}
+
+// appendTextValue writes v bare when slog.TextHandler would, else quoted.
+func appendTextValue(b []byte, v string) []byte {
+	if v == "" {
+		return append(b, `""`...)
+	}
+	for _, r := range v {
+		if r == '=' || r == '"' || r == utf8.RuneError || r <= ' ' || r == 0x7f {
+			return strconv.AppendQuote(b, v)
+		}
+	}
+	return append(b, v...)
+}
+
+const hexDigits = "0123456789abcdef"
+
+// appendJSONString writes s as a JSON string; control characters, quotes,
+// backslashes and invalid UTF-8 are escaped, and <, >, & as encoding/json
+// does.
+func appendJSONString(b []byte, s string) []byte {
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
+				i++
+				continue
+			}
+			b = append(b, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				b = append(b, '\\', c)
+			case '\n':
+				b = append(b, '\\', 'n')
+			case '\r':
+				b = append(b, '\\', 'r')
+			case '\t':
+				b = append(b, '\\', 't')
+			default:
+				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xF])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b = append(b, s[start:i]...)
+			b = append(b, `\ufffd`...)
+			i++
+			start = i
+			continue
+		}
+		i += size
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
+}

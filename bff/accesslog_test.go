@@ -1,0 +1,72 @@
+package bff
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestAccessLogLines(t *testing.T) {
+	at := time.Date(2026, 11, 26, 19, 0, 0, 123456789, time.UTC)
+	r := httptest.NewRequest("GET", "/web/home/7", nil)
+	x := &exchange{status: 200, bytes: 2697}
+	x.info = requestInfo{id: "abc-1", client: "web", view: "web.home", cache: "HIT", partial: "recommendations;reason=timeout",
+		err: errors.New(`upstream "users" said <no> & "bye"` + "\n\xff")}
+
+	var buf bytes.Buffer
+	(&accessLog{w: &buf, format: AccessLogJSON}).write(at, r, x, 1500*time.Microsecond)
+	var got map[string]any
+	if err := json.Unmarshal(buf.Bytes(), &got); err != nil || !strings.HasSuffix(buf.String(), "}\n") {
+		t.Fatalf("not one JSON line: %q: %v", buf.String(), err)
+	}
+	want := map[string]any{"time": at.Format(time.RFC3339Nano), "level": "INFO", "msg": "request", "request_id": "abc-1",
+		"method": "GET", "path": "/web/home/7", "status": 200.0, "bytes": 2697.0, "duration_us": 1500.0, "client": "web",
+		"view": "web.home", "cache": "HIT", "partial": "recommendations;reason=timeout",
+		"error": "upstream \"users\" said <no> & \"bye\"\n\ufffd"}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("%s = %#v, want %#v", k, got[k], v)
+		}
+	}
+
+	// The text format reads like slog.TextHandler's.
+	buf.Reset()
+	x.status, x.info.err = 0, nil
+	(&accessLog{w: &buf, format: AccessLogText}).write(at, r, x, time.Millisecond)
+	line := buf.String()
+	for _, part := range []string{"time=2026-11-26T19:00:00.123Z", " level=INFO", " msg=request", " path=/web/home/7",
+		" status=499", ` partial="recommendations;reason=timeout"`, " duration_us=1000"} {
+		if !strings.Contains(line, part) {
+			t.Errorf("text line %q lacks %q", line, part)
+		}
+	}
+	var slogLine bytes.Buffer
+	slog.New(slog.NewTextHandler(&slogLine, nil)).Info("request", "partial", "recommendations;reason=timeout")
+	if !strings.Contains(slogLine.String(), ` partial="recommendations;reason=timeout"`) {
+		t.Errorf("slog quotes differently: %s", slogLine.String())
+	}
+}
+
+func FuzzAppendJSONString(f *testing.F) {
+	for _, s := range []string{"", "plain", `q"\`, "\x00\x1f\x7f", "\xff\xfe", "é✓", "<>&"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		out := appendJSONString(nil, s)
+		var back string
+		if err := json.Unmarshal(out, &back); err != nil {
+			t.Fatalf("%q -> %s: %v", s, out, err)
+		}
+		want, _ := json.Marshal(s)
+		var w string
+		_ = json.Unmarshal(want, &w)
+		if back != w {
+			t.Fatalf("%q: decoded %q, encoding/json gives %q", s, back, w)
+		}
+	})
+}
