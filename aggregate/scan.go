@@ -57,8 +57,9 @@ func memberAt(s string, i int) (key string, vs int) {
 }
 
 // eachElement calls fn with where each element of the array at s[i]
-// starts, until fn returns false.
-func eachElement(s string, i int, fn func(e int) bool) {
+// starts. fn returns where that element ends if it read it (or -1 to have
+// it skipped here), and whether to go on.
+func eachElement(s string, i int, fn func(e int) (end int, more bool)) {
 	i++ // '['
 	for {
 		i = skipSpace(s, i)
@@ -69,14 +70,17 @@ func eachElement(s string, i int, fn func(e int) bool) {
 			i++
 			continue
 		}
-		if !fn(i) {
+		end, more := fn(i)
+		if !more {
 			return
 		}
-		next := skipValue(s, i)
-		if next <= i {
+		if end <= i {
+			end = skipValue(s, i)
+		}
+		if end <= i {
 			return
 		}
-		i = next
+		i = end
 	}
 }
 

@@ -108,7 +108,7 @@ func appendNode(dst []byte, n *node, s string, i int) []byte {
 			return append(dst, n.missing...)
 		}
 		count := 0
-		eachElement(s, i, func(int) bool { count++; return true })
+		eachElement(s, i, func(int) (int, bool) { count++; return -1, true })
 		return strconv.AppendInt(dst, int64(count), 10)
 	case kindList:
 		if s[i] != '[' {
@@ -116,20 +116,22 @@ func appendNode(dst []byte, n *node, s string, i int) []byte {
 		}
 		dst = append(dst, '[')
 		count := 0
-		eachElement(s, i, func(e int) bool {
+		eachElement(s, i, func(e int) (int, bool) {
 			if count > 0 {
 				dst = append(dst, ',')
 			}
+			end := -1
 			switch {
 			case len(n.fields) == 0:
-				dst = append(dst, s[e:skipValue(s, e)]...)
+				end = skipValue(s, e)
+				dst = append(dst, s[e:end]...)
 			case s[e] == '{':
-				dst, _ = appendFields(dst, n.fields, s, e)
+				dst, end = appendFields(dst, n.fields, s, e)
 			default:
 				dst = append(dst, "null"...)
 			}
 			count++
-			return n.limit == 0 || count < n.limit
+			return end, n.limit == 0 || count < n.limit
 		})
 		return append(dst, ']')
 	case kindConst:
