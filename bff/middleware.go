@@ -59,7 +59,8 @@ func newRequestIDs() *requestIDs {
 }
 
 func (g *requestIDs) next() string {
-	return g.prefix + strconv.FormatUint(g.n.Add(1), 36)
+	var b [32]byte
+	return string(strconv.AppendUint(append(b[:0], g.prefix...), g.n.Add(1), 36))
 }
 
 // validRequestID accepts a caller's ID only if it is short and plain, so it
@@ -84,6 +85,7 @@ type exchange struct {
 	status int
 	bytes  int
 	info   requestInfo
+	idv    [1]string // backs the X-Request-Id header value: one allocation less
 }
 
 func (x *exchange) WriteHeader(code int) {
@@ -117,7 +119,8 @@ func (f *Front) observe(next http.Handler) http.Handler {
 			x.info.id = id[0]
 		} else {
 			x.info.id = f.ids.next()
-			r.Header["X-Request-Id"] = []string{x.info.id}
+			x.idv[0] = x.info.id
+			r.Header["X-Request-Id"] = x.idv[:]
 		}
 		w.Header()["X-Request-Id"] = r.Header["X-Request-Id"]
 

@@ -71,7 +71,12 @@ func (h *viewHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if info != nil {
 		info.client, info.view = h.client, h.plan.Name()
 	}
-	params := make([]string, len(h.params))
+	var inline [4]string // most views have a parameter or two: no allocation on a hit
+	params := inline[:0]
+	if len(h.params) > len(inline) {
+		params = make([]string, 0, len(h.params))
+	}
+	params = params[:len(h.params)]
 	for i, name := range h.params {
 		params[i] = pathParam(r, name)
 	}
@@ -92,6 +97,12 @@ func (h *viewHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if info != nil {
 		info.cache = "MISS"
 	}
+	h.miss(w, r, info, key, params)
+}
+
+// miss runs the view, or waits for an identical request already running it.
+func (h *viewHandler) miss(w http.ResponseWriter, r *http.Request, info *requestInfo, key string, values []string) {
+	params := append([]string(nil), values...) // outlives this request if others wait
 	out, _, err := h.front.flights.Do(r.Context(), key, func(ctx context.Context) (*outcome, error) {
 		return h.execute(ctx, key, params, r.Header)
 	})
