@@ -217,10 +217,15 @@ func (h *viewHandler) cacheKey(params []string, header http.Header) string {
 	var b strings.Builder
 	b.Grow(len(h.keyPrefix) + 32)
 	b.WriteString(h.keyPrefix)
+	var n [20]byte
 	for _, p := range params {
+		// Length-prefixed: values may hold any byte, and ("a\x00b", "c") must
+		// not meet ("a", "b\x00c").
+		b.Write(strconv.AppendInt(n[:0], int64(len(p)), 10))
+		b.WriteByte(':')
 		b.WriteString(p)
-		b.WriteByte(0)
 	}
+	b.WriteByte(0)
 	if lang := header["Accept-Language"]; len(lang) == 1 {
 		b.WriteString(lang[0])
 	}

@@ -547,3 +547,26 @@ func demoHandlers() map[string]http.Handler {
 	}
 	return out
 }
+
+// Parameter values may hold any byte: two different tuples never share a
+// cache entry.
+func TestCacheKeyKeepsParametersApart(t *testing.T) {
+	echo := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := json.Marshal(map[string]string{"path": r.URL.EscapedPath()})
+		_, _ = w.Write(b)
+	})
+	rs := bff.RouteSet{Client: "web", Views: []aggregate.View{{
+		Name: "web.pair", Route: "/pair/{a}/{b}",
+		Params: []aggregate.Param{{Name: "a", Pattern: `.{1,16}`}, {Name: "b", Pattern: `.{1,16}`}},
+		Calls:  []aggregate.Call{{Name: "x", Upstream: "x", Path: "/{a}/{b}"}},
+		Cache:  aggregate.CachePolicy{TTL: time.Minute},
+		Shape:  []aggregate.Field{aggregate.Rename("path", "x.path")},
+	}}}
+	h := newHarness(t, options{routeSets: []bff.RouteSet{rs}, handlers: map[string]http.Handler{"x": echo}})
+	first := h.get(t, "/web/pair/a%00b/c")
+	h.cache.Wait()
+	second := h.get(t, "/web/pair/a/b%00c")
+	if first.Code != 200 || second.Code != 200 || first.Body.String() == second.Body.String() || second.Header().Get("X-Cache") != "MISS" {
+		t.Errorf("%d %s / %d %s %s", first.Code, first.Body, second.Code, second.Body, second.Header().Get("X-Cache"))
+	}
+}
