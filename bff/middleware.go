@@ -122,7 +122,9 @@ func (f *Front) observe(next http.Handler) http.Handler {
 			x.idv[0] = x.info.id
 			r.Header["X-Request-Id"] = x.idv[:]
 		}
-		w.Header()["X-Request-Id"] = r.Header["X-Request-Id"]
+		// The ID is sent back only where someone will quote it: on errors and
+		// partial answers (see writeProblem, viewHandler.write). A ninth
+		// header on every hit costs more than the rest of the hit.
 
 		defer func() {
 			if v := recover(); v != nil {

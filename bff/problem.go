@@ -55,6 +55,9 @@ func writeProblem(w http.ResponseWriter, r *http.Request, p *Problem) {
 	h["Cache-Control"] = noStore
 	h["Content-Length"] = []string{strconv.Itoa(len(body))}
 	h["X-Content-Type-Options"] = nosniff
+	if id, ok := r.Header["X-Request-Id"]; ok {
+		h["X-Request-Id"] = id
+	}
 	w.WriteHeader(p.Status)
 	if r.Method != http.MethodHead {
 		_, _ = w.Write(body)

@@ -178,6 +178,9 @@ func (h *viewHandler) write(w http.ResponseWriter, r *http.Request, e *cache.Ent
 	hdr := w.Header()
 	e.CopyHeader(hdr)
 	hdr["X-Cache"] = cacheStatus
+	if _, partial := e.Header[PartialHeader]; partial {
+		hdr["X-Request-Id"] = r.Header["X-Request-Id"]
+	}
 	if inm := r.Header.Get("If-None-Match"); inm != "" && etagMatches(inm, e.ETag) {
 		delete(hdr, "Content-Type")
 		w.WriteHeader(http.StatusNotModified)

@@ -176,6 +176,9 @@ func TestOptionalFailureGivesMarkedPartial(t *testing.T) {
 			if cc := w.Header().Get("Cache-Control"); cc != "no-store" {
 				t.Errorf("Cache-Control of a partial response = %q, want no-store", cc)
 			}
+			if w.Header().Get("X-Request-Id") == "" {
+				t.Errorf("a partial response should name its request ID")
+			}
 			top := decodeObject(t, w.Body.Bytes())
 			if string(top["recommendations"]) != "[]" {
 				t.Errorf("recommendations = %s, want []", top["recommendations"])
@@ -401,13 +404,17 @@ func TestGzip(t *testing.T) {
 
 func TestUnknownRouteAndMethod(t *testing.T) {
 	h := newHarness(t, options{})
-	p := problem(t, h.get(t, "/web/nope"), http.StatusNotFound)
-	if p.Type != bff.ProblemNotFound || p.Instance != "/web/nope" || p.RequestID == "" {
-		t.Errorf("problem = %+v", p)
+	w := h.get(t, "/web/nope")
+	p := problem(t, w, http.StatusNotFound)
+	if p.Type != bff.ProblemNotFound || p.Instance != "/web/nope" || p.RequestID == "" || w.Header().Get("X-Request-Id") != p.RequestID {
+		t.Errorf("problem = %+v, X-Request-Id %q", p, w.Header().Get("X-Request-Id"))
+	}
+	if w := h.get(t, "/web/nope", "X-Request-Id", "mine-1"); w.Header().Get("X-Request-Id") != "mine-1" {
+		t.Errorf("the caller's ID is not echoed on an error: %q", w.Header().Get("X-Request-Id"))
 	}
 	problem(t, h.get(t, "/desktop/home/7"), http.StatusNotFound)
 	req := httptest.NewRequest(http.MethodPost, "/web/home/7", nil)
-	w := httptest.NewRecorder()
+	w = httptest.NewRecorder()
 	h.front.ServeHTTP(w, req)
 	problem(t, w, http.StatusMethodNotAllowed)
 }
@@ -510,8 +517,8 @@ func TestHeadersForwardedAndNot(t *testing.T) {
 	}}}
 	h := newHarness(t, options{routeSets: []bff.RouteSet{rs}, handlers: map[string]http.Handler{"x": echo}})
 	w := h.get(t, "/web/x", "X-Request-Id", "req-123", "Authorization", "Bearer t", "Cookie", "s=1", "Accept-Language", "fr")
-	if w.Header().Get("X-Request-Id") != "req-123" {
-		t.Errorf("response X-Request-Id = %q", w.Header().Get("X-Request-Id"))
+	if w.Code != http.StatusOK || w.Header().Get("X-Request-Id") != "" {
+		t.Errorf("a complete 200 carries no X-Request-Id, got %d %q", w.Code, w.Header().Get("X-Request-Id"))
 	}
 	hdr := <-got
 	if hdr.Get("X-Request-Id") != "req-123" || hdr.Get("Accept-Language") != "fr" {
