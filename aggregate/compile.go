@@ -55,7 +55,11 @@ var tokenRE = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
 func Compile(v View, cat Catalog) (*Plan, error) {
 	p := &Plan{view: v, timeout: v.Timeout}
 	fail := func(field string, format string, args ...any) (*Plan, error) {
-		return nil, fmt.Errorf("view %q: %s: %s", v.Name, field, fmt.Sprintf(format, args...))
+		where := ""
+		if v.Source != "" {
+			where = v.Source + ": "
+		}
+		return nil, fmt.Errorf("%sview %q: %s: %s", where, v.Name, field, fmt.Sprintf(format, args...))
 	}
 	if v.Name == "" {
 		return fail("name", "is required")

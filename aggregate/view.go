@@ -28,6 +28,9 @@ type View struct {
 	// ShapeFunc names a Go shaping function (see ShapeFunc) used instead of
 	// Shape where the declarative shape cannot say what is needed.
 	ShapeFunc string
+	// Source says where the view was defined ("views/home.yaml:3"), for
+	// error messages. Empty for views written in Go.
+	Source string
 }
 
 // Param is a path parameter.

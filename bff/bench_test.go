@@ -10,8 +10,6 @@ import (
 
 	"github.com/bffproxy/bff/aggregate"
 	"github.com/bffproxy/bff/bff"
-	"github.com/bffproxy/bff/bff/mobile"
-	"github.com/bffproxy/bff/bff/web"
 	"github.com/bffproxy/bff/cache"
 	"github.com/bffproxy/bff/upstream"
 )
@@ -49,7 +47,7 @@ func benchFront(b *testing.B, cacheBytes int64, accessLog bool) (*bff.Front, *ca
 	f, err := bff.New(bff.Config{
 		Engine: aggregate.NewEngine(doers), Cache: rc, AccessLog: access,
 		Logger:    slog.New(slog.NewJSONHandler(io.Discard, nil)),
-		RouteSets: []bff.RouteSet{web.Routes(), mobile.Routes()},
+		RouteSets: builtinRoutes(b),
 	})
 	if err != nil {
 		b.Fatal(err)

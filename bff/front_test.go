@@ -75,7 +75,7 @@ type options struct {
 func newHarness(t testing.TB, o options) *harness {
 	t.Helper()
 	if o.routeSets == nil {
-		o.routeSets = []bff.RouteSet{web.Routes(), mobile.Routes()}
+		o.routeSets = builtinRoutes(t)
 	}
 	if o.handlers == nil {
 		o.handlers = map[string]http.Handler{}
@@ -270,3 +270,16 @@ func waitFor(t testing.TB, what string, cond func() bool) {
 
 var _ = errors.New
 var _ = context.Background
+
+func builtinRoutes(t testing.TB) []bff.RouteSet {
+	t.Helper()
+	w, err := web.Routes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := mobile.Routes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return []bff.RouteSet{w, m}
+}

@@ -12,7 +12,6 @@ import (
 
 	"github.com/bffproxy/bff/aggregate"
 	"github.com/bffproxy/bff/bff"
-	"github.com/bffproxy/bff/bff/web"
 	"github.com/bffproxy/bff/internal/demo"
 	"github.com/bffproxy/bff/upstream"
 )
@@ -119,7 +118,7 @@ func TestCallsRunInParallel(t *testing.T) {
 		})
 	}
 	h := newHarness(t, options{
-		routeSets: []bff.RouteSet{web.Routes()},
+		routeSets: builtinRoutes(t)[:1],
 		handlers: map[string]http.Handler{
 			"users":   barrier(`{"id":1,"name":"A","email":"a@x","avatar_url":"u"}`),
 			"orders":  barrier(`{"orders":[]}`),

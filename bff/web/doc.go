@@ -1,5 +1,6 @@
 // Package web is the web SPA's route set, mounted at /web: rich views with
-// more fields and longer lists than mobile. Each view is a value in this
-// package; adding one is appending it to Routes. It does not route, cache or
-// call upstreams itself: package bff and the aggregate engine do.
+// more fields and longer lists than mobile. The views are data, in
+// views.yaml beside this file (embedded in the binary); adding one is adding
+// an entry there. It does not route, cache or call upstreams itself: package
+// bff and the aggregate engine do.
 package web

@@ -64,7 +64,10 @@ func serve(ctx context.Context, configPath, addrFlag string, getenv func(string)
 	if err != nil {
 		return 1, err
 	}
-	routeSets := []bff.RouteSet{web.Routes(), mobile.Routes()}
+	routeSets, err := builtinRoutes()
+	if err != nil {
+		return 1, err
+	}
 	if err := cfg.ApplyEnv(getenv, viewUpstreams(routeSets)); err != nil {
 		return 1, err
 	}
@@ -251,6 +254,18 @@ func startDemos(cfg *config.Config, log *slog.Logger) (*demo.Servers, error) {
 		log.Info("demo upstream started (no URL configured)", "upstream", name, "url", servers.URL(name), "env", config.EnvURL(name))
 	}
 	return servers, nil
+}
+
+func builtinRoutes() ([]bff.RouteSet, error) {
+	var sets []bff.RouteSet
+	for _, load := range []func() (bff.RouteSet, error){web.Routes, mobile.Routes} {
+		rs, err := load()
+		if err != nil {
+			return nil, err
+		}
+		sets = append(sets, rs)
+	}
+	return sets, nil
 }
 
 // viewUpstreams lists the upstreams the views call.

@@ -1,0 +1,386 @@
+// Package viewfile reads views from YAML, the format frontend teams write
+// views in. Parse turns one file into aggregate.View values; it checks the
+// file's structure (unknown keys, wrong types, bad durations) and reports
+// every mistake with the file, line, view and field. What a view means (do
+// its upstreams and references exist, is there a cycle) is checked by
+// aggregate.Compile, whose errors carry the view's Source.
+//
+// It does not compile, serve or watch files.
+package viewfile
+
+import (
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/bffproxy/bff/aggregate"
+	"go.yaml.in/yaml/v3"
+)
+
+// Error is a mistake in a view file.
+type Error struct {
+	File  string
+	Line  int
+	View  string // empty when the mistake is outside any view
+	Field string // dotted path of the field, e.g. calls.user.timeout
+	Msg   string
+}
+
+func (e *Error) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s:%d: ", e.File, e.Line)
+	if e.View != "" {
+		fmt.Fprintf(&b, "view %q: ", e.View)
+	}
+	if e.Field != "" {
+		b.WriteString(e.Field)
+		b.WriteString(": ")
+	}
+	b.WriteString(e.Msg)
+	return b.String()
+}
+
+// Parse reads the views of one file:
+//
+//	views:
+//	  - name: web.home
+//	    route: /home/{id}
+//	    ...
+//
+// The README has the full reference.
+func Parse(file string, data []byte) ([]aggregate.View, error) {
+	p := &parser{file: file}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		line, msg := yamlLine(err)
+		return nil, &Error{File: file, Line: line, Msg: msg}
+	}
+	if doc.Kind == 0 { // empty file
+		return nil, nil
+	}
+	root := doc.Content[0]
+	var views []aggregate.View
+	p.mapping(root, "", map[string]func(*yaml.Node){
+		"views": func(n *yaml.Node) {
+			if !p.is(n, yaml.SequenceNode, "views", "a list of views") {
+				return
+			}
+			for _, vn := range n.Content {
+				if v, ok := p.view(vn); ok {
+					views = append(views, v)
+				}
+			}
+		},
+	})
+	if p.err != nil {
+		return nil, p.err
+	}
+	return views, nil
+}
+
+// yamlLine splits a yaml.v3 syntax error into its line and message.
+func yamlLine(err error) (int, string) {
+	msg := strings.TrimPrefix(err.Error(), "yaml: ")
+	if rest, ok := strings.CutPrefix(msg, "line "); ok {
+		num, text, found := strings.Cut(rest, ": ")
+		if n, err := strconv.Atoi(num); err == nil && found {
+			return n, text
+		}
+	}
+	return 1, msg
+}
+
+// parser keeps the first error; later checks still run but do not replace it.
+type parser struct {
+	file    string
+	current string // the view being read
+	err     error
+}
+
+func (p *parser) fail(n *yaml.Node, field, format string, args ...any) {
+	if p.err == nil {
+		p.err = &Error{File: p.file, Line: n.Line, View: p.current, Field: field, Msg: fmt.Sprintf(format, args...)}
+	}
+}
+
+var kindNames = map[yaml.Kind]string{
+	yaml.MappingNode: "a mapping", yaml.SequenceNode: "a list", yaml.ScalarNode: "a single value",
+	yaml.AliasNode: "an alias", yaml.DocumentNode: "a document",
+}
+
+// is reports whether n is of kind, failing with what was expected if not.
+// Anchors and aliases are refused: views are short, and aliases can make a
+// small file expand without bound.
+func (p *parser) is(n *yaml.Node, kind yaml.Kind, field, want string) bool {
+	if n.Kind == yaml.AliasNode || n.Anchor != "" {
+		p.fail(n, field, "anchors and aliases are not supported in view files")
+		return false
+	}
+	if n.Kind != kind {
+		p.fail(n, field, "want %s, found %s", want, kindNames[n.Kind])
+		return false
+	}
+	return true
+}
+
+// mapping walks a mapping, calling the handler of each key in file order.
+// Unknown and repeated keys are errors: a typo must not be ignored.
+func (p *parser) mapping(n *yaml.Node, field string, handlers map[string]func(*yaml.Node)) {
+	if !p.is(n, yaml.MappingNode, field, "a mapping") {
+		return
+	}
+	seen := map[string]bool{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		h, ok := handlers[k.Value]
+		switch {
+		case !ok:
+			p.fail(k, field, "unknown key %q (known: %s)", k.Value, keys(handlers))
+		case seen[k.Value]:
+			p.fail(k, field, "key %q is given twice", k.Value)
+		default:
+			seen[k.Value] = true
+			h(v)
+		}
+	}
+}
+
+func keys(m map[string]func(*yaml.Node)) string {
+	names := make([]string, 0, len(m))
+	for k := range m {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	return strings.Join(names, ", ")
+}
+
+func join(field, key string) string {
+	if field == "" {
+		return key
+	}
+	return field + "." + key
+}
+
+func (p *parser) str(n *yaml.Node, field string, dst *string) {
+	if p.is(n, yaml.ScalarNode, field, "a string") {
+		*dst = n.Value
+	}
+}
+
+func (p *parser) boolean(n *yaml.Node, field string, dst *bool) {
+	if !p.is(n, yaml.ScalarNode, field, "true or false") {
+		return
+	}
+	b, err := strconv.ParseBool(n.Value)
+	if err != nil || n.Tag != "!!bool" {
+		p.fail(n, field, "want true or false, found %q", n.Value)
+		return
+	}
+	*dst = b
+}
+
+func (p *parser) integer(n *yaml.Node, field string, dst *int) {
+	if !p.is(n, yaml.ScalarNode, field, "a whole number") {
+		return
+	}
+	v, err := strconv.Atoi(n.Value)
+	if err != nil || v < 0 {
+		p.fail(n, field, "want a whole number >= 0, found %q", n.Value)
+		return
+	}
+	*dst = v
+}
+
+func (p *parser) duration(n *yaml.Node, field string, dst *time.Duration) {
+	if !p.is(n, yaml.ScalarNode, field, "a duration such as 500ms or 2s") {
+		return
+	}
+	d, err := time.ParseDuration(n.Value)
+	if err != nil || d < 0 {
+		p.fail(n, field, "want a duration such as 500ms or 2s, found %q", n.Value)
+		return
+	}
+	*dst = d
+}
+
+func (p *parser) strings(n *yaml.Node, field string, dst *[]string) {
+	if !p.is(n, yaml.SequenceNode, field, "a list of names") {
+		return
+	}
+	for _, c := range n.Content {
+		var s string
+		p.str(c, field, &s)
+		*dst = append(*dst, s)
+	}
+}
+
+// jsonValue turns any YAML value into the JSON a Const or Default writes.
+func (p *parser) jsonValue(n *yaml.Node, field string, dst *json.RawMessage) {
+	if n.Kind == yaml.AliasNode || n.Anchor != "" {
+		p.fail(n, field, "anchors and aliases are not supported in view files")
+		return
+	}
+	var v any
+	if err := n.Decode(&v); err != nil {
+		p.fail(n, field, "%v", err)
+		return
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		p.fail(n, field, "cannot be written as JSON: %v", err)
+		return
+	}
+	*dst = b
+}
+
+func (p *parser) view(n *yaml.Node) (aggregate.View, bool) {
+	var v aggregate.View
+	v.Source = fmt.Sprintf("%s:%d", p.file, n.Line)
+	// Name first, so errors in the other keys can name the view.
+	if n.Kind == yaml.MappingNode {
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if n.Content[i].Value == "name" && n.Content[i+1].Kind == yaml.ScalarNode {
+				p.current = n.Content[i+1].Value
+			}
+		}
+	}
+	defer func() { p.current = "" }()
+	errBefore := p.err
+	p.mapping(n, "", map[string]func(*yaml.Node){
+		"name":       func(c *yaml.Node) { p.str(c, "name", &v.Name) },
+		"method":     func(c *yaml.Node) { p.str(c, "method", &v.Method) },
+		"route":      func(c *yaml.Node) { p.str(c, "route", &v.Route) },
+		"timeout":    func(c *yaml.Node) { p.duration(c, "timeout", &v.Timeout) },
+		"shape_func": func(c *yaml.Node) { p.str(c, "shape_func", &v.ShapeFunc) },
+		"params": func(c *yaml.Node) {
+			p.pairs(c, "params", func(name string, pn *yaml.Node) {
+				prm := aggregate.Param{Name: name}
+				field := join("params", name)
+				if pn.Kind == yaml.ScalarNode {
+					prm.Pattern = pn.Value
+				} else {
+					p.mapping(pn, field, map[string]func(*yaml.Node){
+						"pattern": func(x *yaml.Node) { p.str(x, join(field, "pattern"), &prm.Pattern) },
+					})
+				}
+				v.Params = append(v.Params, prm)
+			})
+		},
+		"cache": func(c *yaml.Node) {
+			p.mapping(c, "cache", map[string]func(*yaml.Node){
+				"ttl": func(x *yaml.Node) { p.duration(x, "cache.ttl", &v.Cache.TTL) },
+				"scope": func(x *yaml.Node) {
+					var s string
+					p.str(x, "cache.scope", &s)
+					v.Cache.Scope = aggregate.Scope(s)
+				},
+			})
+		},
+		"calls": func(c *yaml.Node) {
+			p.pairs(c, "calls", func(name string, cn *yaml.Node) {
+				v.Calls = append(v.Calls, p.call(name, cn))
+			})
+		},
+		"shape": func(c *yaml.Node) {
+			p.pairs(c, "shape", func(name string, fn *yaml.Node) {
+				v.Shape = append(v.Shape, p.field(name, fn, join("shape", name)))
+			})
+		},
+	})
+	if v.Name == "" && p.err == errBefore {
+		p.fail(n, "name", "every view needs a name")
+	}
+	return v, p.err == errBefore
+}
+
+// pairs walks a mapping whose keys are names the user chooses, in order.
+func (p *parser) pairs(n *yaml.Node, field string, each func(name string, v *yaml.Node)) {
+	if !p.is(n, yaml.MappingNode, field, "a mapping of names") {
+		return
+	}
+	seen := map[string]bool{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k := n.Content[i]
+		if k.Kind != yaml.ScalarNode || k.Value == "" {
+			p.fail(k, field, "want a name")
+			continue
+		}
+		if seen[k.Value] {
+			p.fail(k, field, "%q is given twice", k.Value)
+			continue
+		}
+		seen[k.Value] = true
+		each(k.Value, n.Content[i+1])
+	}
+}
+
+func (p *parser) call(name string, n *yaml.Node) aggregate.Call {
+	c := aggregate.Call{Name: name}
+	field := join("calls", name)
+	p.mapping(n, field, map[string]func(*yaml.Node){
+		"upstream":   func(x *yaml.Node) { p.str(x, join(field, "upstream"), &c.Upstream) },
+		"method":     func(x *yaml.Node) { p.str(x, join(field, "method"), &c.Method) },
+		"path":       func(x *yaml.Node) { p.str(x, join(field, "path"), &c.Path) },
+		"query":      func(x *yaml.Node) { p.str(x, join(field, "query"), &c.Query) },
+		"optional":   func(x *yaml.Node) { p.boolean(x, join(field, "optional"), &c.Optional) },
+		"timeout":    func(x *yaml.Node) { p.duration(x, join(field, "timeout"), &c.Timeout) },
+		"depends_on": func(x *yaml.Node) { p.strings(x, join(field, "depends_on"), &c.DependsOn) },
+	})
+	return c
+}
+
+// field reads one output key. A bare string is where the value comes from;
+// a mapping names its kind with exactly one of from, list, count or const.
+func (p *parser) field(name string, n *yaml.Node, field string) aggregate.Field {
+	f := aggregate.Field{Name: name}
+	if n.Kind == yaml.ScalarNode {
+		f.From = n.Value
+		return f
+	}
+	var kinds []string
+	p.mapping(n, field, map[string]func(*yaml.Node){
+		"from": func(x *yaml.Node) { kinds = append(kinds, "from"); p.str(x, join(field, "from"), &f.From) },
+		"list": func(x *yaml.Node) {
+			kinds = append(kinds, "list")
+			f.List = true
+			p.str(x, join(field, "list"), &f.From)
+		},
+		"count": func(x *yaml.Node) {
+			kinds = append(kinds, "count")
+			f.Count = true
+			p.str(x, join(field, "count"), &f.From)
+		},
+		"const":   func(x *yaml.Node) { kinds = append(kinds, "const"); p.jsonValue(x, join(field, "const"), &f.Const) },
+		"default": func(x *yaml.Node) { p.jsonValue(x, join(field, "default"), &f.Default) },
+		"limit":   func(x *yaml.Node) { p.integer(x, join(field, "limit"), &f.Limit) },
+		"fields": func(x *yaml.Node) {
+			if !p.is(x, yaml.SequenceNode, join(field, "fields"), "a list of fields") {
+				return
+			}
+			for _, item := range x.Content {
+				f.Fields = append(f.Fields, p.subfield(item, join(field, "fields")))
+			}
+		},
+	})
+	if len(kinds) > 1 {
+		p.fail(n, field, "use one of from, list, count or const, not %s", strings.Join(kinds, " and "))
+	}
+	return f
+}
+
+// subfield reads an item of a fields list: a bare name picks that key; a
+// one-key mapping names the output key and says where it comes from.
+func (p *parser) subfield(n *yaml.Node, field string) aggregate.Field {
+	switch {
+	case n.Kind == yaml.ScalarNode:
+		return aggregate.Field{Name: n.Value}
+	case n.Kind == yaml.MappingNode && len(n.Content) == 2 && n.Content[0].Kind == yaml.ScalarNode:
+		name := n.Content[0].Value
+		return p.field(name, n.Content[1], join(field, name))
+	}
+	p.fail(n, field, "want a field name, or one `name: source` pair")
+	return aggregate.Field{}
+}

@@ -1,0 +1,138 @@
+package viewfile_test
+
+import (
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/bffproxy/bff/aggregate"
+	"github.com/bffproxy/bff/aggregate/viewfile"
+)
+
+const example = `views:
+  - name: web.profile
+    route: /profile/{id}
+    params:
+      id: '[0-9]+'
+    timeout: 1500ms
+    cache: {ttl: 1m, scope: user}
+    calls:
+      user: {upstream: users, path: '/users/{id}'}
+      orders:
+        upstream: orders
+        path: /orders
+        query: user_id={id}
+        optional: true
+        timeout: 300ms
+        depends_on: [user]
+    shape:
+      user:
+        from: user
+        fields: [name, city: address.city, tags: {list: tags, limit: 2}]
+      order_count: {count: orders.orders}
+      version: {const: {major: 2}}
+      nickname: {from: user.nick, default: "n/a"}
+`
+
+func TestParseExample(t *testing.T) {
+	views, err := viewfile.Parse("profile.yaml", []byte(example))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := aggregate.View{
+		Name: "web.profile", Route: "/profile/{id}", Source: "profile.yaml:2",
+		Params:  []aggregate.Param{{Name: "id", Pattern: "[0-9]+"}},
+		Timeout: 1500 * time.Millisecond,
+		Cache:   aggregate.CachePolicy{TTL: time.Minute, Scope: aggregate.ScopeUser},
+		Calls: []aggregate.Call{
+			{Name: "user", Upstream: "users", Path: "/users/{id}"},
+			{Name: "orders", Upstream: "orders", Path: "/orders", Query: "user_id={id}", Optional: true,
+				Timeout: 300 * time.Millisecond, DependsOn: []string{"user"}},
+		},
+		Shape: []aggregate.Field{
+			aggregate.Object("user", "user", aggregate.Pick("name"), aggregate.Rename("city", "address.city"),
+				aggregate.List("tags", "tags", 2)),
+			aggregate.Count("order_count", "orders.orders"),
+			{Name: "version", Const: json.RawMessage(`{"major":2}`)},
+			{Name: "nickname", From: "user.nick", Default: json.RawMessage(`"n/a"`)},
+		},
+	}
+	if len(views) != 1 {
+		t.Fatalf("%d views", len(views))
+	}
+	got, _ := json.Marshal(views[0])
+	exp, _ := json.Marshal(want)
+	if string(got) != string(exp) {
+		t.Errorf("got  %s\nwant %s", got, exp)
+	}
+}
+
+// Every structural mistake names the file, line, view and field, says what
+// is wrong and what would be right.
+func TestParseErrors(t *testing.T) {
+	cases := []struct{ name, file, want string }{
+		{"syntax", "views:\n  - name: [unclosed\n", "v.yaml:"},
+		{"top-level typo", "veiws: []\n", `v.yaml:1: unknown key "veiws" (known: views)`},
+		{"views not a list", "views: {a: 1}\n", "v.yaml:1: views: want a list of views, found a mapping"},
+		{"unknown view key", "views:\n  - name: v\n    rout: /x\n", `v.yaml:3: view "v": unknown key "rout" (known: cache, calls, method, name, params, route, shape, shape_func, timeout)`},
+		{"no name", "views:\n  - route: /x\n", "v.yaml:2: name: every view needs a name"},
+		{"bad duration", "views:\n  - name: v\n    timeout: soon\n", `v.yaml:3: view "v": timeout: want a duration such as 500ms or 2s, found "soon"`},
+		{"negative duration", "views:\n  - name: v\n    cache: {ttl: -1s}\n", `v.yaml:3: view "v": cache.ttl: want a duration such as 500ms or 2s, found "-1s"`},
+		{"call typo", "views:\n  - name: v\n    calls:\n      u: {upstream: x, pth: /}\n", `v.yaml:4: view "v": calls.u: unknown key "pth" (known: depends_on, method, optional, path, query, timeout, upstream)`},
+		{"optional not bool", "views:\n  - name: v\n    calls:\n      u: {upstream: x, optional: yes please}\n", `v.yaml:4: view "v": calls.u.optional: want true or false, found "yes please"`},
+		{"call twice", "views:\n  - name: v\n    calls:\n      u: {upstream: x}\n      u: {upstream: y}\n", `v.yaml:5: view "v": calls: "u" is given twice`},
+		{"two kinds", "views:\n  - name: v\n    shape:\n      a: {from: x, count: y}\n", `v.yaml:4: view "v": shape.a: use one of from, list, count or const, not from and count`},
+		{"bad limit", "views:\n  - name: v\n    shape:\n      a: {list: x, limit: lots}\n", `v.yaml:4: view "v": shape.a.limit: want a whole number >= 0, found "lots"`},
+		{"bad fields item", "views:\n  - name: v\n    shape:\n      a: {from: x, fields: [[1]]}\n", `v.yaml:4: view "v": shape.a.fields: want a field name, or one ` + "`name: source`" + ` pair`},
+		{"alias", "views:\n  - &v {name: v}\n", `v.yaml:2: view "v": anchors and aliases are not supported in view files`},
+		{"params list", "views:\n  - name: v\n    params: [id]\n", `v.yaml:3: view "v": params: want a mapping of names, found a list`},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := viewfile.Parse("v.yaml", []byte(tc.file))
+			var fe *viewfile.Error
+			if err == nil || !strings.HasPrefix(err.Error(), tc.want) || (tc.name != "syntax" && !errors.As(err, &fe)) {
+				t.Errorf("err = %v\nwant %s", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestEmptyFileHasNoViews(t *testing.T) {
+	for _, s := range []string{"", "# nothing yet\n", "views: []\n"} {
+		if v, err := viewfile.Parse("e.yaml", []byte(s)); err != nil || len(v) != 0 {
+			t.Errorf("%q: %v %v", s, v, err)
+		}
+	}
+}
+
+// What a view means is checked by Compile; its errors start with where the
+// view was written.
+func TestCompileErrorsNameTheFile(t *testing.T) {
+	views, err := viewfile.Parse("views/p.yaml", []byte("views:\n  - name: p\n    route: /p\n    calls: {u: {upstream: nope, path: /}}\n    shape: {u: u}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = aggregate.Compile(views[0], aggregate.Catalog{Upstream: func(string) bool { return false }})
+	if err == nil || !strings.HasPrefix(err.Error(), `views/p.yaml:2: view "p": calls[0] (u): upstream "nope" is not configured`) {
+		t.Errorf("err = %v", err)
+	}
+}
+
+// FuzzParse: any file gives views or an error, never a panic or a hang.
+func FuzzParse(f *testing.F) {
+	f.Add(example)
+	f.Add("views:\n  - name: v\n    shape: {a: {from: x, fields: [a, b: {count: c}]}}\n")
+	f.Add("views: [{name: a}, {name: b, calls: {x: {}}}]")
+	f.Add("a: &a [*a, *a]")
+	f.Fuzz(func(t *testing.T, s string) {
+		views, err := viewfile.Parse("f.yaml", []byte(s))
+		if err == nil {
+			for _, v := range views {
+				_, _ = aggregate.Compile(v, aggregate.Catalog{Upstream: func(string) bool { return true }})
+			}
+		}
+	})
+}
