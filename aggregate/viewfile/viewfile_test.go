@@ -3,6 +3,7 @@ package viewfile_test
 import (
 	"encoding/json"
 	"errors"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -135,4 +136,29 @@ func FuzzParse(f *testing.F) {
 			}
 		}
 	})
+}
+
+// The README's example view must stay a valid view.
+func TestREADMEExampleParses(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, after, ok := strings.Cut(string(readme), "## Adding a view")
+	if !ok {
+		t.Fatal("README has no 'Adding a view' section")
+	}
+	_, block, ok := strings.Cut(after, "```yaml\n")
+	block, _, ok2 := strings.Cut(block, "```")
+	if !ok || !ok2 {
+		t.Fatal("no yaml block in 'Adding a view'")
+	}
+	views, err := viewfile.Parse("README.md", []byte(block))
+	if err != nil || len(views) != 1 {
+		t.Fatalf("%d views, %v", len(views), err)
+	}
+	known := func(name string) bool { return name == "users" || name == "orders" }
+	if _, err := aggregate.Compile(views[0], aggregate.Catalog{Upstream: known}); err != nil {
+		t.Fatal(err)
+	}
 }
