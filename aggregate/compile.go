@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"net/http"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -14,12 +16,13 @@ import (
 // Plan is a compiled, validated View, ready to run any number of times
 // concurrently.
 type Plan struct {
-	view      View
-	params    []compiledParam
-	calls     []compiledCall
-	shape     []node
-	shapeFunc ShapeFunc
-	timeout   time.Duration
+	view        View
+	fingerprint string
+	params      []compiledParam
+	calls       []compiledCall
+	shape       []node
+	shapeFunc   ShapeFunc
+	timeout     time.Duration
 }
 
 type compiledParam struct {
@@ -53,7 +56,9 @@ var tokenRE = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
 // Compile validates v against cat and returns its Plan. Errors name the view
 // and the offending field.
 func Compile(v View, cat Catalog) (*Plan, error) {
-	p := &Plan{view: v, timeout: v.Timeout}
+	def := v
+	def.Source = ""
+	p := &Plan{view: v, timeout: v.Timeout, fingerprint: fingerprint(def)}
 	fail := func(field string, format string, args ...any) (*Plan, error) {
 		where := ""
 		if v.Source != "" {
@@ -435,4 +440,10 @@ func isPlainKey(path string) bool {
 		return false
 	}
 	return !strings.ContainsAny(path, `.*?#@|\!=<>%[]{}()"`)
+}
+
+func fingerprint(v View) string {
+	h := fnv.New64a()
+	fmt.Fprintf(h, "%#v", v)
+	return strconv.FormatUint(h.Sum64(), 36)
 }

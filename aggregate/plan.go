@@ -66,3 +66,7 @@ func (p *Plan) Upstreams() []string {
 	}
 	return out
 }
+
+// Fingerprint identifies the view's definition (not where it was written):
+// two plans with the same fingerprint answer alike.
+func (p *Plan) Fingerprint() string { return p.fingerprint }

@@ -54,7 +54,8 @@ type Config struct {
 
 // Front is the HTTP handler for all clients.
 type Front struct {
-	router      chi.Router
+	table       atomic.Pointer[table]
+	forwardAuth func(upstream string) bool
 	engine      *aggregate.Engine
 	cache       *cache.Cache
 	flights     cache.Group[*outcome]
@@ -65,7 +66,6 @@ type Front struct {
 	partialTTL  time.Duration
 	maxURLBytes int
 	now         func() time.Time
-	views       []*viewHandler
 	executing   atomic.Int64 // view executions in flight, some detached from any request
 }
 
@@ -102,11 +102,36 @@ func New(cfg Config) (*Front, error) {
 	if f.now == nil {
 		f.now = time.Now
 	}
-	forwardsAuth := cfg.ForwardsAuthorization
-	if forwardsAuth == nil {
-		forwardsAuth = func(string) bool { return false }
+	f.forwardAuth = cfg.ForwardsAuthorization
+	if f.forwardAuth == nil {
+		f.forwardAuth = func(string) bool { return false }
 	}
+	if err := f.Load(cfg.RouteSets); err != nil {
+		return nil, err
+	}
+	return f, nil
+}
 
+// table is one generation of routes: swapped whole by Load.
+type table struct {
+	router chi.Router
+	views  []*viewHandler
+}
+
+// Load compiles sets and, only if all of them are valid, replaces the routes
+// being served, atomically: requests in flight finish on the views they
+// started with. A bad view is an error that names it, and changes nothing.
+func (f *Front) Load(sets []RouteSet) error {
+	t, err := f.build(sets)
+	if err != nil {
+		return err
+	}
+	f.table.Store(t)
+	return nil
+}
+
+func (f *Front) build(sets []RouteSet) (*table, error) {
+	t := &table{}
 	r := chi.NewRouter()
 	r.Use(f.observe)
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
@@ -132,7 +157,7 @@ func New(cfg Config) (*Front, error) {
 
 	names := map[string]string{}
 	seen := map[string]bool{}
-	for _, rs := range cfg.RouteSets {
+	for _, rs := range sets {
 		if !clientRE.MatchString(rs.Client) {
 			return nil, fmt.Errorf("bff: client name %q must be lower-case letters, digits or '-'", rs.Client)
 		}
@@ -150,26 +175,26 @@ func New(cfg Config) (*Front, error) {
 				return nil, fmt.Errorf("client %s: %w", rs.Client, err)
 			}
 			if prev, dup := names[v.Name]; dup {
-				return nil, fmt.Errorf("client %s: view %q: name already used by client %s", rs.Client, v.Name, prev)
+				return nil, fmt.Errorf("client %s: %sview %q: name already used by client %s", rs.Client, source(v), v.Name, prev)
 			}
 			names[v.Name] = rs.Client
 			route := plan.Method() + " " + plan.Route()
 			if prev, dup := routes[route]; dup {
-				return nil, fmt.Errorf("client %s: view %q: route %s is also view %q", rs.Client, v.Name, route, prev)
+				return nil, fmt.Errorf("client %s: %sview %q: route %s is also view %q", rs.Client, source(v), v.Name, route, prev)
 			}
 			routes[route] = v.Name
 			// Cached or merely coalesced, a public view's response is shared by
 			// callers: it must not depend on whose token reached an upstream.
 			if plan.Cache().Scope == aggregate.ScopePublic {
 				for _, u := range plan.Upstreams() {
-					if forwardsAuth(u) {
-						return nil, fmt.Errorf("client %s: view %q: calls upstream %q, which receives the caller's Authorization, so it must be cached with scope %q, not shared",
-							rs.Client, v.Name, u, aggregate.ScopeUser)
+					if f.forwardAuth(u) {
+						return nil, fmt.Errorf("client %s: %sview %q: calls upstream %q, which receives the caller's Authorization, so it must be cached with scope %q, not shared",
+							rs.Client, source(v), v.Name, u, aggregate.ScopeUser)
 					}
 				}
 			}
 			h := f.newViewHandler(rs.Client, plan)
-			f.views = append(f.views, h)
+			t.views = append(t.views, h)
 			path := "/" + rs.Client + plan.Route()
 			sub.Method(plan.Method(), path, h)
 			if plan.Method() == http.MethodGet {
@@ -177,12 +202,21 @@ func New(cfg Config) (*Front, error) {
 			}
 		}
 	}
-	f.router = r
-	return f, nil
+	t.router = r
+	return t, nil
+}
+
+func source(v aggregate.View) string {
+	if v.Source == "" {
+		return ""
+	}
+	return v.Source + ": "
 }
 
 // ServeHTTP serves every client's routes, /healthz and /readyz.
-func (f *Front) ServeHTTP(w http.ResponseWriter, r *http.Request) { f.router.ServeHTTP(w, r) }
+func (f *Front) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	f.table.Load().router.ServeHTTP(w, r)
+}
 
 // Route describes one mounted view, for listings.
 type Route struct {
@@ -193,8 +227,9 @@ type Route struct {
 
 // Routes lists every mounted view.
 func (f *Front) Routes() []Route {
-	out := make([]Route, 0, len(f.views))
-	for _, h := range f.views {
+	views := f.table.Load().views
+	out := make([]Route, 0, len(views))
+	for _, h := range views {
 		out = append(out, Route{
 			Client: h.client, Method: h.plan.Method(), Path: "/" + h.client + h.plan.Route(),
 			View: h.plan.Name(), Upstreams: h.plan.Upstreams(), Cache: h.plan.Cache(),

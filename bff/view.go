@@ -45,7 +45,9 @@ func (f *Front) newViewHandler(client string, plan *aggregate.Plan) *viewHandler
 		front:     f,
 		client:    client,
 		plan:      plan,
-		keyPrefix: client + "\x00" + plan.Name() + "\x00",
+		// The definition's fingerprint keeps a changed view (after a reload)
+		// from serving what its old definition cached.
+		keyPrefix: client + "\x00" + plan.Name() + "\x00" + plan.Fingerprint() + "\x00",
 		perUser:   pol.Scope == aggregate.ScopeUser,
 		ttl:       pol.TTL,
 		vary:      []string{"Accept-Encoding, Accept-Language"},

@@ -576,3 +576,49 @@ func TestCacheKeyKeepsParametersApart(t *testing.T) {
 		t.Errorf("%d %s / %d %s %s", first.Code, first.Body, second.Code, second.Body, second.Header().Get("X-Cache"))
 	}
 }
+
+// Load swaps the served views whole; a bad set changes nothing; a changed
+// view never serves what its old definition cached.
+func TestLoadSwapsViews(t *testing.T) {
+	echo := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = w.Write([]byte(`{"a":1,"b":2}`))
+	})
+	view := func(field string) aggregate.View {
+		return aggregate.View{
+			Name: "web.v", Route: "/v",
+			Calls: []aggregate.Call{{Name: "x", Upstream: "x", Path: "/"}},
+			Cache: aggregate.CachePolicy{TTL: time.Minute},
+			Shape: []aggregate.Field{aggregate.Rename("out", "x."+field)},
+		}
+	}
+	h := newHarness(t, options{routeSets: []bff.RouteSet{{Client: "web", Views: []aggregate.View{view("a")}}},
+		handlers: map[string]http.Handler{"x": echo}})
+	if w := h.get(t, "/web/v"); w.Body.String() != `{"out":1}` {
+		t.Fatalf("before: %s", w.Body)
+	}
+	h.cache.Wait()
+
+	bad := view("b")
+	bad.Calls[0].Upstream = "nope"
+	if err := h.front.Load([]bff.RouteSet{{Client: "web", Views: []aggregate.View{bad}}}); err == nil {
+		t.Fatal("a bad view was accepted")
+	}
+	if w := h.get(t, "/web/v"); w.Body.String() != `{"out":1}` || w.Header().Get("X-Cache") != "HIT" {
+		t.Errorf("after a failed load: %s %s", w.Body, w.Header().Get("X-Cache"))
+	}
+
+	extra := view("a")
+	extra.Name, extra.Route = "web.w", "/w"
+	if err := h.front.Load([]bff.RouteSet{{Client: "web", Views: []aggregate.View{view("b"), extra}}}); err != nil {
+		t.Fatal(err)
+	}
+	if w := h.get(t, "/web/v"); w.Body.String() != `{"out":2}` || w.Header().Get("X-Cache") != "MISS" {
+		t.Errorf("after the swap: %s %s (the old definition's cache entry must not be served)", w.Body, w.Header().Get("X-Cache"))
+	}
+	if w := h.get(t, "/web/w"); w.Code != http.StatusOK {
+		t.Errorf("new view: %d", w.Code)
+	}
+	if got := len(h.front.Routes()); got != 2 {
+		t.Errorf("%d routes listed, want 2", got)
+	}
+}
