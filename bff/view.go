@@ -42,9 +42,9 @@ type outcome struct {
 func (f *Front) newViewHandler(client string, plan *aggregate.Plan) *viewHandler {
 	pol := plan.Cache()
 	h := &viewHandler{
-		front:     f,
-		client:    client,
-		plan:      plan,
+		front:  f,
+		client: client,
+		plan:   plan,
 		// The definition's fingerprint keeps a changed view (after a reload)
 		// from serving what its old definition cached.
 		keyPrefix: client + "\x00" + plan.Name() + "\x00" + plan.Fingerprint() + "\x00",
