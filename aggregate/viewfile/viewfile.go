@@ -52,6 +52,32 @@ func (e *Error) Error() string {
 //
 // The README has the full reference.
 func Parse(file string, data []byte) ([]aggregate.View, error) {
+	entries, err := ParseEntries(file, data)
+	if err != nil {
+		return nil, err
+	}
+	views := make([]aggregate.View, len(entries))
+	for i, e := range entries {
+		views[i] = e.View
+	}
+	return views, nil
+}
+
+// Entry is a view and the client it belongs to: the view's own `client`
+// key, else the file's top-level `client`, else empty.
+type Entry struct {
+	Client string
+	View   aggregate.View
+}
+
+// ParseEntries reads a file whose views may name their client, as files in
+// a views directory do:
+//
+//	client: web        # the default for the views below
+//	views:
+//	  - name: web.profile
+//	    client: web    # or per view
+func ParseEntries(file string, data []byte) ([]Entry, error) {
 	p := &parser{file: file}
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
@@ -61,16 +87,17 @@ func Parse(file string, data []byte) ([]aggregate.View, error) {
 	if doc.Kind == 0 { // empty file
 		return nil, nil
 	}
-	root := doc.Content[0]
-	var views []aggregate.View
-	p.mapping(root, "", map[string]func(*yaml.Node){
+	var fileClient string
+	var entries []Entry
+	p.mapping(doc.Content[0], "", map[string]func(*yaml.Node){
+		"client": func(n *yaml.Node) { p.str(n, "client", &fileClient) },
 		"views": func(n *yaml.Node) {
 			if !p.is(n, yaml.SequenceNode, "views", "a list of views") {
 				return
 			}
 			for _, vn := range n.Content {
-				if v, ok := p.view(vn); ok {
-					views = append(views, v)
+				if v, client, ok := p.view(vn); ok {
+					entries = append(entries, Entry{Client: client, View: v})
 				}
 			}
 		},
@@ -78,7 +105,12 @@ func Parse(file string, data []byte) ([]aggregate.View, error) {
 	if p.err != nil {
 		return nil, p.err
 	}
-	return views, nil
+	for i := range entries {
+		if entries[i].Client == "" {
+			entries[i].Client = fileClient
+		}
+	}
+	return entries, nil
 }
 
 // yamlLine splits a yaml.v3 syntax error into its line and message.
@@ -236,8 +268,9 @@ func (p *parser) jsonValue(n *yaml.Node, field string, dst *json.RawMessage) {
 	*dst = b
 }
 
-func (p *parser) view(n *yaml.Node) (aggregate.View, bool) {
+func (p *parser) view(n *yaml.Node) (aggregate.View, string, bool) {
 	var v aggregate.View
+	var client string
 	v.Source = fmt.Sprintf("%s:%d", p.file, n.Line)
 	// Name first, so errors in the other keys can name the view.
 	if n.Kind == yaml.MappingNode {
@@ -251,6 +284,7 @@ func (p *parser) view(n *yaml.Node) (aggregate.View, bool) {
 	errBefore := p.err
 	p.mapping(n, "", map[string]func(*yaml.Node){
 		"name":       func(c *yaml.Node) { p.str(c, "name", &v.Name) },
+		"client":     func(c *yaml.Node) { p.str(c, "client", &client) },
 		"method":     func(c *yaml.Node) { p.str(c, "method", &v.Method) },
 		"route":      func(c *yaml.Node) { p.str(c, "route", &v.Route) },
 		"timeout":    func(c *yaml.Node) { p.duration(c, "timeout", &v.Timeout) },
@@ -293,7 +327,7 @@ func (p *parser) view(n *yaml.Node) (aggregate.View, bool) {
 	if v.Name == "" && p.err == errBefore {
 		p.fail(n, "name", "every view needs a name")
 	}
-	return v, p.err == errBefore
+	return v, client, p.err == errBefore
 }
 
 // pairs walks a mapping whose keys are names the user chooses, in order.

@@ -75,9 +75,9 @@ func TestParseExample(t *testing.T) {
 func TestParseErrors(t *testing.T) {
 	cases := []struct{ name, file, want string }{
 		{"syntax", "views:\n  - name: [unclosed\n", "v.yaml:"},
-		{"top-level typo", "veiws: []\n", `v.yaml:1: unknown key "veiws" (known: views)`},
+		{"top-level typo", "veiws: []\n", `v.yaml:1: unknown key "veiws" (known: client, views)`},
 		{"views not a list", "views: {a: 1}\n", "v.yaml:1: views: want a list of views, found a mapping"},
-		{"unknown view key", "views:\n  - name: v\n    rout: /x\n", `v.yaml:3: view "v": unknown key "rout" (known: cache, calls, method, name, params, route, shape, shape_func, timeout)`},
+		{"unknown view key", "views:\n  - name: v\n    rout: /x\n", `v.yaml:3: view "v": unknown key "rout" (known: cache, calls, client, method, name, params, route, shape, shape_func, timeout)`},
 		{"no name", "views:\n  - route: /x\n", "v.yaml:2: name: every view needs a name"},
 		{"bad duration", "views:\n  - name: v\n    timeout: soon\n", `v.yaml:3: view "v": timeout: want a duration such as 500ms or 2s, found "soon"`},
 		{"negative duration", "views:\n  - name: v\n    cache: {ttl: -1s}\n", `v.yaml:3: view "v": cache.ttl: want a duration such as 500ms or 2s, found "-1s"`},
@@ -160,5 +160,15 @@ func TestREADMEExampleParses(t *testing.T) {
 	known := func(name string) bool { return name == "users" || name == "orders" }
 	if _, err := aggregate.Compile(views[0], aggregate.Catalog{Upstream: known}); err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestEntriesNameTheirClient(t *testing.T) {
+	entries, err := viewfile.ParseEntries("d.yaml", []byte("client: web\nviews:\n  - {name: a, route: /a}\n  - {name: b, route: /b, client: mobile}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(entries) != 2 || entries[0].Client != "web" || entries[1].Client != "mobile" {
+		t.Errorf("entries %+v", entries)
 	}
 }

@@ -64,7 +64,17 @@ func serve(ctx context.Context, configPath, addrFlag string, getenv func(string)
 	if err != nil {
 		return 1, err
 	}
-	routeSets, err := builtinRoutes()
+	builtin, err := builtinRoutes()
+	if err != nil {
+		return 1, err
+	}
+	// The views directory may name upstreams too: read it before deciding
+	// which upstreams exist.
+	if err := cfg.ApplyEnv(getenv, nil); err != nil {
+		return 1, err
+	}
+	views := &viewSet{builtin: builtin, dir: cfg.Views.Dir}
+	routeSets, err := views.load()
 	if err != nil {
 		return 1, err
 	}
@@ -143,6 +153,17 @@ func serve(ctx context.Context, configPath, addrFlag string, getenv func(string)
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
 	ready.Store(true)
+
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	watchCtx, stopWatching := context.WithCancel(ctx)
+	watching := make(chan struct{})
+	go func() {
+		defer close(watching)
+		watchViews(watchCtx, views, front, log, hup, cfg.Views.Poll)
+	}()
+	defer func() { stopWatching(); <-watching }()
 
 	base := "http://" + ln.Addr().String()
 	log.Info("bff listening", "addr", ln.Addr().String(),

@@ -10,7 +10,9 @@ import (
 	"net/http/httptest"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -265,4 +267,98 @@ func TestBadConfigFailsStart(t *testing.T) {
 	if code == 0 || !strings.Contains(out.String(), "users") {
 		t.Errorf("code %d, output %s", code, out.String())
 	}
+}
+
+// A views directory adds views and replaces built-in ones by name; changes
+// are picked up while serving, and a broken file keeps the previous views.
+func TestViewsDirectoryReloads(t *testing.T) {
+	dir := t.TempDir()
+	conf := filepath.Join(t.TempDir(), "bff.yaml")
+	if err := os.WriteFile(conf, []byte("views:\n  dir: "+dir+"\n  poll: 20ms\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	writeView := func(name, body string) {
+		t.Helper()
+		tmp := filepath.Join(dir, "."+name+".tmp")
+		if err := os.WriteFile(tmp, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(tmp, filepath.Join(dir, name)); err != nil { // atomic, as an editor or deploy would
+			t.Fatal(err)
+		}
+	}
+	profile := func(field string) string {
+		return "client: web\nviews:\n  - name: web.profile\n    route: /profile/{id}\n    params: {id: '[0-9]+'}\n" +
+			"    calls:\n      user: {upstream: users, path: '/users/{id}'}\n    shape:\n      who: user." + field + "\n"
+	}
+	writeView("profile.yaml", profile("name"))
+
+	ctx, cancel := context.WithCancel(context.Background())
+	listening := make(chan string, 1)
+	done := make(chan int, 1)
+	var logs lockedBuffer
+	env := map[string]string{"BFF_ADDR": "127.0.0.1:0", "BFF_LOG_FORMAT": "text"}
+	go func() { done <- run(ctx, []string{"-config", conf}, func(k string) string { return env[k] }, &logs, listening) }()
+	addr := <-listening
+	get := func(path string) (int, string) {
+		resp, err := http.Get("http://" + addr + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	waitFor := func(what string, ok func() bool) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for !ok() {
+			if time.Now().After(deadline) {
+				t.Fatalf("timed out waiting for %s; log:\n%s", what, logs.String())
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+
+	if code, body := get("/web/profile/7"); code != 200 || !strings.HasPrefix(body, `{"who":"`) {
+		t.Fatalf("the directory's view: %d %s", code, body)
+	}
+	writeView("broken.yaml", "views:\n  - name: web.broken\n    rout: /b\n")
+	waitFor("the broken file to be reported", func() bool { return strings.Contains(logs.String(), `unknown key \"rout\"`) })
+	if code, _ := get("/web/profile/7"); code != 200 {
+		t.Errorf("a broken file took the previous views down: %d", code)
+	}
+	if err := os.Remove(filepath.Join(dir, "broken.yaml")); err != nil {
+		t.Fatal(err)
+	}
+	writeView("profile.yaml", profile("email"))
+	waitFor("the changed view", func() bool { _, body := get("/web/profile/7"); return strings.Contains(body, "@") })
+
+	// Replacing a built-in view by name.
+	writeView("home.yaml", "client: web\nviews:\n  - name: web.home\n    route: /home/{id}\n    params: {id: '[0-9]+'}\n"+
+		"    calls:\n      user: {upstream: users, path: '/users/{id}'}\n    shape:\n      id: user.id\n")
+	waitFor("the replaced home view", func() bool { _, body := get("/web/home/7"); return body == `{"id":7}` })
+
+	cancel()
+	if code := <-done; code != 0 {
+		t.Errorf("exit code %d", code)
+	}
+}
+
+// lockedBuffer is a log sink the test can read while the server writes.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }

@@ -23,7 +23,18 @@ type Config struct {
 	Server    Server                     `yaml:"server"`
 	Log       Log                        `yaml:"log"`
 	Cache     Cache                      `yaml:"cache"`
+	Views     Views                      `yaml:"views"`
 	Upstreams map[string]*UpstreamConfig `yaml:"upstreams"`
+}
+
+// Views are the view files read at start and on reload, besides the
+// built-in ones.
+type Views struct {
+	// Dir holds *.yaml view files; they add views or replace built-in ones
+	// by name. Empty means built-in views only.
+	Dir string `yaml:"dir"`
+	// Poll is how often Dir is checked for changes. Default 1s.
+	Poll time.Duration `yaml:"poll"`
 }
 
 // Server bounds the public listener.
@@ -109,7 +120,7 @@ func Load(path string) (*Config, error) {
 var upstreamNameRE = regexp.MustCompile(`^[a-z][a-z0-9_-]*$`)
 
 // ApplyEnv overrides the file with BFF_* environment variables:
-// BFF_ADDR, BFF_CACHE_MAX_BYTES, BFF_LOG_FORMAT, BFF_LOG_LEVEL, BFF_ACCESS_LOG and
+// BFF_ADDR, BFF_CACHE_MAX_BYTES, BFF_VIEWS_DIR, BFF_LOG_FORMAT, BFF_LOG_LEVEL, BFF_ACCESS_LOG and
 // BFF_UPSTREAM_<NAME>_URL for every upstream in the file or in names.
 func (c *Config) ApplyEnv(getenv func(string) string, names []string) error {
 	if v := getenv("BFF_ADDR"); v != "" {
@@ -121,6 +132,9 @@ func (c *Config) ApplyEnv(getenv func(string) string, names []string) error {
 			return fmt.Errorf("BFF_CACHE_MAX_BYTES=%q: want a byte count >= 0", v)
 		}
 		c.Cache.MaxBytes = &n
+	}
+	if v := getenv("BFF_VIEWS_DIR"); v != "" {
+		c.Views.Dir = v
 	}
 	if v := getenv("BFF_LOG_FORMAT"); v != "" {
 		c.Log.Format = v
@@ -170,6 +184,12 @@ func (c *Config) validate() error {
 	case "", "debug", "info", "warn", "error":
 	default:
 		return fmt.Errorf("config: log.level %q: want debug, info, warn or error", c.Log.Level)
+	}
+	if c.Views.Poll < 0 {
+		return fmt.Errorf("config: views.poll must not be negative")
+	}
+	if c.Views.Poll == 0 {
+		c.Views.Poll = time.Second
 	}
 	if c.Cache.MaxBytes != nil && *c.Cache.MaxBytes < 0 {
 		return fmt.Errorf("config: cache.max_bytes %d must not be negative", *c.Cache.MaxBytes)

@@ -1,0 +1,151 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/bffproxy/bff/aggregate"
+	"github.com/bffproxy/bff/aggregate/viewfile"
+	"github.com/bffproxy/bff/bff"
+)
+
+// viewSet is where the served views come from: the built-in route sets,
+// then the *.yaml files of a directory, which add views or replace
+// built-in ones by name.
+type viewSet struct {
+	builtin []bff.RouteSet
+	dir     string
+}
+
+// load reads the directory afresh and returns the route sets to serve.
+func (s *viewSet) load() ([]bff.RouteSet, error) {
+	sets := make([]bff.RouteSet, len(s.builtin))
+	for i, rs := range s.builtin {
+		sets[i] = rs
+		sets[i].Views = append([]aggregate.View(nil), rs.Views...)
+	}
+	if s.dir == "" {
+		return sets, nil
+	}
+	files, err := s.files()
+	if err != nil {
+		return nil, err
+	}
+	fromDir := map[string]string{} // view name -> file
+	for _, file := range files {
+		data, err := os.ReadFile(file)
+		if err != nil {
+			return nil, fmt.Errorf("views: %w", err)
+		}
+		entries, err := viewfile.ParseEntries(file, data)
+		if err != nil {
+			return nil, err
+		}
+		for _, e := range entries {
+			name := e.View.Name
+			if prev, dup := fromDir[name]; dup {
+				return nil, fmt.Errorf("%s: view %q is also defined in %s", e.View.Source, name, prev)
+			}
+			fromDir[name] = e.View.Source
+			target := -1
+			var clients []string
+			for i := range sets {
+				clients = append(clients, sets[i].Client)
+				if sets[i].Client == e.Client {
+					target = i
+				}
+				// A view of the same name, wherever it was, is replaced.
+				kept := sets[i].Views[:0]
+				for _, v := range sets[i].Views {
+					if v.Name != name {
+						kept = append(kept, v)
+					}
+				}
+				sets[i].Views = kept
+			}
+			if target < 0 {
+				return nil, fmt.Errorf("%s: view %q: client %q is not one of %s (set `client:` in the file or the view)",
+					e.View.Source, name, e.Client, strings.Join(clients, ", "))
+			}
+			sets[target].Views = append(sets[target].Views, e.View)
+		}
+	}
+	return sets, nil
+}
+
+func (s *viewSet) files() ([]string, error) {
+	var files []string
+	for _, pattern := range []string{"*.yaml", "*.yml"} {
+		m, err := filepath.Glob(filepath.Join(s.dir, pattern))
+		if err != nil {
+			return nil, fmt.Errorf("views: %w", err)
+		}
+		files = append(files, m...)
+	}
+	if _, err := os.Stat(s.dir); err != nil {
+		return nil, fmt.Errorf("views: %w", err)
+	}
+	sort.Strings(files)
+	return files, nil
+}
+
+// stamp changes when a view file is added, removed or written.
+func (s *viewSet) stamp() string {
+	if s.dir == "" {
+		return ""
+	}
+	files, err := s.files()
+	if err != nil {
+		return "error: " + err.Error()
+	}
+	var b strings.Builder
+	for _, f := range files {
+		if st, err := os.Stat(f); err == nil {
+			fmt.Fprintf(&b, "%s %d %d\n", f, st.Size(), st.ModTime().UnixNano())
+		}
+	}
+	return b.String()
+}
+
+// watchViews reloads the views on a signal and when the directory changes.
+// A set that does not load keeps the previous views serving.
+func watchViews(ctx context.Context, s *viewSet, front *bff.Front, log *slog.Logger, hup <-chan os.Signal, poll time.Duration) {
+	reload := func(cause string) {
+		sets, err := s.load()
+		if err == nil {
+			err = front.Load(sets)
+		}
+		if err != nil {
+			log.Error("views not reloaded; the previous views keep serving", "cause", cause, "error", err)
+			return
+		}
+		log.Info("views reloaded", "cause", cause, "views", len(front.Routes()))
+	}
+	last := s.stamp()
+	var tick <-chan time.Time
+	if s.dir != "" {
+		t := time.NewTicker(poll)
+		defer t.Stop()
+		tick = t.C
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-hup:
+			last = s.stamp()
+			reload("signal")
+		case <-tick:
+			if st := s.stamp(); st != last {
+				last = st
+				reload("files changed")
+			}
+		}
+	}
+}
