@@ -298,7 +298,9 @@ func TestViewsDirectoryReloads(t *testing.T) {
 	done := make(chan int, 1)
 	var logs lockedBuffer
 	env := map[string]string{"BFF_ADDR": "127.0.0.1:0", "BFF_LOG_FORMAT": "text"}
-	go func() { done <- run(ctx, []string{"-config", conf}, func(k string) string { return env[k] }, &logs, listening) }()
+	go func() {
+		done <- run(ctx, []string{"-config", conf}, func(k string) string { return env[k] }, &logs, listening)
+	}()
 	addr := <-listening
 	get := func(path string) (int, string) {
 		resp, err := http.Get("http://" + addr + path)
