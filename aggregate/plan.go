@@ -70,3 +70,16 @@ func (p *Plan) Upstreams() []string {
 // Fingerprint identifies the view's definition (not where it was written):
 // two plans with the same fingerprint answer alike.
 func (p *Plan) Fingerprint() string { return p.fingerprint }
+
+// Calls returns the view's calls as defined.
+func (p *Plan) Calls() []Call {
+	out := make([]Call, len(p.calls))
+	for i, c := range p.calls {
+		out[i] = c.Call
+		out[i].Method = c.method
+	}
+	return out
+}
+
+// Source says where the view was written ("file:line"), or "".
+func (p *Plan) Source() string { return p.view.Source }

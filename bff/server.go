@@ -222,7 +222,9 @@ func (f *Front) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 type Route struct {
 	Client, Method, Path, View string
 	Upstreams                  []string
+	Calls                      []aggregate.Call
 	Cache                      aggregate.CachePolicy
+	Source                     string // where the view was written, if in a file
 }
 
 // Routes lists every mounted view.
@@ -232,7 +234,8 @@ func (f *Front) Routes() []Route {
 	for _, h := range views {
 		out = append(out, Route{
 			Client: h.client, Method: h.plan.Method(), Path: "/" + h.client + h.plan.Route(),
-			View: h.plan.Name(), Upstreams: h.plan.Upstreams(), Cache: h.plan.Cache(),
+			View: h.plan.Name(), Upstreams: h.plan.Upstreams(), Calls: h.plan.Calls(), Cache: h.plan.Cache(),
+			Source: h.plan.Source(),
 		})
 	}
 	return out

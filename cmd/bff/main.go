@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"slices"
 	"sort"
 	"sync/atomic"
 	"syscall"
@@ -35,20 +36,39 @@ func main() {
 		<-ctx.Done()
 		stop() // a second signal kills at once, as without a handler
 	}()
-	code := run(ctx, os.Args[1:], os.Getenv, os.Stderr, nil)
+	code := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr, nil)
 	stop()
 	os.Exit(code)
 }
 
 // run is main without the process: it returns the exit code. listening, if
 // set, receives the bound address once the server accepts connections.
-func run(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer, listening chan<- string) int {
-	fs := flag.NewFlagSet("bff", flag.ContinueOnError)
+//
+//	bff [-addr ADDR] [-config FILE]    serve
+//	bff check [-config FILE]           validate config and views, exit non-zero on a problem
+//	bff views [-config FILE]           list every route, its calls and cache policy
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer, listening chan<- string) int {
+	command := "serve"
+	if len(args) > 0 && (args[0] == "check" || args[0] == "views") {
+		command, args = args[0], args[1:]
+	}
+	fs := flag.NewFlagSet("bff "+command, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	addr := fs.String("addr", "", "listen address (env BFF_ADDR, default 127.0.0.1:8080)")
 	configPath := fs.String("config", "", "YAML config file (optional; see README)")
 	if err := fs.Parse(args); err != nil {
 		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "bff: unexpected argument %q (commands: check, views)\n", fs.Arg(0))
+		return 2
+	}
+	if command != "serve" {
+		if err := inspect(command, *configPath, getenv, stdout); err != nil {
+			fmt.Fprintf(stderr, "bff %s: %v\n", command, err)
+			return 1
+		}
+		return 0
 	}
 	out := newLogWriter(stderr)
 	defer out.Close()
@@ -59,26 +79,99 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	return code
 }
 
-func serve(ctx context.Context, configPath, addrFlag string, getenv func(string) string, out io.Writer, listening chan<- string) (int, error) {
+// prepare reads the config and every view, and settles which upstreams
+// exist: those configured and those the views name.
+func prepare(configPath string, getenv func(string) string) (*config.Config, *viewSet, []bff.RouteSet, error) {
 	cfg, err := config.Load(configPath)
 	if err != nil {
-		return 1, err
+		return nil, nil, nil, err
 	}
 	builtin, err := builtinRoutes()
 	if err != nil {
-		return 1, err
+		return nil, nil, nil, err
 	}
-	// The views directory may name upstreams too: read it before deciding
-	// which upstreams exist.
 	if err := cfg.ApplyEnv(getenv, nil); err != nil {
-		return 1, err
+		return nil, nil, nil, err
 	}
 	views := &viewSet{builtin: builtin, dir: cfg.Views.Dir}
-	routeSets, err := views.load()
+	sets, err := views.load()
 	if err != nil {
-		return 1, err
+		return nil, nil, nil, err
 	}
-	if err := cfg.ApplyEnv(getenv, viewUpstreams(routeSets)); err != nil {
+	if err := cfg.ApplyEnv(getenv, viewUpstreams(sets)); err != nil {
+		return nil, nil, nil, err
+	}
+	return cfg, views, sets, nil
+}
+
+// inspect validates everything serve would, without listening or starting
+// demo upstreams, and for "views" lists the routes.
+func inspect(command, configPath string, getenv func(string) string, stdout io.Writer) error {
+	cfg, _, sets, err := prepare(configPath, getenv)
+	if err != nil {
+		return err
+	}
+	doers := map[string]aggregate.Doer{}
+	forwardsAuth := map[string]bool{}
+	for _, name := range cfg.UpstreamNames() {
+		uc := cfg.Upstreams[name].ClientConfig(name)
+		if uc.BaseURL == "" {
+			if !slices.Contains(demo.Names(), name) {
+				return missingURL(name, sets)
+			}
+			uc.BaseURL = "http://127.0.0.1:1" // a demo would serve it; nothing is called here
+		}
+		c, err := upstream.New(uc)
+		if err != nil {
+			return err
+		}
+		doers[name] = c
+		forwardsAuth[name] = uc.ForwardAuthorization
+	}
+	off, err := cache.New(cache.Config{})
+	if err != nil {
+		return err
+	}
+	front, err := bff.New(bff.Config{
+		Engine: aggregate.NewEngine(doers), Cache: off, RouteSets: sets,
+		ForwardsAuthorization: func(name string) bool { return forwardsAuth[name] },
+	})
+	if err != nil {
+		return err
+	}
+	routes := front.Routes()
+	if command == "check" {
+		fmt.Fprintf(stdout, "ok: %d views, %d upstreams\n", len(routes), len(doers))
+		return nil
+	}
+	for _, r := range routes {
+		cachePolicy := "not cached"
+		if r.Cache.TTL > 0 {
+			cachePolicy = fmt.Sprintf("%s %s", r.Cache.Scope, r.Cache.TTL)
+		}
+		fmt.Fprintf(stdout, "%s %s\t%s\tcache: %s", r.Method, r.Path, r.View, cachePolicy)
+		if r.Source != "" {
+			fmt.Fprintf(stdout, "\t(%s)", r.Source)
+		}
+		fmt.Fprintln(stdout)
+		for _, c := range r.Calls {
+			kind := "required"
+			if c.Optional {
+				kind = "optional"
+			}
+			q := ""
+			if c.Query != "" {
+				q = "?" + c.Query
+			}
+			fmt.Fprintf(stdout, "    %-16s %s %s %s%s  %s\n", c.Name, c.Method, c.Upstream, c.Path, q, kind)
+		}
+	}
+	return nil
+}
+
+func serve(ctx context.Context, configPath, addrFlag string, getenv func(string) string, out io.Writer, listening chan<- string) (int, error) {
+	cfg, views, routeSets, err := prepare(configPath, getenv)
+	if err != nil {
 		return 1, err
 	}
 	if addrFlag != "" {
@@ -86,7 +179,7 @@ func serve(ctx context.Context, configPath, addrFlag string, getenv func(string)
 	}
 	log := newLogger(cfg.Log, out)
 
-	demos, err := startDemos(cfg, log)
+	demos, err := startDemos(cfg, routeSets, log)
 	if err != nil {
 		return 1, err
 	}
@@ -249,15 +342,34 @@ func tuneGC(getenv func(string) string) {
 	}
 }
 
+// missingURL names the upstream and the first view that calls it.
+func missingURL(name string, sets []bff.RouteSet) error {
+	where := ""
+	for _, rs := range sets {
+		for _, v := range rs.Views {
+			for _, c := range v.Calls {
+				if c.Upstream == name && where == "" {
+					where = fmt.Sprintf("view %q calls it: ", v.Name)
+					if v.Source != "" {
+						where = v.Source + ": " + where
+					}
+				}
+			}
+		}
+	}
+	return fmt.Errorf("%supstream %q has no URL and the demo does not serve it: set upstreams.%s.url in the config file or %s",
+		where, name, name, config.EnvURL(name))
+}
+
 // startDemos serves every upstream that has no URL from the built-in demo.
-func startDemos(cfg *config.Config, log *slog.Logger) (*demo.Servers, error) {
+func startDemos(cfg *config.Config, sets []bff.RouteSet, log *slog.Logger) (*demo.Servers, error) {
 	var names []string
 	for _, name := range cfg.UpstreamNames() {
 		if cfg.Upstreams[name].URL != "" {
 			continue
 		}
-		if _, ok := demo.Handler(name); !ok {
-			return nil, fmt.Errorf("upstream %s has no URL: set upstreams.%s.url in the config file or %s", name, name, config.EnvURL(name))
+		if !slices.Contains(demo.Names(), name) {
+			return nil, missingURL(name, sets)
 		}
 		names = append(names, name)
 	}

@@ -110,7 +110,7 @@ func TestViewsAreBuiltFromConfiguredUpstreams(t *testing.T) {
 	listening := make(chan string, 1)
 	done := make(chan int, 1)
 	var logs strings.Builder
-	go func() { done <- run(ctx, nil, func(k string) string { return env[k] }, &logs, listening) }()
+	go func() { done <- run(ctx, nil, func(k string) string { return env[k] }, io.Discard, &logs, listening) }()
 	addr := <-listening
 
 	want := map[string]string{
@@ -256,14 +256,14 @@ func TestBadConfigFailsStart(t *testing.T) {
 		t.Fatal(err)
 	}
 	var out strings.Builder
-	code := run(context.Background(), []string{"-config", path}, func(string) string { return "" }, &out, nil)
+	code := run(context.Background(), []string{"-config", path}, func(string) string { return "" }, io.Discard, &out, nil)
 	if code == 0 || !strings.Contains(out.String(), "urll") {
 		t.Errorf("code %d, output %s", code, out.String())
 	}
 	out.Reset()
 	code = run(context.Background(), nil, func(k string) string {
 		return map[string]string{"BFF_UPSTREAM_USERS_URL": "ftp://nope", "BFF_ADDR": "127.0.0.1:0"}[k]
-	}, &out, nil)
+	}, io.Discard, &out, nil)
 	if code == 0 || !strings.Contains(out.String(), "users") {
 		t.Errorf("code %d, output %s", code, out.String())
 	}
@@ -299,7 +299,7 @@ func TestViewsDirectoryReloads(t *testing.T) {
 	var logs lockedBuffer
 	env := map[string]string{"BFF_ADDR": "127.0.0.1:0", "BFF_LOG_FORMAT": "text"}
 	go func() {
-		done <- run(ctx, []string{"-config", conf}, func(k string) string { return env[k] }, &logs, listening)
+		done <- run(ctx, []string{"-config", conf}, func(k string) string { return env[k] }, io.Discard, &logs, listening)
 	}()
 	addr := <-listening
 	get := func(path string) (int, string) {
@@ -363,4 +363,45 @@ func (l *lockedBuffer) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.String()
+}
+
+// bff check and bff views: for frontend teams' CI, without listening or
+// starting anything.
+func TestCheckAndViewsCommands(t *testing.T) {
+	dir := t.TempDir()
+	conf := filepath.Join(t.TempDir(), "bff.yaml")
+	if err := os.WriteFile(conf, []byte("views: {dir: "+dir+"}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := func(string) string { return "" }
+	var out, errs strings.Builder
+	if code := run(context.Background(), []string{"check", "-config", conf}, env, &out, &errs, nil); code != 0 || !strings.HasPrefix(out.String(), "ok: 4 views") {
+		t.Fatalf("check: %d %q %q", code, out.String(), errs.String())
+	}
+	out.Reset()
+	if code := run(context.Background(), []string{"views", "-config", conf}, env, &out, &errs, nil); code != 0 ||
+		!strings.Contains(out.String(), "GET /web/home/{id}\tweb.home\tcache: public 30s") ||
+		!strings.Contains(out.String(), "recommendations  GET recs /recommendations?user_id={id}  optional") {
+		t.Fatalf("views: %d\n%s", code, out.String())
+	}
+
+	for file, want := range map[string]string{
+		"typo.yaml":     `typo.yaml:3: view "web.x": unknown key "rout"`,
+		"upstream.yaml": `upstream.yaml:3: view "web.y" calls it: upstream "nowhere" has no URL and the demo does not serve it: set upstreams.nowhere.url in the config file or BFF_UPSTREAM_NOWHERE_URL`,
+	} {
+		body := map[string]string{
+			"typo.yaml":     "client: web\nviews:\n  - {name: web.x, rout: /x}\n",
+			"upstream.yaml": "client: web\nviews:\n  - name: web.y\n    route: /y\n    calls: {u: {upstream: nowhere, path: /}}\n    shape: {u: u}\n",
+		}[file]
+		path := filepath.Join(dir, file)
+		if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		errs.Reset()
+		code := run(context.Background(), []string{"check", "-config", conf}, env, io.Discard, &errs, nil)
+		if code == 0 || !strings.Contains(errs.String(), want) {
+			t.Errorf("%s: code %d, stderr %q, want %q", file, code, errs.String(), want)
+		}
+		_ = os.Remove(path)
+	}
 }
