@@ -32,6 +32,7 @@ type compiledParam struct {
 
 type compiledCall struct {
 	Call
+	forEach   *part // the list a fan-out walks, or nil
 	index     int
 	method    string
 	path      template
@@ -198,6 +199,12 @@ func compileCall(i int, c Call, params, calls map[string]int, cat Catalog) (comp
 	}
 	deps := map[int]bool{}
 	resolve := func(ref string) (part, error) {
+		if ref == "each" {
+			if c.ForEach == "" {
+				return part{}, errors.New("{each}: only a call with for_each has an element")
+			}
+			return part{param: -1, call: -1, each: true}, nil
+		}
 		if j, ok := params[ref]; ok {
 			return part{param: j, call: -1}, nil
 		}
@@ -215,6 +222,25 @@ func compileCall(i int, c Call, params, calls map[string]int, cat Catalog) (comp
 		deps[j] = true
 		return part{param: -1, call: j, path: path}, nil
 	}
+	if c.ForEach != "" {
+		ref := strings.Trim(strings.TrimSpace(c.ForEach), "{}")
+		p, err := resolve(ref)
+		if err != nil || p.call < 0 {
+			return cc, fmt.Errorf("for_each: %q must name a list in an earlier call, e.g. order.items.#.sku", c.ForEach)
+		}
+		cc.forEach = &p
+		if c.MaxEach < 0 || c.Concurrency < 0 {
+			return cc, errors.New("max_each and concurrency must not be negative")
+		}
+		if cc.MaxEach == 0 {
+			cc.MaxEach = 50
+		}
+		if cc.Concurrency == 0 {
+			cc.Concurrency = 8
+		}
+	} else if c.MaxEach != 0 || c.Concurrency != 0 {
+		return cc, errors.New("max_each and concurrency apply to a call with for_each")
+	}
 	var err error
 	if cc.path, err = parseTemplate(c.Path, resolve); err != nil {
 		return cc, fmt.Errorf("path: %w", err)
@@ -229,6 +255,9 @@ func compileCall(i int, c Call, params, calls map[string]int, cat Catalog) (comp
 		if strings.ContainsAny(lit.literal, "#? ") {
 			return cc, fmt.Errorf("query: %q must be an encoded query string without '?', '#' or spaces", c.Query)
 		}
+	}
+	if cc.forEach != nil && !usesEach(cc.path) && !usesEach(cc.query) {
+		return cc, errors.New("for_each: put {each} in path or query, where each element goes")
 	}
 	for _, name := range c.DependsOn {
 		j, ok := calls[name]
@@ -446,4 +475,13 @@ func fingerprint(v View) string {
 	h := fnv.New64a()
 	fmt.Fprintf(h, "%#v", v)
 	return strconv.FormatUint(h.Sum64(), 36)
+}
+
+func usesEach(t template) bool {
+	for _, p := range t.parts {
+		if p.each {
+			return true
+		}
+	}
+	return false
 }

@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"net/http"
 	"runtime/debug"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unsafe"
 
@@ -128,6 +130,7 @@ type slot struct {
 	body     string       // the upstream body, valid until released
 	result   gjson.Result // the same, for gjson paths
 	resp     *upstream.Response
+	partial  error // a fan-out element that failed (the others are present)
 }
 
 // Run executes p for one request. The error is a *CallError when a required
@@ -179,6 +182,10 @@ func (e *Engine) Run(ctx context.Context, p *Plan, in Input) (res *Result, err e
 		case s.err != nil:
 			m := missingOf(c.Name, s.err)
 			rep.Outcome = m.Reason
+			res.Missing = append(res.Missing, m)
+		case s.partial != nil:
+			m := missingOf(c.Name, s.partial)
+			rep.Outcome = "partial " + m.Reason
 			res.Missing = append(res.Missing, m)
 		}
 		res.Calls[i] = rep
@@ -236,11 +243,14 @@ func (e *Engine) runCall(ctx context.Context, p *Plan, i int, slots []slot, in I
 			results[d] = slots[d].result
 		}
 	}
-	path, ok, err := c.path.fill(in.Params, results, escapeSegment)
+	if c.forEach != nil {
+		return e.fanOut(ctx, p, c, s, results, in, deadline, fail)
+	}
+	path, ok, err := c.path.fill(in.Params, results, "", escapeSegment)
 	if err != nil {
 		return fail(err)
 	}
-	query, ok2, err := c.query.fill(in.Params, results, escapeQueryValue)
+	query, ok2, err := c.query.fill(in.Params, results, "", escapeQueryValue)
 	if err != nil {
 		return fail(err)
 	}
@@ -269,6 +279,91 @@ func (e *Engine) runCall(ctx context.Context, p *Plan, i int, slots []slot, in I
 	s.attempts = resp.Attempts
 	s.resp = resp
 	s.body = bytesToString(resp.Body)
+	s.result = gjson.Parse(s.body)
+	s.present = true
+	return nil
+}
+
+// fanOut makes one request per distinct element of the list c.forEach
+// names, at most c.Concurrency at a time, and puts the answers together as
+// a JSON array in list order.
+func (e *Engine) fanOut(ctx context.Context, p *Plan, c *compiledCall, s *slot, results []gjson.Result,
+	in Input, deadline time.Time, fail func(error) error) error {
+	elems, state := refElements(results[c.forEach.call].Get(c.forEach.path))
+	switch state {
+	case refAbsent:
+		return fail(&ReferenceError{Path: c.forEach.path})
+	case refEmpty:
+		s.skipped = true
+		return nil
+	}
+	if len(elems) > c.MaxEach {
+		elems = elems[:c.MaxEach]
+	}
+	answers := make([][]byte, len(elems))
+	errs := make([]error, len(elems))
+	var attempts atomic.Int64
+	start := time.Now()
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(c.Concurrency)
+	for k, each := range elems {
+		g.Go(func() (err error) {
+			defer func() {
+				if r := recover(); r != nil {
+					err = newPanicError(p.view.Name, r)
+				}
+			}()
+			path, _, err := c.path.fill(in.Params, results, each, escapeSegment)
+			if err == nil {
+				var query string
+				query, _, err = c.query.fill(in.Params, results, each, escapeQueryValue)
+				if err == nil {
+					var resp *upstream.Response
+					resp, err = e.upstreams[c.Upstream].Do(gctx, &upstream.Request{
+						Method: c.method, Path: path, RawQuery: query, Header: in.Header,
+						Timeout: c.Timeout, Deadline: deadline,
+					})
+					if err == nil {
+						attempts.Add(int64(resp.Attempts))
+						answers[k] = append([]byte(nil), resp.Body...)
+						resp.Release()
+						return nil
+					}
+				}
+			}
+			var ue *upstream.Error
+			if errors.As(err, &ue) {
+				attempts.Add(int64(ue.Attempts))
+			}
+			errs[k] = err
+			if c.Optional && !errors.As(err, new(*PanicError)) {
+				return nil // this element is null; the others carry on
+			}
+			return err
+		})
+	}
+	err := g.Wait()
+	s.dur, s.attempts = time.Since(start), int(attempts.Load())
+	if err != nil {
+		return fail(err)
+	}
+	var b strings.Builder
+	b.WriteByte('[')
+	for k, a := range answers {
+		if k > 0 {
+			b.WriteByte(',')
+		}
+		if a == nil {
+			b.WriteString("null")
+			if s.partial == nil {
+				s.partial = errs[k]
+			}
+			continue
+		}
+		b.Write(a)
+	}
+	b.WriteByte(']')
+	s.body = b.String()
 	s.result = gjson.Parse(s.body)
 	s.present = true
 	return nil

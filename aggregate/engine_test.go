@@ -88,6 +88,14 @@ func TestCompileRejectsBadViews(t *testing.T) {
 		{"no calls", func(v *aggregate.View) { v.Calls = nil }, "at least one call"},
 		{"bad scope", func(v *aggregate.View) { v.Cache.Scope = "team" }, "cache.scope"},
 		{"depends on unknown", func(v *aggregate.View) { v.Calls[0].DependsOn = []string{"ghost"} }, `no call named "ghost"`},
+		{"each without for_each", func(v *aggregate.View) { v.Calls[0].Path = "/users/{each}" }, "{each}: only a call with for_each has an element"},
+		{"for_each without each", func(v *aggregate.View) {
+			v.Calls = append(v.Calls, aggregate.Call{Name: "o", Upstream: "orders", Path: "/o", ForEach: "user.ids"})
+		}, "put {each} in path or query"},
+		{"for_each not a list", func(v *aggregate.View) {
+			v.Calls = append(v.Calls, aggregate.Call{Name: "o", Upstream: "orders", Path: "/o/{each}", ForEach: "id"})
+		}, "for_each: \"id\" must name a list in an earlier call"},
+		{"max_each without for_each", func(v *aggregate.View) { v.Calls[0].MaxEach = 3 }, "apply to a call with for_each"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -21,6 +21,7 @@ type part struct {
 	param   int    // index into Plan.params, or -1
 	call    int    // index into Plan.calls when param < 0
 	path    string // gjson path into that call's result
+	each    bool   // the element of a fan-out
 }
 
 type escaper func(string) (string, error)
@@ -68,14 +69,20 @@ func parseTemplate(s string, resolve func(ref string) (part, error)) (template, 
 // fill renders the template. ok is false when a referenced list is empty:
 // the call has nothing to ask for and is skipped. A reference that is not in
 // the earlier call's answer at all is an error.
-func (t *template) fill(params []string, results []gjson.Result, esc escaper) (s string, ok bool, err error) {
-	if len(t.parts) == 1 && t.parts[0].param < 0 && t.parts[0].call < 0 {
+func (t *template) fill(params []string, results []gjson.Result, each string, esc escaper) (s string, ok bool, err error) {
+	if len(t.parts) == 1 && t.parts[0].param < 0 && t.parts[0].call < 0 && !t.parts[0].each {
 		return t.parts[0].literal, true, nil
 	}
 	var b strings.Builder
 	b.Grow(t.size + 16)
 	for _, p := range t.parts {
 		switch {
+		case p.each:
+			v, err := esc(each)
+			if err != nil {
+				return "", false, err
+			}
+			b.WriteString(v)
 		case p.param >= 0:
 			v, err := esc(params[p.param])
 			if err != nil {
@@ -150,6 +157,36 @@ func refValue(r gjson.Result) (string, refState) {
 		return "", refEmpty
 	}
 	return b.String(), refOK
+}
+
+// refElements lists the distinct scalar elements of a referenced list (or
+// the one scalar referenced), in order.
+func refElements(r gjson.Result) ([]string, refState) {
+	switch {
+	case !r.Exists(), r.Type == gjson.Null, r.IsObject():
+		return nil, refAbsent
+	case !r.IsArray():
+		if s := r.String(); s != "" {
+			return []string{s}, refOK
+		}
+		return nil, refEmpty
+	}
+	var out []string
+	seen := map[string]bool{}
+	r.ForEach(func(_, v gjson.Result) bool {
+		if v.IsObject() || v.IsArray() || v.Type == gjson.Null {
+			return true
+		}
+		if s := v.String(); s != "" && !seen[s] {
+			seen[s] = true
+			out = append(out, s)
+		}
+		return true
+	})
+	if len(out) == 0 {
+		return nil, refEmpty
+	}
+	return out, refOK
 }
 
 func escapeQueryValue(s string) (string, error) { return url.QueryEscape(s), nil }

@@ -84,6 +84,20 @@ type Call struct {
 	// DependsOn lists calls that must finish first, in addition to those
 	// the templates refer to.
 	DependsOn []string
+	// ForEach makes this call a fan-out: one request per element of the
+	// list at this reference into an earlier call ("order.items.#.sku"),
+	// with {each} in Path or Query standing for the element. Duplicates are
+	// dropped. The call's result is a JSON array of the answers in list
+	// order; an element whose request failed is null (and the response is
+	// marked partial) when the call is optional, and fails the view when it
+	// is required.
+	ForEach string
+	// MaxEach caps how many elements are fetched; later ones are left out.
+	// Zero means 50.
+	MaxEach int
+	// Concurrency bounds the requests of a fan-out in flight at once. Zero
+	// means 8.
+	Concurrency int
 }
 
 // Field is one key of the response object.

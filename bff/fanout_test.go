@@ -1,0 +1,127 @@
+package bff_test
+
+import (
+	"encoding/json"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/bffproxy/bff/aggregate"
+	"github.com/bffproxy/bff/bff"
+	"github.com/bffproxy/bff/upstream"
+)
+
+// products answers /products/{sku}, counting calls per SKU and the most
+// requests it ever had in flight; SKUs listed in fail get a 500.
+type products struct {
+	mu       sync.Mutex
+	calls    map[string]int
+	inFlight atomic.Int64
+	peak     atomic.Int64
+	fail     map[string]bool
+}
+
+func (p *products) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	n := p.inFlight.Add(1)
+	defer p.inFlight.Add(-1)
+	for {
+		old := p.peak.Load()
+		if n <= old || p.peak.CompareAndSwap(old, n) {
+			break
+		}
+	}
+	time.Sleep(2 * time.Millisecond) // lets requests overlap, so the bound is exercised
+	sku := strings.TrimPrefix(r.URL.Path, "/products/")
+	p.mu.Lock()
+	p.calls[sku]++
+	p.mu.Unlock()
+	if p.fail[sku] {
+		http.Error(w, "boom", http.StatusInternalServerError)
+		return
+	}
+	b, _ := json.Marshal(map[string]string{"sku": sku, "title": "T " + sku})
+	_, _ = w.Write(b)
+}
+
+func fanOutView(optional bool, maxEach, concurrency int) bff.RouteSet {
+	return bff.RouteSet{Client: "web", Views: []aggregate.View{{
+		Name: "web.basket", Route: "/basket",
+		Calls: []aggregate.Call{
+			{Name: "basket", Upstream: "baskets", Path: "/basket"},
+			{Name: "items", Upstream: "catalog", Path: "/products/{each}", ForEach: "basket.items.#.sku",
+				Optional: optional, MaxEach: maxEach, Concurrency: concurrency},
+		},
+		Shape: []aggregate.Field{aggregate.List("items", "items", 0, aggregate.Pick("sku"), aggregate.Pick("title"))},
+	}}}
+}
+
+func basket(skus ...string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		items := make([]map[string]string, len(skus))
+		for i, s := range skus {
+			items[i] = map[string]string{"sku": s}
+		}
+		b, _ := json.Marshal(map[string]any{"items": items})
+		_, _ = w.Write(b)
+	})
+}
+
+func TestFanOutDedupesAndKeepsOrder(t *testing.T) {
+	p := &products{calls: map[string]int{}}
+	h := newHarness(t, options{routeSets: []bff.RouteSet{fanOutView(false, 0, 0)},
+		handlers: map[string]http.Handler{"baskets": basket("b", "a", "b", "c", "a"), "catalog": p}})
+	w := h.get(t, "/web/basket")
+	want := `{"items":[{"sku":"b","title":"T b"},{"sku":"a","title":"T a"},{"sku":"c","title":"T c"}]}`
+	if w.Code != http.StatusOK || w.Body.String() != want {
+		t.Fatalf("%d %s", w.Code, w.Body)
+	}
+	for sku, n := range p.calls {
+		if n != 1 {
+			t.Errorf("%s fetched %d times", sku, n)
+		}
+	}
+}
+
+func TestFanOutConcurrencyAndCap(t *testing.T) {
+	skus := make([]string, 30)
+	for i := range skus {
+		skus[i] = string(rune('A' + i))
+	}
+	p := &products{calls: map[string]int{}}
+	h := newHarness(t, options{routeSets: []bff.RouteSet{fanOutView(false, 20, 3)},
+		handlers: map[string]http.Handler{"baskets": basket(skus...), "catalog": p}})
+	w := h.get(t, "/web/basket")
+	var got struct{ Items []any }
+	if err := json.Unmarshal(w.Body.Bytes(), &got); err != nil || len(got.Items) != 20 {
+		t.Fatalf("%d items (cap 20): %s", len(got.Items), w.Body)
+	}
+	if n := len(p.calls); n != 20 {
+		t.Errorf("%d distinct calls, want the cap of 20", n)
+	}
+	if peak := p.peak.Load(); peak > 3 {
+		t.Errorf("peak concurrency %d, want at most 3", peak)
+	}
+}
+
+func TestFanOutElementFailure(t *testing.T) {
+	p := &products{calls: map[string]int{}, fail: map[string]bool{"b": true}}
+	tweak := func(_ string, c *upstream.Config) { c.Retry.Max = 0 }
+	h := newHarness(t, options{routeSets: []bff.RouteSet{fanOutView(true, 0, 0)}, tweak: tweak,
+		handlers: map[string]http.Handler{"baskets": basket("a", "b", "c"), "catalog": p}})
+	w := h.get(t, "/web/basket")
+	want := `{"items":[{"sku":"a","title":"T a"},null,{"sku":"c","title":"T c"}]}`
+	if w.Code != http.StatusOK || w.Body.String() != want {
+		t.Fatalf("optional: %d %s", w.Code, w.Body)
+	}
+	if got := w.Header().Get(bff.PartialHeader); got != "items;reason=error;status=500" {
+		t.Errorf("%s = %q", bff.PartialHeader, got)
+	}
+
+	p2 := &products{calls: map[string]int{}, fail: map[string]bool{"b": true}}
+	h2 := newHarness(t, options{routeSets: []bff.RouteSet{fanOutView(false, 0, 0)}, tweak: tweak,
+		handlers: map[string]http.Handler{"baskets": basket("a", "b", "c"), "catalog": p2}})
+	problem(t, h2.get(t, "/web/basket"), http.StatusBadGateway)
+}
