@@ -368,6 +368,7 @@ type node struct {
 	missing []byte // written when the value is absent
 	// plainKey: path is one object key, found in the parent's single pass.
 	plainKey bool
+	omit     bool // leave the key out when the value is missing
 }
 
 type nodeKind int
@@ -436,6 +437,10 @@ func compileFields(fields []Field, where string, calls map[string]int) ([]node, 
 		if f.Limit > 0 && n.kind != kindList {
 			return nil, fmt.Errorf("%s: limit applies to lists only", at)
 		}
+		if f.Omit && (len(f.Default) > 0 || len(f.Const) > 0) {
+			return nil, fmt.Errorf("%s: omit leaves a missing value out; it cannot also have a default or be a const", at)
+		}
+		n.omit = f.Omit
 		if len(f.Default) > 0 {
 			if !json.Valid(f.Default) {
 				return nil, fmt.Errorf("%s: default is not valid JSON", at)

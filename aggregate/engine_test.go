@@ -431,3 +431,34 @@ func TestMissingReference(t *testing.T) {
 		}
 	}
 }
+
+// A field marked Omit disappears when its value is missing, wherever it
+// stands among the others; the JSON stays valid.
+func TestOmitMissingFields(t *testing.T) {
+	e := aggregate.NewEngine(map[string]aggregate.Doer{"a": body(`{"x":1,"o":{"y":2}}`), "bad": failing(upstream.KindTimeout, 0)})
+	omit := func(f aggregate.Field) aggregate.Field { f.Omit = true; return f }
+	p := compile(t, e, aggregate.View{
+		Name: "v", Route: "/v",
+		Calls: []aggregate.Call{{Name: "a", Upstream: "a", Path: "/"}, {Name: "b", Upstream: "bad", Path: "/", Optional: true}},
+		Shape: []aggregate.Field{
+			omit(aggregate.Rename("gone1", "b.z")),
+			aggregate.Rename("x", "a.x"),
+			omit(aggregate.List("gone2", "b.items", 0)),
+			aggregate.Object("o", "a.o", omit(aggregate.Pick("nope")), aggregate.Pick("y"), omit(aggregate.Pick("nope2"))),
+			omit(aggregate.Rename("kept", "a.x")),
+			omit(aggregate.Count("gone3", "a.x")),
+		},
+	})
+	res, err := e.Run(context.Background(), p, aggregate.Input{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := `{"x":1,"o":{"y":2},"kept":1}`; string(res.Body) != want {
+		t.Errorf("got %s, want %s", res.Body, want)
+	}
+	if _, err := aggregate.Compile(aggregate.View{Name: "v", Route: "/v", Calls: []aggregate.Call{{Name: "a", Upstream: "a", Path: "/"}},
+		Shape: []aggregate.Field{{Name: "k", From: "a.x", Omit: true, Default: json.RawMessage(`1`)}}}, e.Catalog(nil)); err == nil ||
+		!strings.Contains(err.Error(), "omit leaves a missing value out") {
+		t.Errorf("omit with a default: %v", err)
+	}
+}

@@ -38,6 +38,8 @@ func FuzzShape(f *testing.F) {
 				aggregate.List("raw", "recs.items", 2),
 				aggregate.Rename("anything", "user.orders.0"),
 				aggregate.Count("n", "dep.items"),
+				{Name: "maybe", From: "recs.items.0", Omit: true},
+				{Name: "sub", From: "user", Fields: []aggregate.Field{{Name: "a", From: "a", Omit: true}, {Name: "b", From: "b", Omit: true}}},
 			},
 		}, e.Catalog(nil))
 		if err != nil {

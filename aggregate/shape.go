@@ -11,27 +11,35 @@ import (
 // found by the scanner (scan.go); other paths by gjson.
 func appendShape(dst []byte, nodes []node, bodies []string, present []bool) []byte {
 	dst = append(dst, '{')
+	wrote := false
 	for i := range nodes {
 		n := &nodes[i]
-		if i > 0 {
+		mark := len(dst)
+		if wrote {
 			dst = append(dst, ',')
 		}
 		dst = append(dst, n.key...)
+		found := true
 		switch {
 		case n.kind == kindConst:
 			dst = append(dst, n.literal...)
 		case !present[n.call]:
-			dst = append(dst, n.missing...)
+			dst, found = append(dst, n.missing...), false
 		case n.path == "":
 			s := bodies[n.call]
-			dst = appendNode(dst, n, s, skipSpace(s, 0))
+			dst, found = appendNode(dst, n, s, skipSpace(s, 0))
 		case n.plainKey:
 			s := bodies[n.call]
-			dst = appendNode(dst, n, s, findMember(s, skipSpace(s, 0), n.path))
+			dst, found = appendNode(dst, n, s, findMember(s, skipSpace(s, 0), n.path))
 		default:
 			raw := gjson.Get(bodies[n.call], n.path).Raw
-			dst = appendNode(dst, n, raw, 0)
+			dst, found = appendNode(dst, n, raw, 0)
 		}
+		if !found && n.omit {
+			dst = dst[:mark] // the key is left out
+			continue
+		}
+		wrote = true
 	}
 	return append(dst, '}')
 }
@@ -69,50 +77,58 @@ func appendFields(dst []byte, nodes []node, s string, i int) ([]byte, int) {
 		end = i + 1
 	}
 	dst = append(dst, '{')
+	wrote := false
 	for j := range nodes {
 		n := &nodes[j]
-		if j > 0 {
+		mark := len(dst)
+		if wrote {
 			dst = append(dst, ',')
 		}
 		dst = append(dst, n.key...)
+		ok := true
 		switch {
 		case n.kind == kindConst:
 			dst = append(dst, n.literal...)
 		case n.plainKey:
-			dst = appendNode(dst, n, s, found[j])
+			dst, ok = appendNode(dst, n, s, found[j])
 		default:
 			raw := gjson.Get(s[start:end], n.path).Raw
-			dst = appendNode(dst, n, raw, 0)
+			dst, ok = appendNode(dst, n, raw, 0)
 		}
+		if !ok && n.omit {
+			dst = dst[:mark]
+			continue
+		}
+		wrote = true
 	}
 	return append(dst, '}'), end
 }
 
 // appendNode writes the value at s[i] shaped by n, or n's missing value when
-// there is none (i < 0) or it is not what n expects.
-func appendNode(dst []byte, n *node, s string, i int) []byte {
+// there is none (i < 0) or it is not what n expects; found says which.
+func appendNode(dst []byte, n *node, s string, i int) ([]byte, bool) {
 	if i < 0 || i >= len(s) {
-		return append(dst, n.missing...)
+		return append(dst, n.missing...), false
 	}
 	switch n.kind {
 	case kindValue:
-		return append(dst, s[i:skipValue(s, i)]...)
+		return append(dst, s[i:skipValue(s, i)]...), true
 	case kindObject:
 		if s[i] != '{' {
-			return append(dst, n.missing...)
+			return append(dst, n.missing...), false
 		}
 		dst, _ = appendFields(dst, n.fields, s, i)
-		return dst
+		return dst, true
 	case kindCount:
 		if s[i] != '[' {
-			return append(dst, n.missing...)
+			return append(dst, n.missing...), false
 		}
 		count := 0
 		eachElement(s, i, func(int) (int, bool) { count++; return -1, true })
-		return strconv.AppendInt(dst, int64(count), 10)
+		return strconv.AppendInt(dst, int64(count), 10), true
 	case kindList:
 		if s[i] != '[' {
-			return append(dst, n.missing...)
+			return append(dst, n.missing...), false
 		}
 		dst = append(dst, '[')
 		count := 0
@@ -133,9 +149,9 @@ func appendNode(dst []byte, n *node, s string, i int) []byte {
 			count++
 			return end, n.limit == 0 || count < n.limit
 		})
-		return append(dst, ']')
+		return append(dst, ']'), true
 	case kindConst:
-		return append(dst, n.literal...)
+		return append(dst, n.literal...), true
 	}
-	return append(dst, "null"...)
+	return append(dst, "null"...), true
 }

@@ -123,6 +123,10 @@ type Field struct {
 	// Default is the JSON written when the value is missing (null, or [] for
 	// a list, or 0 for a count, when unset).
 	Default json.RawMessage
+	// Omit leaves the key out when the value is missing (its call failed or
+	// was skipped, or the upstream did not send it), instead of writing a
+	// default.
+	Omit bool
 }
 
 // Pick copies the value of the same name.

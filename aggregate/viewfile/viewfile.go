@@ -392,6 +392,7 @@ func (p *parser) field(name string, n *yaml.Node, field string) aggregate.Field 
 		},
 		"const":   func(x *yaml.Node) { kinds = append(kinds, "const"); p.jsonValue(x, join(field, "const"), &f.Const) },
 		"default": func(x *yaml.Node) { p.jsonValue(x, join(field, "default"), &f.Default) },
+		"omit":    func(x *yaml.Node) { p.boolean(x, join(field, "omit"), &f.Omit) },
 		"limit":   func(x *yaml.Node) { p.integer(x, join(field, "limit"), &f.Limit) },
 		"fields": func(x *yaml.Node) {
 			if !p.is(x, yaml.SequenceNode, join(field, "fields"), "a list of fields") {
