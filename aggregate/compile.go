@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"net/http"
+	"net/url"
 	"regexp"
 	"strconv"
 	"strings"
@@ -287,7 +288,12 @@ func checkPathLiterals(raw string, t template) error {
 		}
 	}
 	for _, seg := range strings.Split(raw, "/") {
-		if seg == "." || seg == ".." || strings.EqualFold(seg, "%2e") || strings.EqualFold(seg, "%2e%2e") {
+		// Servers decode before they resolve: ".%2e" is ".." to many.
+		dec, err := url.PathUnescape(seg)
+		if err != nil {
+			return fmt.Errorf("%q: %v", raw, err)
+		}
+		if dec == "." || dec == ".." {
 			return fmt.Errorf("%q: dot segments are not allowed", raw)
 		}
 	}
@@ -470,7 +476,8 @@ func compact(raw []byte) []byte {
 // isPlainKey reports whether a gjson path is just one key, with none of the
 // characters gjson gives a meaning.
 func isPlainKey(path string) bool {
-	if path == "" {
+	// An all-digit key is an array index to gjson: not for the object scanner.
+	if strings.Trim(path, "0123456789") == "" {
 		return false
 	}
 	return !strings.ContainsAny(path, `.*?#@|\!=<>%[]{}()"`)

@@ -289,7 +289,7 @@ func (e *Engine) runCall(ctx context.Context, p *Plan, i int, slots []slot, in I
 // a JSON array in list order.
 func (e *Engine) fanOut(ctx context.Context, p *Plan, c *compiledCall, s *slot, results []gjson.Result,
 	in Input, deadline time.Time, fail func(error) error) error {
-	elems, state := refElements(results[c.forEach.call].Get(c.forEach.path))
+	elems, state := refElements(lookup(results[c.forEach.call].Raw, c.forEach.path))
 	switch state {
 	case refAbsent:
 		return fail(&ReferenceError{Path: c.forEach.path})
@@ -299,6 +299,16 @@ func (e *Engine) fanOut(ctx context.Context, p *Plan, c *compiledCall, s *slot, 
 	}
 	if len(elems) > c.MaxEach {
 		elems = elems[:c.MaxEach]
+	}
+	// The other placeholders are the same for every element: when one of
+	// them has nothing to ask for, the whole call has nothing to ask for.
+	for _, t := range []*template{&c.path, &c.query} {
+		if _, ok, err := t.fill(in.Params, results, "x", escapeQueryValue); err != nil {
+			return fail(err)
+		} else if !ok {
+			s.skipped = true
+			return nil
+		}
 	}
 	answers := make([][]byte, len(elems))
 	errs := make([]error, len(elems))
@@ -325,7 +335,10 @@ func (e *Engine) fanOut(ctx context.Context, p *Plan, c *compiledCall, s *slot, 
 					})
 					if err == nil {
 						attempts.Add(int64(resp.Attempts))
-						answers[k] = append([]byte(nil), resp.Body...)
+						answers[k] = []byte("null") // a 204: an element with nothing in it
+						if len(resp.Body) > 0 {
+							answers[k] = append([]byte(nil), resp.Body...)
+						}
 						resp.Release()
 						return nil
 					}
@@ -353,7 +366,7 @@ func (e *Engine) fanOut(ctx context.Context, p *Plan, c *compiledCall, s *slot, 
 		if k > 0 {
 			b.WriteByte(',')
 		}
-		if a == nil {
+		if errs[k] != nil {
 			b.WriteString("null")
 			if s.partial == nil {
 				s.partial = errs[k]

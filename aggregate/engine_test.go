@@ -6,6 +6,7 @@ import (
 	"errors"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -76,6 +77,7 @@ func TestCompileRejectsBadViews(t *testing.T) {
 		}, "dependency cycle"},
 		{"dot segment", func(v *aggregate.View) { v.Calls[0].Path = "/users/../admin/{id}" }, "dot segments"},
 		{"query in path", func(v *aggregate.View) { v.Calls[0].Path = "/users/{id}?x=1" }, "put the query in query"},
+		{"encoded dot segment", func(v *aggregate.View) { v.Calls[0].Path = "/api/.%2e/admin/{id}" }, "dot segments"},
 		{"relative path", func(v *aggregate.View) { v.Calls[0].Path = "users/{id}" }, "must start with '/'"},
 		{"unclosed placeholder", func(v *aggregate.View) { v.Calls[0].Path = "/users/{id" }, "unclosed"},
 		{"shape from unknown call", func(v *aggregate.View) { v.Shape = []aggregate.Field{aggregate.Rename("x", "orders.x")} }, `no call named "orders"`},
@@ -460,5 +462,30 @@ func TestOmitMissingFields(t *testing.T) {
 		Shape: []aggregate.Field{{Name: "k", From: "a.x", Omit: true, Default: json.RawMessage(`1`)}}}, e.Catalog(nil)); err == nil ||
 		!strings.Contains(err.Error(), "omit leaves a missing value out") {
 		t.Errorf("omit with a default: %v", err)
+	}
+}
+
+// A fan-out whose other placeholder has nothing to ask for is skipped as a
+// whole, never sent to the upstream's root.
+func TestFanOutWithEmptyReferenceIsSkipped(t *testing.T) {
+	var calls atomic.Int64
+	e := aggregate.NewEngine(map[string]aggregate.Doer{
+		"o": body(`{"store":"","items":[{"sku":"a"},{"sku":"b"}]}`),
+		"c": doerFunc(func(context.Context, *upstream.Request) (*upstream.Response, error) {
+			calls.Add(1)
+			return &upstream.Response{Status: 200, Body: []byte(`{}`)}, nil
+		}),
+	})
+	p := compile(t, e, aggregate.View{
+		Name: "v", Route: "/v",
+		Calls: []aggregate.Call{
+			{Name: "order", Upstream: "o", Path: "/"},
+			{Name: "items", Upstream: "c", Path: "/stores/{order.store}/products/{each}", ForEach: "order.items.#.sku", Optional: true},
+		},
+		Shape: []aggregate.Field{aggregate.List("items", "items", 0)},
+	})
+	res, err := e.Run(context.Background(), p, aggregate.Input{})
+	if err != nil || string(res.Body) != `{"items":[]}` || calls.Load() != 0 || len(res.Missing) != 0 {
+		t.Errorf("err %v body %s calls %d missing %v", err, res.Body, calls.Load(), res.Missing)
 	}
 }

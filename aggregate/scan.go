@@ -15,6 +15,16 @@ import (
 // it skips strings eight bytes at a time. Bodies were validated by the
 // upstream client; on malformed input it still never reads out of bounds.
 
+// lookup is gjson.Get for a document that is an object or an array. gjson
+// reads a path into a string or number document as if its text were JSON
+// ("[0" inside a string becomes an array), so those have nothing inside.
+func lookup(doc, path string) gjson.Result {
+	if i := skipSpace(doc, 0); i >= len(doc) || (doc[i] != '{' && doc[i] != '[') {
+		return gjson.Result{}
+	}
+	return gjson.Get(doc, path)
+}
+
 // findMember returns where the value of the first member named key starts
 // in the object at s[i], or -1. It reads no further than that member.
 func findMember(s string, i int, key string) int {

@@ -21,7 +21,8 @@ func shapes(t testing.TB) [][]node {
 			Count("n", "b.items"), Rename("first", "a.orders.0.id"), Rename("all", "a"),
 			{Name: "c", Const: json.RawMessage(`{"k":[1]}`)}, {Name: "d", From: "a.nope", Default: json.RawMessage(`"dflt"`)}},
 		{List("raw", "b", 0), Rename("x", "b.#"), Object("obj", "b", Pick("items"), Rename("again", "items"), Count("items_n", "items"))},
-		{Rename("v", "a.id"), Rename("w", "b.id"), List("l", "a.list", 3, Pick("k"), Rename("k2", "k"))},
+		{Rename("v", "a.id"), Rename("w", "b.id"), List("l", "a.list", 3, Pick("k"), Rename("k2", "k")),
+			Rename("first", "b.0"), Rename("firstid", "b.0.id"), Object("o0", "a", Pick("0"), Rename("one", "1"))},
 	} {
 		nodes, err := compileFields(fields, "shape", calls)
 		if err != nil {

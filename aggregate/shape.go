@@ -1,10 +1,6 @@
 package aggregate
 
-import (
-	"strconv"
-
-	"github.com/tidwall/gjson"
-)
+import "strconv"
 
 // appendShape writes the top-level object. bodies[i] is call i's body;
 // present[i] is false when the call failed or was skipped. Plain keys are
@@ -32,7 +28,7 @@ func appendShape(dst []byte, nodes []node, bodies []string, present []bool) []by
 			s := bodies[n.call]
 			dst, found = appendNode(dst, n, s, findMember(s, skipSpace(s, 0), n.path))
 		default:
-			raw := gjson.Get(bodies[n.call], n.path).Raw
+			raw := lookup(bodies[n.call], n.path).Raw
 			dst, found = appendNode(dst, n, raw, 0)
 		}
 		if !found && n.omit {
@@ -92,7 +88,7 @@ func appendFields(dst []byte, nodes []node, s string, i int) ([]byte, int) {
 		case n.plainKey:
 			dst, ok = appendNode(dst, n, s, found[j])
 		default:
-			raw := gjson.Get(s[start:end], n.path).Raw
+			raw := lookup(s[start:end], n.path).Raw
 			dst, ok = appendNode(dst, n, raw, 0)
 		}
 		if !ok && n.omit {

@@ -30,7 +30,7 @@ func refAppendShape(dst []byte, nodes []node, results []gjson.Result, present []
 		}
 		v := results[n.call]
 		if n.path != "" {
-			v = v.Get(n.path)
+			v = lookup(v.Raw, n.path) // the guard the scanner has too
 		}
 		dst = refAppendNode(dst, n, v)
 	}

@@ -90,7 +90,7 @@ func (t *template) fill(params []string, results []gjson.Result, each string, es
 			}
 			b.WriteString(v)
 		case p.call >= 0:
-			v, state := refValue(results[p.call].Get(p.path))
+			v, state := refValue(lookup(results[p.call].Raw, p.path))
 			switch state {
 			case refAbsent:
 				return "", false, &ReferenceError{Path: p.path}

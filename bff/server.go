@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"regexp"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -178,7 +179,7 @@ func (f *Front) build(sets []RouteSet) (*table, error) {
 				return nil, fmt.Errorf("client %s: %sview %q: name already used by client %s", rs.Client, source(v), v.Name, prev)
 			}
 			names[v.Name] = rs.Client
-			route := plan.Method() + " " + plan.Route()
+			route := plan.Method() + " " + routeShape(plan.Route())
 			if prev, dup := routes[route]; dup {
 				return nil, fmt.Errorf("client %s: %sview %q: route %s is also view %q", rs.Client, source(v), v.Name, route, prev)
 			}
@@ -195,15 +196,53 @@ func (f *Front) build(sets []RouteSet) (*table, error) {
 			}
 			h := f.newViewHandler(rs.Client, plan)
 			t.views = append(t.views, h)
-			path := "/" + rs.Client + plan.Route()
-			sub.Method(plan.Method(), path, h)
-			if plan.Method() == http.MethodGet {
-				sub.Method(http.MethodHead, path, h)
+			if err := mount(sub, plan.Method(), "/"+rs.Client+plan.Route(), h); err != nil {
+				return nil, fmt.Errorf("client %s: %sview %q: route %q: %w", rs.Client, source(v), v.Name, plan.Route(), err)
 			}
 		}
 	}
 	t.router = r
 	return t, nil
+}
+
+// mount adds a route; chi panics on a pattern it cannot parse, which here
+// is a mistake in a view file, not a reason to stop serving.
+func mount(r chi.Router, method, path string, h http.Handler) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("%v", p)
+		}
+	}()
+	r.Method(method, path, h)
+	if method == http.MethodGet {
+		r.Method(http.MethodHead, path, h)
+	}
+	return nil
+}
+
+// routeShape drops parameter names, which do not make routes differ:
+// /c/{id} and /c/{uid} are the same route.
+func routeShape(route string) string {
+	var b strings.Builder
+	for route != "" {
+		open := strings.IndexByte(route, '{')
+		if open < 0 {
+			b.WriteString(route)
+			break
+		}
+		end := strings.IndexByte(route[open:], '}')
+		if end < 0 {
+			b.WriteString(route)
+			break
+		}
+		b.WriteString(route[:open+1])
+		if _, re, ok := strings.Cut(route[open+1:open+end], ":"); ok {
+			b.WriteString(":" + re)
+		}
+		b.WriteByte('}')
+		route = route[open+end+1:]
+	}
+	return b.String()
 }
 
 func source(v aggregate.View) string {

@@ -622,3 +622,30 @@ func TestLoadSwapsViews(t *testing.T) {
 		t.Errorf("%d routes listed, want 2", got)
 	}
 }
+
+// A route chi cannot parse, or the same route under other parameter names,
+// is an error at load time, never a panic or a shadowed view.
+func TestBadRoutesAreLoadErrors(t *testing.T) {
+	echo := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte(`{}`)) })
+	h := newHarness(t, options{routeSets: []bff.RouteSet{}, handlers: map[string]http.Handler{"x": echo}})
+	view := func(name, route string, params ...string) aggregate.View {
+		v := aggregate.View{Name: name, Route: route, Source: "v.yaml:1",
+			Calls: []aggregate.Call{{Name: "x", Upstream: "x", Path: "/"}}, Shape: []aggregate.Field{aggregate.Pick("x")}}
+		for _, p := range params {
+			v.Params = append(v.Params, aggregate.Param{Name: p})
+		}
+		return v
+	}
+	for _, tc := range []struct {
+		views []aggregate.View
+		want  string
+	}{
+		{[]aggregate.View{view("web.a", "/b/*/c")}, `v.yaml:1: view "web.a": route "/b/*/c"`},
+		{[]aggregate.View{view("web.a", "/c/{id}", "id"), view("web.b", "/c/{uid}", "uid")}, `route GET /c/{} is also view "web.a"`},
+	} {
+		err := h.front.Load([]bff.RouteSet{{Client: "web", Views: tc.views}})
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("err = %v, want %q", err, tc.want)
+		}
+	}
+}

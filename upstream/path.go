@@ -6,9 +6,10 @@ import (
 )
 
 // EscapeSegment escapes a client value so that it stays one path segment of
-// the upstream URL: '/', '?', '#' and '%' are percent-encoded, and the dot
-// segments "." and ".." are encoded too, because servers and proxies resolve
-// them and a value could otherwise climb out of the upstream's path prefix.
+// the upstream URL: '/', '?', '#' and '%' are percent-encoded. The values
+// "." and ".." come out percent-encoded too, but Client.Do refuses them all
+// the same (servers and proxies decode, then resolve them): callers should
+// reject such values before they get here, as the aggregate engine does.
 func EscapeSegment(s string) string {
 	switch s {
 	case ".":
@@ -40,7 +41,7 @@ func hasDotSegment(p string) bool {
 		} else {
 			p = ""
 		}
-		if seg == "." || seg == ".." {
+		if dec, err := url.PathUnescape(seg); err != nil || dec == "." || dec == ".." {
 			return true
 		}
 	}

@@ -58,7 +58,16 @@ func TestEscapedValueStaysOneSegment(t *testing.T) {
 	const prefix = "/api/v1/users/"
 	for _, v := range hostile {
 		t.Run(v, func(t *testing.T) {
-			if _, err := c.Do(t.Context(), &upstream.Request{Path: "/users/" + upstream.EscapeSegment(v)}); err != nil {
+			_, err := c.Do(t.Context(), &upstream.Request{Path: "/users/" + upstream.EscapeSegment(v)})
+			if v == "." || v == ".." {
+				// Encoded or not, a dot segment is refused before the network:
+				// many servers decode before they resolve.
+				if err == nil {
+					t.Fatalf("%q was sent", v)
+				}
+				return
+			}
+			if err != nil {
 				t.Fatalf("Do: %v", err)
 			}
 			mu.Lock()

@@ -9,8 +9,11 @@
 package viewfile
 
 import (
+	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"sort"
 	"strconv"
 	"strings"
@@ -79,12 +82,24 @@ type Entry struct {
 //	    client: web    # or per view
 func ParseEntries(file string, data []byte) ([]Entry, error) {
 	p := &parser{file: file}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
 	var doc yaml.Node
-	if err := yaml.Unmarshal(data, &doc); err != nil {
+	if err := dec.Decode(&doc); err != nil {
+		if errors.Is(err, io.EOF) { // empty file
+			return nil, nil
+		}
 		line, msg := yamlLine(err)
 		return nil, &Error{File: file, Line: line, Msg: msg}
 	}
-	if doc.Kind == 0 { // empty file
+	var second yaml.Node
+	if err := dec.Decode(&second); !errors.Is(err, io.EOF) {
+		line := second.Line
+		if err != nil {
+			line, _ = yamlLine(err)
+		}
+		return nil, &Error{File: file, Line: line, Msg: "one document per file: put every view under the one views: list"}
+	}
+	if doc.Kind == 0 {
 		return nil, nil
 	}
 	var fileClient string
@@ -197,9 +212,14 @@ func join(field, key string) string {
 }
 
 func (p *parser) str(n *yaml.Node, field string, dst *string) {
-	if p.is(n, yaml.ScalarNode, field, "a string") {
-		*dst = n.Value
+	if !p.is(n, yaml.ScalarNode, field, "a string") {
+		return
 	}
+	if n.Tag == "!!null" {
+		p.fail(n, field, "want a string, found null")
+		return
+	}
+	*dst = n.Value
 }
 
 func (p *parser) boolean(n *yaml.Node, field string, dst *bool) {
@@ -294,7 +314,7 @@ func (p *parser) view(n *yaml.Node) (aggregate.View, string, bool) {
 				prm := aggregate.Param{Name: name}
 				field := join("params", name)
 				if pn.Kind == yaml.ScalarNode {
-					prm.Pattern = pn.Value
+					p.str(pn, field, &prm.Pattern)
 				} else {
 					p.mapping(pn, field, map[string]func(*yaml.Node){
 						"pattern": func(x *yaml.Node) { p.str(x, join(field, "pattern"), &prm.Pattern) },
@@ -374,7 +394,7 @@ func (p *parser) call(name string, n *yaml.Node) aggregate.Call {
 func (p *parser) field(name string, n *yaml.Node, field string) aggregate.Field {
 	f := aggregate.Field{Name: name}
 	if n.Kind == yaml.ScalarNode {
-		f.From = n.Value
+		p.str(n, field, &f.From)
 		return f
 	}
 	var kinds []string
@@ -414,7 +434,9 @@ func (p *parser) field(name string, n *yaml.Node, field string) aggregate.Field 
 func (p *parser) subfield(n *yaml.Node, field string) aggregate.Field {
 	switch {
 	case n.Kind == yaml.ScalarNode:
-		return aggregate.Field{Name: n.Value}
+		f := aggregate.Field{}
+		p.str(n, field, &f.Name)
+		return f
 	case n.Kind == yaml.MappingNode && len(n.Content) == 2 && n.Content[0].Kind == yaml.ScalarNode:
 		name := n.Content[0].Value
 		return p.field(name, n.Content[1], join(field, name))

@@ -89,6 +89,9 @@ func TestParseErrors(t *testing.T) {
 		{"bad fields item", "views:\n  - name: v\n    shape:\n      a: {from: x, fields: [[1]]}\n", `v.yaml:4: view "v": shape.a.fields: want a field name, or one ` + "`name: source`" + ` pair`},
 		{"alias", "views:\n  - &v {name: v}\n", `v.yaml:2: view "v": anchors and aliases are not supported in view files`},
 		{"params list", "views:\n  - name: v\n    params: [id]\n", `v.yaml:3: view "v": params: want a mapping of names, found a list`},
+		{"two documents", "views: []\n---\nviews: []\n", "v.yaml:2: one document per file"},
+		{"null pattern", "views:\n  - name: v\n    params: {id: ~}\n", `v.yaml:3: view "v": params.id: want a string, found null`},
+		{"null query", "views:\n  - name: v\n    calls: {u: {upstream: x, query: null}}\n", `v.yaml:3: view "v": calls.u.query: want a string, found null`},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -3,10 +3,12 @@ package main
 import (
 	"context"
 	"fmt"
+	"hash/fnv"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -21,10 +23,14 @@ import (
 type viewSet struct {
 	builtin []bff.RouteSet
 	dir     string
+	// loaded is the directory's stamp taken just before the last load, so
+	// a change made while the server was starting is not missed.
+	loaded string
 }
 
 // load reads the directory afresh and returns the route sets to serve.
 func (s *viewSet) load() ([]bff.RouteSet, error) {
+	s.loaded = s.stamp()
 	sets := make([]bff.RouteSet, len(s.builtin))
 	for i, rs := range s.builtin {
 		sets[i] = rs
@@ -95,7 +101,8 @@ func (s *viewSet) files() ([]string, error) {
 	return files, nil
 }
 
-// stamp changes when a view file is added, removed or written.
+// stamp changes when a view file is added, removed or edited: it hashes
+// the contents (files are small), since size and time can stay the same.
 func (s *viewSet) stamp() string {
 	if s.dir == "" {
 		return ""
@@ -104,13 +111,17 @@ func (s *viewSet) stamp() string {
 	if err != nil {
 		return "error: " + err.Error()
 	}
-	var b strings.Builder
+	h := fnv.New64a()
 	for _, f := range files {
-		if st, err := os.Stat(f); err == nil {
-			fmt.Fprintf(&b, "%s %d %d\n", f, st.Size(), st.ModTime().UnixNano())
+		data, err := os.ReadFile(f)
+		if err != nil {
+			fmt.Fprintf(h, "%s unreadable %v\n", f, err)
+			continue
 		}
+		fmt.Fprintf(h, "%s %d\n", f, len(data))
+		h.Write(data)
 	}
-	return b.String()
+	return strconv.FormatUint(h.Sum64(), 16)
 }
 
 // watchViews reloads the views on a signal and when the directory changes.
@@ -127,7 +138,7 @@ func watchViews(ctx context.Context, s *viewSet, front *bff.Front, log *slog.Log
 		}
 		log.Info("views reloaded", "cause", cause, "views", len(front.Routes()))
 	}
-	last := s.stamp()
+	last := s.loaded
 	var tick <-chan time.Time
 	if s.dir != "" {
 		t := time.NewTicker(poll)
@@ -139,12 +150,12 @@ func watchViews(ctx context.Context, s *viewSet, front *bff.Front, log *slog.Log
 		case <-ctx.Done():
 			return
 		case <-hup:
-			last = s.stamp()
 			reload("signal")
+			last = s.loaded
 		case <-tick:
-			if st := s.stamp(); st != last {
-				last = st
+			if s.stamp() != last {
 				reload("files changed")
+				last = s.loaded
 			}
 		}
 	}
