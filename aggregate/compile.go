@@ -59,14 +59,10 @@ var tokenRE = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
 // and the offending field.
 func Compile(v View, cat Catalog) (*Plan, error) {
 	def := v
-	def.Source = ""
+	def.Source, def.Lines = "", nil
 	p := &Plan{view: v, timeout: v.Timeout, fingerprint: fingerprint(def)}
 	fail := func(field string, format string, args ...any) (*Plan, error) {
-		where := ""
-		if v.Source != "" {
-			where = v.Source + ": "
-		}
-		return nil, fmt.Errorf("%sview %q: %s: %s", where, v.Name, field, fmt.Sprintf(format, args...))
+		return nil, fmt.Errorf("%sview %q: %s: %s", where(v, field), v.Name, field, fmt.Sprintf(format, args...))
 	}
 	if v.Name == "" {
 		return fail("name", "is required")
@@ -100,13 +96,14 @@ func Compile(v View, cat Catalog) (*Plan, error) {
 	for i, prm := range v.Params {
 		field := fmt.Sprintf("params[%d]", i)
 		if !tokenRE.MatchString(prm.Name) {
-			return fail(field+".name", "%q must be letters, digits, '_' or '-'", prm.Name)
+			return fail(field, "%q must be letters, digits, '_' or '-'", prm.Name)
 		}
+		field = "params." + prm.Name
 		if _, dup := paramIndex[prm.Name]; dup {
-			return fail(field+".name", "%q is declared twice", prm.Name)
+			return fail(field, "%q is declared twice", prm.Name)
 		}
 		if _, inRoute := routeParams[prm.Name]; !inRoute {
-			return fail(field+".name", "%q is not a parameter of route %q", prm.Name, v.Route)
+			return fail(field, "%q is not a parameter of route %q", prm.Name, v.Route)
 		}
 		pattern := prm.Pattern
 		if pattern == "" {
@@ -132,20 +129,20 @@ func Compile(v View, cat Catalog) (*Plan, error) {
 	callIndex := map[string]int{}
 	for i, c := range v.Calls {
 		if !tokenRE.MatchString(c.Name) {
-			return fail(fmt.Sprintf("calls[%d].name", i), "%q must be letters, digits, '_' or '-'", c.Name)
+			return fail(fmt.Sprintf("calls[%d]", i), "%q must be letters, digits, '_' or '-'", c.Name)
 		}
 		if _, dup := callIndex[c.Name]; dup {
-			return fail(fmt.Sprintf("calls[%d].name", i), "%q is defined twice", c.Name)
+			return fail("calls."+c.Name, "%q is defined twice", c.Name)
 		}
 		if _, clash := paramIndex[c.Name]; clash {
-			return fail(fmt.Sprintf("calls[%d].name", i), "%q is also a parameter name", c.Name)
+			return fail("calls."+c.Name, "%q is also a parameter name", c.Name)
 		}
 		callIndex[c.Name] = i
 	}
 	for i, c := range v.Calls {
 		cc, err := compileCall(i, c, paramIndex, callIndex, cat)
 		if err != nil {
-			return fail(fmt.Sprintf("calls[%d] (%s)", i, c.Name), "%v", err)
+			return fail("calls."+c.Name, "%v", err)
 		}
 		p.calls = append(p.calls, cc)
 	}
@@ -175,6 +172,10 @@ func Compile(v View, cat Catalog) (*Plan, error) {
 	}
 	shape, err := compileFields(v.Shape, "shape", callIndex)
 	if err != nil {
+		var fe *fieldError
+		if errors.As(err, &fe) {
+			return fail(fe.field, "%s", fe.msg)
+		}
 		return fail("shape", "%v", err)
 	}
 	p.shape = shape
@@ -389,23 +390,22 @@ const (
 
 // compileFields compiles one object's fields. calls is non-nil only at the
 // top level, where From starts with a call name.
-func compileFields(fields []Field, where string, calls map[string]int) ([]node, error) {
+func compileFields(fields []Field, prefix string, calls map[string]int) ([]node, error) {
 	seen := map[string]bool{}
 	out := make([]node, 0, len(fields))
 	for i, f := range fields {
-		at := fmt.Sprintf("%s[%d]", where, i)
 		if f.Name == "" {
-			return nil, fmt.Errorf("%s: name is required", at)
+			return nil, &fieldError{fmt.Sprintf("%s[%d]", prefix, i), "name is required"}
 		}
-		at = fmt.Sprintf("%s (%s)", at, f.Name)
+		at := prefix + "." + f.Name
 		if seen[f.Name] {
-			return nil, fmt.Errorf("%s: the key %q is written twice", at, f.Name)
+			return nil, &fieldError{at, fmt.Sprintf("the key %q is written twice", f.Name)}
 		}
 		seen[f.Name] = true
 		key, _ := json.Marshal(f.Name)
 		n := node{name: f.Name, key: append(key, ':'), call: -1, limit: f.Limit}
 		if f.Limit < 0 {
-			return nil, fmt.Errorf("%s: limit must not be negative", at)
+			return nil, &fieldError{at, "limit must not be negative"}
 		}
 		from := f.From
 		if from == "" {
@@ -415,7 +415,7 @@ func compileFields(fields []Field, where string, calls map[string]int) ([]node, 
 			name, path, _ := strings.Cut(from, ".")
 			j, ok := calls[name]
 			if !ok {
-				return nil, fmt.Errorf("%s: from %q: no call named %q", at, from, name)
+				return nil, &fieldError{at, fmt.Sprintf("from %q: no call named %q", from, name)}
 			}
 			n.call, n.path = j, path
 		} else {
@@ -425,12 +425,12 @@ func compileFields(fields []Field, where string, calls map[string]int) ([]node, 
 		switch {
 		case len(f.Const) > 0:
 			if !json.Valid(f.Const) {
-				return nil, fmt.Errorf("%s: const is not valid JSON", at)
+				return nil, &fieldError{at, "const is not valid JSON"}
 			}
 			n.kind, n.literal = kindConst, compact(f.Const)
 		case f.Count:
 			if f.List || len(f.Fields) > 0 {
-				return nil, fmt.Errorf("%s: count cannot have fields or list", at)
+				return nil, &fieldError{at, "count cannot have fields or list"}
 			}
 			n.kind, n.missing = kindCount, []byte("0")
 		case f.List:
@@ -441,15 +441,15 @@ func compileFields(fields []Field, where string, calls map[string]int) ([]node, 
 			n.kind, n.missing = kindValue, []byte("null")
 		}
 		if f.Limit > 0 && n.kind != kindList {
-			return nil, fmt.Errorf("%s: limit applies to lists only", at)
+			return nil, &fieldError{at, "limit applies to lists only"}
 		}
 		if f.Omit && (len(f.Default) > 0 || len(f.Const) > 0) {
-			return nil, fmt.Errorf("%s: omit leaves a missing value out; it cannot also have a default or be a const", at)
+			return nil, &fieldError{at, "omit leaves a missing value out; it cannot also have a default or be a const"}
 		}
 		n.omit = f.Omit
 		if len(f.Default) > 0 {
 			if !json.Valid(f.Default) {
-				return nil, fmt.Errorf("%s: default is not valid JSON", at)
+				return nil, &fieldError{at, "default is not valid JSON"}
 			}
 			n.missing = compact(f.Default)
 		}
@@ -496,4 +496,33 @@ func usesEach(t template) bool {
 		}
 	}
 	return false
+}
+
+// fieldError is a mistake in one field of a shape.
+type fieldError struct{ field, msg string }
+
+func (e *fieldError) Error() string { return e.field + ": " + e.msg }
+
+// where is the place to report a mistake in field: the line of the most
+// precise field the view's file recorded, else the view's own line.
+func where(v View, field string) string {
+	if v.Source == "" {
+		return ""
+	}
+	colon := strings.LastIndexByte(v.Source, ':')
+	if colon < 0 || v.Lines == nil {
+		return v.Source + ": "
+	}
+	file, line := v.Source[:colon], v.Source[colon+1:]
+	for f := field; f != ""; {
+		if n, ok := v.Lines[f]; ok {
+			return file + ":" + strconv.Itoa(n) + ": "
+		}
+		i := strings.LastIndexByte(f, '.')
+		if i < 0 {
+			break
+		}
+		f = f[:i]
+	}
+	return file + ":" + line + ": "
 }

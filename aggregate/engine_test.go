@@ -65,7 +65,7 @@ func TestCompileRejectsBadViews(t *testing.T) {
 		{"unknown upstream", func(v *aggregate.View) { v.Calls[0].Upstream = "nope" }, `upstream "nope" is not configured`},
 		{"undeclared route param", func(v *aggregate.View) { v.Params = nil }, `route parameter "id" is not declared`},
 		{"param not in route", func(v *aggregate.View) { v.Params = append(v.Params, aggregate.Param{Name: "x"}) }, `"x" is not a parameter of route`},
-		{"bad pattern", func(v *aggregate.View) { v.Params[0].Pattern = "([" }, "params[0].pattern"},
+		{"bad pattern", func(v *aggregate.View) { v.Params[0].Pattern = "([" }, "params.id.pattern"},
 		{"unknown reference", func(v *aggregate.View) { v.Calls[0].Path = "/users/{uid}" }, `no parameter or call named "uid"`},
 		{"duplicate call", func(v *aggregate.View) { v.Calls = append(v.Calls, v.Calls[0]) }, `"user" is defined twice`},
 		{"cycle", func(v *aggregate.View) {

@@ -31,6 +31,10 @@ type View struct {
 	// Source says where the view was defined ("views/home.yaml:3"), for
 	// error messages. Empty for views written in Go.
 	Source string
+	// Lines maps fields ("calls.user", "shape.orders.fields.id") to the
+	// line they were written on in Source's file, so an error can point at
+	// the field rather than the view. Optional.
+	Lines map[string]int
 }
 
 // Param is a path parameter.

@@ -143,8 +143,15 @@ func yamlLine(err error) (int, string) {
 // parser keeps the first error; later checks still run but do not replace it.
 type parser struct {
 	file    string
-	current string // the view being read
+	current string         // the view being read
+	lines   map[string]int // its fields' lines, for aggregate.View.Lines
 	err     error
+}
+
+func (p *parser) record(field string, line int) {
+	if p.lines != nil && field != "" {
+		p.lines[field] = line
+	}
 }
 
 func (p *parser) fail(n *yaml.Node, field, format string, args ...any) {
@@ -190,6 +197,7 @@ func (p *parser) mapping(n *yaml.Node, field string, handlers map[string]func(*y
 			p.fail(k, field, "key %q is given twice", k.Value)
 		default:
 			seen[k.Value] = true
+			p.record(join(field, k.Value), k.Line)
 			h(v)
 		}
 	}
@@ -300,7 +308,8 @@ func (p *parser) view(n *yaml.Node) (aggregate.View, string, bool) {
 			}
 		}
 	}
-	defer func() { p.current = "" }()
+	p.lines = map[string]int{}
+	defer func() { p.current, p.lines = "", nil }()
 	errBefore := p.err
 	p.mapping(n, "", map[string]func(*yaml.Node){
 		"name":       func(c *yaml.Node) { p.str(c, "name", &v.Name) },
@@ -347,6 +356,7 @@ func (p *parser) view(n *yaml.Node) (aggregate.View, string, bool) {
 	if v.Name == "" && p.err == errBefore {
 		p.fail(n, "name", "every view needs a name")
 	}
+	v.Lines = p.lines
 	return v, client, p.err == errBefore
 }
 
@@ -367,6 +377,7 @@ func (p *parser) pairs(n *yaml.Node, field string, each func(name string, v *yam
 			continue
 		}
 		seen[k.Value] = true
+		p.record(join(field, k.Value), k.Line)
 		each(k.Value, n.Content[i+1])
 	}
 }
@@ -436,9 +447,11 @@ func (p *parser) subfield(n *yaml.Node, field string) aggregate.Field {
 	case n.Kind == yaml.ScalarNode:
 		f := aggregate.Field{}
 		p.str(n, field, &f.Name)
+		p.record(join(field, f.Name), n.Line)
 		return f
 	case n.Kind == yaml.MappingNode && len(n.Content) == 2 && n.Content[0].Kind == yaml.ScalarNode:
 		name := n.Content[0].Value
+		p.record(join(field, name), n.Content[0].Line)
 		return p.field(name, n.Content[1], join(field, name))
 	}
 	p.fail(n, field, "want a field name, or one `name: source` pair")

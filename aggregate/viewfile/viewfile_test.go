@@ -42,6 +42,7 @@ func TestParseExample(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	views[0].Lines = nil // checked in TestCompileErrorsNameTheFile
 	want := aggregate.View{
 		Name: "web.profile", Route: "/profile/{id}", Source: "profile.yaml:2",
 		Params:  []aggregate.Param{{Name: "id", Pattern: "[0-9]+"}},
@@ -115,12 +116,17 @@ func TestEmptyFileHasNoViews(t *testing.T) {
 // What a view means is checked by Compile; its errors start with where the
 // view was written.
 func TestCompileErrorsNameTheFile(t *testing.T) {
-	views, err := viewfile.Parse("views/p.yaml", []byte("views:\n  - name: p\n    route: /p\n    calls: {u: {upstream: nope, path: /}}\n    shape: {u: u}\n"))
+	views, err := viewfile.Parse("views/p.yaml", []byte("views:\n  - name: p\n    route: /p\n    calls:\n      u: {upstream: nope, path: /}\n"+
+		"    shape:\n      a: u.a\n      b: {from: u, fields: [x, y: {count: z, limit: 2}]}\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	_, err = aggregate.Compile(views[0], aggregate.Catalog{Upstream: func(string) bool { return false }})
-	if err == nil || !strings.HasPrefix(err.Error(), `views/p.yaml:2: view "p": calls[0] (u): upstream "nope" is not configured`) {
+	if err == nil || err.Error() != `views/p.yaml:5: view "p": calls.u: upstream "nope" is not configured` {
+		t.Errorf("err = %v", err)
+	}
+	_, err = aggregate.Compile(views[0], aggregate.Catalog{})
+	if err == nil || err.Error() != `views/p.yaml:8: view "p": shape.b.fields.y: limit applies to lists only` {
 		t.Errorf("err = %v", err)
 	}
 }
