@@ -276,7 +276,7 @@ func serve(ctx context.Context, configPath, addrFlag string, getenv func(string)
 	if timeout <= 0 {
 		timeout = 15 * time.Second
 	}
-	log.Info("shutting down: finishing in-flight requests", "timeout", timeout)
+	log.Info("shutting down: finishing in-flight requests", "timeout", timeout.String())
 	sctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil {
