@@ -127,8 +127,7 @@ type slot struct {
 	err      error
 	attempts int
 	dur      time.Duration
-	body     string       // the upstream body, valid until released
-	result   gjson.Result // the same, for gjson paths
+	body     string // the upstream body, valid until released
 	resp     *upstream.Response
 	partial  error // a fan-out element that failed (the others are present)
 }
@@ -236,21 +235,21 @@ func (e *Engine) runCall(ctx context.Context, p *Plan, i int, slots []slot, in I
 		}
 	}
 
-	var results []gjson.Result // only the templates of dependent calls read it
+	var bodies []string // only the templates of dependent calls read it
 	if len(c.deps) > 0 {
-		results = make([]gjson.Result, len(slots))
+		bodies = make([]string, len(slots))
 		for _, d := range c.deps {
-			results[d] = slots[d].result
+			bodies[d] = slots[d].body
 		}
 	}
 	if c.forEach != nil {
-		return e.fanOut(ctx, p, c, s, results, in, deadline, fail)
+		return e.fanOut(ctx, p, c, s, bodies, in, deadline, fail)
 	}
-	path, ok, err := c.path.fill(in.Params, results, "", escapeSegment)
+	path, ok, err := c.path.fill(in.Params, bodies, "", escapeSegment)
 	if err != nil {
 		return fail(err)
 	}
-	query, ok2, err := c.query.fill(in.Params, results, "", escapeQueryValue)
+	query, ok2, err := c.query.fill(in.Params, bodies, "", escapeQueryValue)
 	if err != nil {
 		return fail(err)
 	}
@@ -279,7 +278,6 @@ func (e *Engine) runCall(ctx context.Context, p *Plan, i int, slots []slot, in I
 	s.attempts = resp.Attempts
 	s.resp = resp
 	s.body = bytesToString(resp.Body)
-	s.result = gjson.Parse(s.body)
 	s.present = true
 	return nil
 }
@@ -287,9 +285,9 @@ func (e *Engine) runCall(ctx context.Context, p *Plan, i int, slots []slot, in I
 // fanOut makes one request per distinct element of the list c.forEach
 // names, at most c.Concurrency at a time, and puts the answers together as
 // a JSON array in list order.
-func (e *Engine) fanOut(ctx context.Context, p *Plan, c *compiledCall, s *slot, results []gjson.Result,
+func (e *Engine) fanOut(ctx context.Context, p *Plan, c *compiledCall, s *slot, bodies []string,
 	in Input, deadline time.Time, fail func(error) error) error {
-	elems, state := refElements(lookup(results[c.forEach.call].Raw, c.forEach.path))
+	elems, state := refElements(lookup(bodies[c.forEach.call], c.forEach.path))
 	switch state {
 	case refAbsent:
 		return fail(&ReferenceError{Path: c.forEach.path})
@@ -303,7 +301,7 @@ func (e *Engine) fanOut(ctx context.Context, p *Plan, c *compiledCall, s *slot, 
 	// The other placeholders are the same for every element: when one of
 	// them has nothing to ask for, the whole call has nothing to ask for.
 	for _, t := range []*template{&c.path, &c.query} {
-		if _, ok, err := t.fill(in.Params, results, "x", escapeQueryValue); err != nil {
+		if _, ok, err := t.fill(in.Params, bodies, "x", escapeQueryValue); err != nil {
 			return fail(err)
 		} else if !ok {
 			s.skipped = true
@@ -323,10 +321,10 @@ func (e *Engine) fanOut(ctx context.Context, p *Plan, c *compiledCall, s *slot, 
 					err = newPanicError(p.view.Name, r)
 				}
 			}()
-			path, _, err := c.path.fill(in.Params, results, each, escapeSegment)
+			path, _, err := c.path.fill(in.Params, bodies, each, escapeSegment)
 			if err == nil {
 				var query string
-				query, _, err = c.query.fill(in.Params, results, each, escapeQueryValue)
+				query, _, err = c.query.fill(in.Params, bodies, each, escapeQueryValue)
 				if err == nil {
 					var resp *upstream.Response
 					resp, err = e.upstreams[c.Upstream].Do(gctx, &upstream.Request{
@@ -377,7 +375,6 @@ func (e *Engine) fanOut(ctx context.Context, p *Plan, c *compiledCall, s *slot, 
 	}
 	b.WriteByte(']')
 	s.body = b.String()
-	s.result = gjson.Parse(s.body)
 	s.present = true
 	return nil
 }
@@ -452,7 +449,7 @@ type Sources struct {
 func (s *Sources) Get(call string) (gjson.Result, bool) {
 	for i := range s.plan.calls {
 		if s.plan.calls[i].Name == call {
-			return s.slots[i].result, s.slots[i].present
+			return gjson.Parse(s.slots[i].body), s.slots[i].present
 		}
 	}
 	return gjson.Result{}, false

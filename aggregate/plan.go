@@ -2,7 +2,6 @@ package aggregate
 
 import (
 	"fmt"
-	"time"
 )
 
 // ParamError is a path parameter value that does not match its pattern.
@@ -50,9 +49,6 @@ func (p *Plan) Method() string { return p.view.Method }
 
 // Cache returns the view's cache policy, with the scope filled in.
 func (p *Plan) Cache() CachePolicy { return p.view.Cache }
-
-// Timeout returns the view's deadline.
-func (p *Plan) Timeout() time.Duration { return p.timeout }
 
 // Upstreams lists the upstreams the view calls, in call order, each once.
 func (p *Plan) Upstreams() []string {

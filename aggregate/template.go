@@ -69,7 +69,7 @@ func parseTemplate(s string, resolve func(ref string) (part, error)) (template, 
 // fill renders the template. ok is false when a referenced list is empty:
 // the call has nothing to ask for and is skipped. A reference that is not in
 // the earlier call's answer at all is an error.
-func (t *template) fill(params []string, results []gjson.Result, each string, esc escaper) (s string, ok bool, err error) {
+func (t *template) fill(params []string, bodies []string, each string, esc escaper) (s string, ok bool, err error) {
 	if len(t.parts) == 1 && t.parts[0].param < 0 && t.parts[0].call < 0 && !t.parts[0].each {
 		return t.parts[0].literal, true, nil
 	}
@@ -90,7 +90,7 @@ func (t *template) fill(params []string, results []gjson.Result, each string, es
 			}
 			b.WriteString(v)
 		case p.call >= 0:
-			v, state := refValue(lookup(results[p.call].Raw, p.path))
+			v, state := refValue(lookup(bodies[p.call], p.path))
 			switch state {
 			case refAbsent:
 				return "", false, &ReferenceError{Path: p.path}

@@ -262,9 +262,6 @@ func (c *Client) breakerSettings() gobreaker.Settings {
 // Name returns the upstream's name.
 func (c *Client) Name() string { return c.cfg.Name }
 
-// BaseURL returns the configured base URL.
-func (c *Client) BaseURL() string { return c.cfg.BaseURL }
-
 // BreakerState returns the circuit breaker's current state.
 func (c *Client) BreakerState() gobreaker.State { return c.breaker.State() }
 
