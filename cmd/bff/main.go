@@ -90,7 +90,7 @@ func prepare(configPath string, getenv func(string) string) (*config.Config, *vi
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	if err := cfg.ApplyEnv(getenv, nil); err != nil {
+	if err := cfg.ApplyEnv(getenv); err != nil {
 		return nil, nil, nil, err
 	}
 	views := &viewSet{builtin: builtin, dir: cfg.Views.Dir}
@@ -98,7 +98,7 @@ func prepare(configPath string, getenv func(string) string) (*config.Config, *vi
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	if err := cfg.ApplyEnv(getenv, viewUpstreams(sets)); err != nil {
+	if err := cfg.AddUpstreams(viewUpstreams(sets), getenv); err != nil {
 		return nil, nil, nil, err
 	}
 	return cfg, views, sets, nil

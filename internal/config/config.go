@@ -121,8 +121,8 @@ var upstreamNameRE = regexp.MustCompile(`^[a-z][a-z0-9_-]*$`)
 
 // ApplyEnv overrides the file with BFF_* environment variables:
 // BFF_ADDR, BFF_CACHE_MAX_BYTES, BFF_VIEWS_DIR, BFF_LOG_FORMAT, BFF_LOG_LEVEL, BFF_ACCESS_LOG and
-// BFF_UPSTREAM_<NAME>_URL for every upstream in the file or in names.
-func (c *Config) ApplyEnv(getenv func(string) string, names []string) error {
+// BFF_UPSTREAM_<NAME>_URL for every upstream in the file.
+func (c *Config) ApplyEnv(getenv func(string) string) error {
 	if v := getenv("BFF_ADDR"); v != "" {
 		c.Addr = v
 	}
@@ -149,11 +149,6 @@ func (c *Config) ApplyEnv(getenv func(string) string, names []string) error {
 		}
 		c.Log.AccessLog = &b
 	}
-	for _, name := range names {
-		if _, ok := c.Upstreams[name]; !ok {
-			c.Upstreams[name] = &UpstreamConfig{}
-		}
-	}
 	for name, u := range c.Upstreams {
 		if u == nil {
 			u = &UpstreamConfig{}
@@ -161,6 +156,17 @@ func (c *Config) ApplyEnv(getenv func(string) string, names []string) error {
 		}
 		if v := getenv(EnvURL(name)); v != "" {
 			u.URL = v
+		}
+	}
+	return c.validate()
+}
+
+// AddUpstreams adds the upstreams views call that the file does not name,
+// each with its URL from BFF_UPSTREAM_<NAME>_URL, if set.
+func (c *Config) AddUpstreams(names []string, getenv func(string) string) error {
+	for _, name := range names {
+		if _, ok := c.Upstreams[name]; !ok {
+			c.Upstreams[name] = &UpstreamConfig{URL: getenv(EnvURL(name))}
 		}
 	}
 	return c.validate()

@@ -38,11 +38,15 @@ upstreams:
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = c.ApplyEnv(env(map[string]string{
+	getenv := env(map[string]string{
 		"BFF_UPSTREAM_ORDERS_URL": "http://orders.env:2",
 		"BFF_UPSTREAM_RECS_URL":   "http://recs.env:3",
 		"BFF_CACHE_MAX_BYTES":     "0",
-	}), []string{"users", "orders", "recs", "catalog"})
+	})
+	err = c.ApplyEnv(getenv)
+	if err == nil {
+		err = c.AddUpstreams([]string{"users", "orders", "recs", "catalog"}, getenv)
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,7 +77,10 @@ func TestNoFileGivesDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := c.ApplyEnv(env(nil), []string{"users"}); err != nil {
+	if err := c.ApplyEnv(env(nil)); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.AddUpstreams([]string{"users"}, env(nil)); err != nil {
 		t.Fatal(err)
 	}
 	if c.Addr != "127.0.0.1:8080" || c.CacheMaxBytes(123) != 123 || !c.AccessLog() {
@@ -104,7 +111,7 @@ func TestBadConfigIsAnError(t *testing.T) {
 			}
 			c, err := Load(path)
 			if err == nil {
-				err = c.ApplyEnv(env(tc.env), nil)
+				err = c.ApplyEnv(env(tc.env))
 			}
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("err = %v, want it to mention %q", err, tc.want)
