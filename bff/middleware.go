@@ -146,7 +146,8 @@ func (f *Front) observe(next http.Handler) http.Handler {
 	})
 }
 
-// limits rejects requests whose URL is longer than allowed before any work.
+// limits rejects requests whose URL is longer than allowed before any work,
+// and drops request headers no client sends before views forward them.
 func (f *Front) limits(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if len(r.RequestURI) > f.maxURLBytes {
@@ -154,6 +155,7 @@ func (f *Front) limits(next http.Handler) http.Handler {
 				"the request URI is longer than "+strconv.Itoa(f.maxURLBytes)+" bytes"))
 			return
 		}
+		dropOddLanguage(r.Header)
 		next.ServeHTTP(w, r)
 	})
 }

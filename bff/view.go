@@ -86,7 +86,6 @@ func (h *viewHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, info, err)
 		return
 	}
-	dropOddLanguage(r.Header)
 	key := h.cacheKey(params, r.Header)
 	if e, ok := h.front.cache.Get(key); ok {
 		if info != nil {
