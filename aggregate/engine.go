@@ -301,7 +301,7 @@ func (e *Engine) fanOut(ctx context.Context, p *Plan, c *compiledCall, s *slot, 
 	// The other placeholders are the same for every element: when one of
 	// them has nothing to ask for, the whole call has nothing to ask for.
 	for _, t := range []*template{&c.path, &c.query} {
-		if _, ok, err := t.fill(in.Params, bodies, "x", escapeQueryValue); err != nil {
+		if ok, err := t.ready(bodies); err != nil {
 			return fail(err)
 		} else if !ok {
 			s.skipped = true

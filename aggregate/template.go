@@ -108,6 +108,23 @@ func (t *template) fill(params []string, bodies []string, each string, esc escap
 	return b.String(), true, nil
 }
 
+// ready reports whether every reference to an earlier call has something to
+// ask for: false when one finds an empty list, an error when one is absent.
+func (t *template) ready(bodies []string) (bool, error) {
+	for _, p := range t.parts {
+		if p.call < 0 {
+			continue
+		}
+		switch _, state := refValue(lookup(bodies[p.call], p.path)); state {
+		case refAbsent:
+			return false, &ReferenceError{Path: p.path}
+		case refEmpty:
+			return false, nil
+		}
+	}
+	return true, nil
+}
+
 // ReferenceError: an earlier call's answer lacks a value this call needs.
 type ReferenceError struct{ Path string }
 

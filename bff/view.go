@@ -34,9 +34,8 @@ type viewHandler struct {
 
 // outcome is one execution of a view, shared by coalesced requests.
 type outcome struct {
-	entry   *cache.Entry
-	timing  []string // Server-Timing
-	partial string
+	entry  *cache.Entry
+	timing []string // Server-Timing
 }
 
 func (f *Front) newViewHandler(client string, plan *aggregate.Plan) *viewHandler {
@@ -114,9 +113,6 @@ func (h *viewHandler) miss(w http.ResponseWriter, r *http.Request, info *request
 		h.fail(w, r, info, err)
 		return
 	}
-	if out.partial != "" && info != nil {
-		info.partial = out.partial
-	}
 	w.Header()["Server-Timing"] = out.timing
 	h.write(w, r, out.entry, miss)
 }
@@ -137,8 +133,7 @@ func (h *viewHandler) execute(ctx context.Context, key string, params []string, 
 	out := &outcome{timing: []string{serverTiming(res.Calls)}}
 	ttl := h.ttl
 	if len(res.Missing) > 0 {
-		out.partial = partialValue(res.Missing)
-		hdr[PartialHeader] = []string{out.partial}
+		hdr[PartialHeader] = []string{partialValue(res.Missing)}
 		// A degraded answer must not outlive the failure in anyone's cache.
 		hdr["Cache-Control"] = noStore
 		ttl = min(ttl, h.front.partialTTL)
@@ -179,8 +174,11 @@ func (h *viewHandler) write(w http.ResponseWriter, r *http.Request, e *cache.Ent
 	hdr := w.Header()
 	e.CopyHeader(hdr)
 	hdr["X-Cache"] = cacheStatus
-	if _, partial := e.Header[PartialHeader]; partial {
+	if partial, ok := e.Header[PartialHeader]; ok {
 		hdr["X-Request-Id"] = r.Header["X-Request-Id"]
+		if info := infoFrom(w); info != nil {
+			info.partial = partial[0] // hits of a partial entry are logged as partial too
+		}
 	}
 	if inm := r.Header.Get("If-None-Match"); inm != "" && etagMatches(inm, e.ETag) {
 		delete(hdr, "Content-Type")
