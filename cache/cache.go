@@ -28,9 +28,13 @@ const DefaultMaxBytes = 64 << 20
 // entryOverhead approximates an entry's bookkeeping and headers.
 const entryOverhead = 512
 
-// Cache maps keys to entries until their TTL passes or space runs out.
+// Cache maps keys to entries until their TTL passes, space runs out, or a
+// purge hides them.
 type Cache struct {
-	rc *ristretto.Cache[string, *Entry]
+	rc        *ristretto.Cache[string, *Entry]
+	maxBytes  int64
+	evictions atomic.Uint64
+	purges    purges
 }
 
 // New builds a cache; with MaxBytes zero it builds a disabled one.
@@ -43,6 +47,8 @@ func New(cfg Config) (*Cache, error) {
 	}
 	// About ten counters per entry that fits, assuming ~2 KiB entries.
 	counters := max(cfg.MaxBytes/2048*10, 10_000)
+	c := &Cache{maxBytes: cfg.MaxBytes}
+	c.purges.epoch.Store(1)
 	rc, err := ristretto.NewCache(&ristretto.Config[string, *Entry]{
 		NumCounters: counters,
 		MaxCost:     cfg.MaxBytes,
@@ -50,11 +56,15 @@ func New(cfg Config) (*Cache, error) {
 		// Cost is our own byte estimate; ristretto's 56-byte internal cost
 		// per item would otherwise be added on top of it.
 		IgnoreInternalCost: true,
+		// Bytes and entries in use for metrics; a few atomic adds per call.
+		Metrics: true,
+		OnEvict: func(*ristretto.Item[*Entry]) { c.evictions.Add(1) },
 	})
 	if err != nil {
 		return nil, fmt.Errorf("cache: %w", err)
 	}
-	return &Cache{rc: rc}, nil
+	c.rc = rc
+	return c, nil
 }
 
 // Enabled reports whether the cache stores anything.
@@ -65,13 +75,25 @@ func (c *Cache) Get(key string) (*Entry, bool) {
 	if c.rc == nil {
 		return nil, false
 	}
-	return c.rc.Get(key)
+	e, ok := c.rc.Get(key)
+	if ok && c.purges.hides(key, e) {
+		c.rc.Del(key)
+		return nil, false
+	}
+	return e, ok
 }
 
 // Set stores e for ttl. It may be dropped under contention.
 func (c *Cache) Set(key string, e *Entry, ttl time.Duration) {
 	if c.rc == nil || ttl <= 0 {
 		return
+	}
+	if e.Epoch == 0 {
+		e.Epoch = c.Epoch()
+	}
+	c.purges.noteTTL(ttl)
+	if c.purges.hides(key, e) {
+		return // fetched before a purge that covers it
 	}
 	// Ristretto replaces a key it still holds (expired keys linger until its
 	// cleanup, 5–10 s) in place, without admission or eviction, so a bigger
@@ -88,10 +110,30 @@ func (c *Cache) Wait() {
 	}
 }
 
-// Clear drops every entry.
-func (c *Cache) Clear() {
-	if c.rc != nil {
-		c.rc.Clear()
+// Stats describes the cache's use of memory.
+type Stats struct {
+	Enabled  bool
+	MaxBytes int64
+	// Bytes and Entries are in use now (estimates: entries past their TTL
+	// count until ristretto's cleanup drops them).
+	Bytes   int64
+	Entries int64
+	// Evictions counts entries dropped for space or at their TTL.
+	Evictions uint64
+}
+
+// Stats reports the cache's current use.
+func (c *Cache) Stats() Stats {
+	if c.rc == nil {
+		return Stats{}
+	}
+	m := c.rc.Metrics
+	return Stats{
+		Enabled:   true,
+		MaxBytes:  c.maxBytes,
+		Bytes:     max(int64(m.CostAdded()-m.CostEvicted()), 0),
+		Entries:   max(int64(m.KeysAdded()-m.KeysEvicted()), 0),
+		Evictions: c.evictions.Load(),
 	}
 }
 
@@ -110,6 +152,12 @@ type Entry struct {
 	Header   http.Header
 	ETag     string
 	StoredAt time.Time
+	// Tag groups entries for Purge, e.g. by view. Optional.
+	Tag string
+	// Epoch is the cache's Epoch from before the data was fetched: a purge
+	// after it hides the entry, even one that ran while it was being
+	// fetched. Zero means the epoch at Set.
+	Epoch uint64
 
 	contentLength []string
 	fields        []field // Header as a slice: cheaper to copy on every hit

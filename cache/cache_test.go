@@ -146,21 +146,109 @@ func TestTTLExpires(t *testing.T) {
 	}
 }
 
-func TestClear(t *testing.T) {
+func TestPurgeAll(t *testing.T) {
 	c := newCache(t, 1<<20)
 	c.Set("k", NewEntry([]byte("x"), nil, time.Now()), time.Hour)
 	c.Wait()
-	c.Clear()
+	c.Purge("", "")
 	if _, ok := c.Get("k"); ok {
-		t.Error("Get hit after Clear")
+		t.Error("Get hit after Purge of everything")
 	}
 
-	// The cache keeps working after a Clear.
+	// The cache keeps working after a purge.
 	e := NewEntry([]byte("y"), nil, time.Now())
 	c.Set("k", e, time.Hour)
 	c.Wait()
 	if got, ok := c.Get("k"); !ok || got != e {
-		t.Errorf("Get after Clear and Set = %v, %v; want the new entry", got, ok)
+		t.Errorf("Get after Purge and Set = %v, %v; want the new entry", got, ok)
+	}
+}
+
+func TestPurgeByTagAndPrefix(t *testing.T) {
+	c := newCache(t, 1<<20)
+	set := func(key, tag string) {
+		e := NewEntry([]byte(`"`+key+`"`), nil, time.Now())
+		e.Tag = tag
+		c.Set(key, e, time.Hour)
+	}
+	set("/web/home/7", "web/home")
+	set("/web/home/8", "web/home")
+	set("/web/orders/1", "web/orders")
+	set("/mobile/home/7", "mobile/home")
+	c.Wait()
+
+	c.Purge("", "/web/home/7")
+	c.Purge("web/orders", "")
+	for key, want := range map[string]bool{
+		"/web/home/7": false, "/web/home/8": true, "/web/orders/1": false, "/mobile/home/7": true,
+	} {
+		if _, ok := c.Get(key); ok != want {
+			t.Errorf("Get(%q) hit = %v after purging /web/home/7 and tag web/orders; want %v", key, ok, want)
+		}
+	}
+	c.Purge("mobile/home", "/web/")
+	if _, ok := c.Get("/mobile/home/7"); !ok {
+		t.Error("a purge needing tag mobile/home and prefix /web/ hid /mobile/home/7, which has only the tag")
+	}
+}
+
+// A response fetched while a purge ran is stale: it must not be stored.
+func TestPurgeCoversFetchInProgress(t *testing.T) {
+	c := newCache(t, 1<<20)
+	epoch := c.Epoch() // the fetch starts
+	c.Purge("", "")    // an operator purges while upstreams answer
+	e := NewEntry([]byte("old"), nil, time.Now())
+	e.Epoch = epoch
+	c.Set("k", e, time.Hour)
+	c.Wait()
+	if _, ok := c.Get("k"); ok {
+		t.Error("an entry fetched before the purge was served after it")
+	}
+	fresh := NewEntry([]byte("new"), nil, time.Now())
+	fresh.Epoch = c.Epoch()
+	c.Set("k", fresh, time.Hour)
+	c.Wait()
+	if got, ok := c.Get("k"); !ok || got != fresh {
+		t.Errorf("Get = %v, %v; want the entry fetched after the purge", got, ok)
+	}
+}
+
+// Many purges collapse rather than grow without bound, and still hide
+// everything they were asked to.
+func TestPurgesStayBounded(t *testing.T) {
+	c := newCache(t, 1<<20)
+	c.Set("a/1", NewEntry([]byte("1"), nil, time.Now()), time.Hour)
+	c.Wait()
+	for i := range maxPurges + 10 {
+		c.Purge("", fmt.Sprintf("b/%d", i))
+	}
+	if n := len(*c.purges.list.Load()); n > maxPurges {
+		t.Errorf("%d purges remembered; want at most %d", n, maxPurges)
+	}
+	for i := range 3 {
+		c.Set(fmt.Sprintf("b/%d", i), NewEntry([]byte("x"), nil, time.Now()), time.Hour)
+	}
+	c.Wait()
+	if _, ok := c.Get("b/1"); !ok {
+		t.Error("an entry stored after the purges was hidden by them")
+	}
+}
+
+func TestStats(t *testing.T) {
+	c := newCache(t, 1<<20)
+	for i := range 10 {
+		c.Set(fmt.Sprintf("k%d", i), NewEntry(make([]byte, 1000), nil, time.Now()), time.Hour)
+	}
+	c.Wait()
+	s := c.Stats()
+	if !s.Enabled || s.MaxBytes != 1<<20 {
+		t.Errorf("Stats = %+v; want enabled with MaxBytes %d", s, 1<<20)
+	}
+	if s.Entries != 10 || s.Bytes < 10*1000 || s.Bytes > 10*(1000+1000/3+entryOverhead) {
+		t.Errorf("Stats = %+v; want 10 entries of about %d bytes each", s, 1000+1000/3+entryOverhead)
+	}
+	if off, _ := New(Config{}); off.Stats().Enabled {
+		t.Error("a disabled cache reports Enabled in its Stats")
 	}
 }
 
@@ -177,7 +265,7 @@ func TestDisabled(t *testing.T) {
 	if e, ok := c.Get("k"); ok || e != nil {
 		t.Errorf(`Get("k") = %v, %v; want nil, false`, e, ok)
 	}
-	c.Clear()
+	c.Purge("", "")
 	c.Close()
 	c.Close()
 }

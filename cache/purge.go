@@ -1,0 +1,91 @@
+package cache
+
+import (
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Purging by tag or key prefix cannot walk ristretto, which does not list
+// its keys. Instead each purge is remembered with the epoch it ended, and
+// an entry from an earlier epoch that it covers is a miss (and dropped) when
+// next read. A purge is forgotten once every entry it could cover has
+// expired anyway.
+
+// maxPurges bounds the remembered purges; past it they collapse into one
+// purge of everything, which hides more than asked but never too little.
+const maxPurges = 256
+
+type purge struct {
+	epoch  uint64 // entries with a smaller epoch are covered
+	tag    string // "" covers every tag
+	prefix string
+	at     time.Time
+}
+
+type purges struct {
+	mu     sync.Mutex
+	epoch  atomic.Uint64
+	list   atomic.Pointer[[]purge] // copy-on-write; nil when none
+	maxTTL atomic.Int64
+}
+
+// Epoch is the current purge epoch. Take it before fetching what will be
+// stored (Entry.Epoch), so that a purge during the fetch covers the result.
+func (c *Cache) Epoch() uint64 { return c.purges.epoch.Load() }
+
+// Purge hides every entry whose Tag is tag (any tag if empty) and whose key
+// starts with prefix, including entries being fetched right now. Purge("",
+// "") empties the cache.
+func (c *Cache) Purge(tag, prefix string) {
+	if c.rc == nil {
+		return
+	}
+	c.purges.add(tag, prefix, time.Now())
+}
+
+func (p *purges) add(tag, prefix string, now time.Time) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	epoch := p.epoch.Add(1) // entries from before this purge have smaller epochs
+	horizon := now.Add(-time.Duration(p.maxTTL.Load()))
+	var kept []purge
+	if old := p.list.Load(); old != nil {
+		for _, q := range *old {
+			if q.at.After(horizon) {
+				kept = append(kept, q)
+			}
+		}
+	}
+	kept = append(kept, purge{epoch: epoch, tag: tag, prefix: prefix, at: now})
+	if len(kept) > maxPurges {
+		kept = []purge{{epoch: epoch, at: now}}
+	}
+	p.list.Store(&kept)
+}
+
+// hides reports whether a purge covers e, stored under key.
+func (p *purges) hides(key string, e *Entry) bool {
+	list := p.list.Load()
+	if list == nil {
+		return false
+	}
+	for i := range *list {
+		q := &(*list)[i]
+		if e.Epoch < q.epoch && (q.tag == "" || q.tag == e.Tag) && strings.HasPrefix(key, q.prefix) {
+			return true
+		}
+	}
+	return false
+}
+
+// noteTTL keeps the longest TTL seen: purges older than it cover nothing.
+func (p *purges) noteTTL(ttl time.Duration) {
+	for {
+		cur := p.maxTTL.Load()
+		if int64(ttl) <= cur || p.maxTTL.CompareAndSwap(cur, int64(ttl)) {
+			return
+		}
+	}
+}
