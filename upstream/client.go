@@ -55,6 +55,11 @@ type Config struct {
 	// Transport replaces the client's own transport (tests, instrumentation).
 	// Nil means a pooled *http.Transport owned by this client.
 	Transport http.RoundTripper
+	// WrapTransport, if set, wraps the transport that makes each network
+	// attempt (below the breaker and the retries): one trace span per attempt.
+	WrapTransport func(http.RoundTripper) http.RoundTripper
+	// Observer, if set, sees every call's start and outcome.
+	Observer Observer
 }
 
 // RetryConfig: retries on a live request path are few and short.
@@ -182,6 +187,9 @@ func New(cfg Config) (*Client, error) {
 		}
 		next = c.transport
 	}
+	if cfg.WrapTransport != nil {
+		next = cfg.WrapTransport(next)
+	}
 	c.breaker = gobreaker.NewTwoStepCircuitBreaker[struct{}](c.breakerSettings())
 	c.http = &http.Client{
 		Transport: &attemptTransport{
@@ -278,6 +286,26 @@ func (c *Client) CloseIdleConnections() {
 // Do makes one call: breaker, retries inside the deadline, size limit. A
 // status >= 300 or any failure is returned as an *Error.
 func (c *Client) Do(ctx context.Context, r *Request) (*Response, error) {
+	obs := c.cfg.Observer
+	if obs == nil {
+		return c.do(ctx, r)
+	}
+	start := time.Now()
+	obs.CallStarted(ctx)
+	resp, err := c.do(ctx, r)
+	res := CallResult{Duration: time.Since(start), Err: err}
+	if resp != nil {
+		res.Status, res.Attempts = resp.Status, resp.Attempts
+	}
+	var ue *Error
+	if errors.As(err, &ue) {
+		res.Kind, res.Status, res.Attempts = ue.Kind, ue.Status, ue.Attempts
+	}
+	obs.CallDone(ctx, res)
+	return resp, err
+}
+
+func (c *Client) do(ctx context.Context, r *Request) (*Response, error) {
 	method := r.Method
 	if method == "" {
 		method = http.MethodGet
