@@ -30,11 +30,10 @@ type accessLog struct {
 
 var lineBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
 
-func (a *accessLog) write(now time.Time, r *http.Request, x *exchange, d time.Duration) {
-	status := x.status
-	if status == 0 {
-		status = 499 // the client went away before anything was written
-	}
+// statusClientGone is logged when the client went away before anything was written.
+const statusClientGone = 499
+
+func (a *accessLog) write(now time.Time, r *http.Request, x *exchange, status int, d time.Duration) {
 	level := "INFO"
 	if status >= 500 {
 		level = "WARN"
@@ -52,8 +51,8 @@ func (a *accessLog) write(now time.Time, r *http.Request, x *exchange, d time.Du
 		l.str("client", x.info.client)
 		l.str("view", x.info.view)
 	}
-	if x.info.cache != "" {
-		l.str("cache", x.info.cache)
+	if x.info.cache != CacheNone {
+		l.str("cache", x.info.cache.String())
 	}
 	if x.info.partial != "" {
 		l.str("partial", x.info.partial)

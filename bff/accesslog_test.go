@@ -15,11 +15,11 @@ func TestAccessLogLines(t *testing.T) {
 	at := time.Date(2026, 11, 26, 19, 0, 0, 123456789, time.UTC)
 	r := httptest.NewRequest("GET", "/web/home/7", nil)
 	x := &exchange{status: 200, bytes: 2697}
-	x.info = requestInfo{id: "abc-1", client: "web", view: "web.home", cache: "HIT", partial: "recommendations;reason=timeout",
+	x.info = requestInfo{id: "abc-1", client: "web", view: "web.home", cache: CacheHit, partial: "recommendations;reason=timeout",
 		err: errors.New(`upstream "users" said <no> & "bye"` + "\n\xff")}
 
 	var buf bytes.Buffer
-	(&accessLog{w: &buf, format: AccessLogJSON}).write(at, r, x, 1500*time.Microsecond)
+	(&accessLog{w: &buf, format: AccessLogJSON}).write(at, r, x, 200, 1500*time.Microsecond)
 	var got map[string]any
 	if err := json.Unmarshal(buf.Bytes(), &got); err != nil || !strings.HasSuffix(buf.String(), "}\n") {
 		t.Fatalf("not one JSON line: %q: %v", buf.String(), err)
@@ -37,7 +37,7 @@ func TestAccessLogLines(t *testing.T) {
 	// The text format reads like slog.TextHandler's.
 	buf.Reset()
 	x.status, x.info.err = 0, nil
-	(&accessLog{w: &buf, format: AccessLogText}).write(at, r, x, time.Millisecond)
+	(&accessLog{w: &buf, format: AccessLogText}).write(at, r, x, statusClientGone, time.Millisecond)
 	line := buf.String()
 	for _, part := range []string{"time=2026-11-26T19:00:00.123Z", " level=INFO", " msg=request", " path=/web/home/7",
 		" status=499", ` partial="recommendations;reason=timeout"`, " duration_us=1000"} {

@@ -8,7 +8,6 @@ import (
 	"runtime/debug"
 	"strconv"
 	"sync/atomic"
-	"time"
 )
 
 // requestInfo is what inner handlers tell the access log about a request.
@@ -16,7 +15,9 @@ type requestInfo struct {
 	id     string
 	client string
 	view   string
-	cache  string // HIT, MISS, or "" when no cache was consulted
+	cache  CacheResult
+	// metrics is the serving view's recorder; nil until a view takes the request.
+	metrics ViewMetrics
 	// partial is the partial-response header value, if any.
 	partial string
 	err     error
@@ -110,10 +111,7 @@ func (x *exchange) Unwrap() http.ResponseWriter { return x.ResponseWriter }
 // ID, panic recovery and the access log.
 func (f *Front) observe(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var start time.Time
-		if f.access != nil {
-			start = f.now()
-		}
+		start := f.now()
 		x := &exchange{ResponseWriter: w}
 		if id := r.Header["X-Request-Id"]; len(id) == 1 && validRequestID(id[0]) {
 			x.info.id = id[0]
@@ -137,9 +135,19 @@ func (f *Front) observe(next http.Handler) http.Handler {
 					writeProblem(x, r, newProblem(http.StatusInternalServerError, ProblemInternal, "the request failed unexpectedly"))
 				}
 			}
+			now := f.now()
+			d := now.Sub(start)
+			status := x.status
+			if status == 0 {
+				status = statusClientGone
+			}
+			m := x.info.metrics
+			if m == nil {
+				m = f.otherMetrics
+			}
+			m.Request(status, d, x.info.cache, x.info.partial != "")
 			if f.access != nil {
-				now := f.now()
-				f.access.write(now, r, x, now.Sub(start))
+				f.access.write(now, r, x, status, d)
 			}
 		}()
 		next.ServeHTTP(x, r)

@@ -36,10 +36,18 @@ const (
 	ProblemUpstreamTimeout     = "urn:bff:problem:upstream-timeout"
 	ProblemUpstreamUnavailable = "urn:bff:problem:upstream-unavailable"
 	ProblemInternal            = "urn:bff:problem:internal"
+	ProblemUnauthorized        = "urn:bff:problem:unauthorized"
+	ProblemBadRequest          = "urn:bff:problem:bad-request"
 )
 
 func newProblem(status int, typ, detail string) *Problem {
 	return &Problem{Type: typ, Title: http.StatusText(status), Status: status, Detail: detail}
+}
+
+// WriteProblem sends a problem+json response, for handlers outside the
+// front (the admin listener) that answer in the same way.
+func WriteProblem(w http.ResponseWriter, r *http.Request, status int, typ, detail string) {
+	writeProblem(w, r, newProblem(status, typ, detail))
 }
 
 // writeProblem sends p as application/problem+json.

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"regexp"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -51,23 +52,31 @@ type Config struct {
 	MaxURLBytes int
 	// Now is the clock. Nil means time.Now.
 	Now func() time.Time
+	// Metrics receives per-request measurements. Nil means none.
+	Metrics Metrics
+	// Tracing names the server span in the request's context after the
+	// view's route. The span itself is started outside the front.
+	Tracing bool
 }
 
 // Front is the HTTP handler for all clients.
 type Front struct {
-	table       atomic.Pointer[table]
-	forwardAuth func(upstream string) bool
-	engine      *aggregate.Engine
-	cache       *cache.Cache
-	flights     cache.Group[*outcome]
-	log         *slog.Logger
-	access      *accessLog
-	ids         *requestIDs
-	ready       func() bool
-	partialTTL  time.Duration
-	maxURLBytes int
-	now         func() time.Time
-	executing   atomic.Int64 // view executions in flight, some detached from any request
+	table        atomic.Pointer[table]
+	forwardAuth  func(upstream string) bool
+	engine       *aggregate.Engine
+	cache        *cache.Cache
+	flights      cache.Group[*outcome]
+	log          *slog.Logger
+	access       *accessLog
+	ids          *requestIDs
+	ready        func() bool
+	partialTTL   time.Duration
+	maxURLBytes  int
+	now          func() time.Time
+	metrics      Metrics
+	otherMetrics ViewMetrics // requests no view took
+	tracing      bool
+	executing    atomic.Int64 // view executions in flight, some detached from any request
 }
 
 var clientRE = regexp.MustCompile(`^[a-z][a-z0-9-]*$`)
@@ -87,7 +96,13 @@ func New(cfg Config) (*Front, error) {
 		partialTTL:  cfg.PartialTTL,
 		maxURLBytes: cfg.MaxURLBytes,
 		now:         cfg.Now,
+		metrics:     cfg.Metrics,
+		tracing:     cfg.Tracing,
 	}
+	if f.metrics == nil {
+		f.metrics = noMetrics{}
+	}
+	f.otherMetrics = f.metrics.View("", "")
 	if cfg.AccessLog != nil {
 		f.access = &accessLog{w: cfg.AccessLog, format: cfg.AccessLogFormat}
 	}
@@ -295,6 +310,18 @@ func (f *Front) Drain(ctx context.Context) error {
 		case <-t.C:
 		}
 	}
+	return nil
+}
+
+// Purge drops cached responses: of one view if view is set, under a key
+// prefix if prefix is set (keys begin with the request's canonical path,
+// e.g. /web/home/7), all of them if neither is. Responses being fetched
+// during the purge are not stored.
+func (f *Front) Purge(view, prefix string) error {
+	if view != "" && !slices.ContainsFunc(f.table.Load().views, func(h *viewHandler) bool { return h.plan.Name() == view }) {
+		return fmt.Errorf("no view named %q", view)
+	}
+	f.cache.Purge(view, prefix)
 	return nil
 }
 

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -13,6 +14,8 @@ import (
 	"github.com/bffproxy/bff/aggregate"
 	"github.com/bffproxy/bff/cache"
 	"github.com/go-chi/chi/v5"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // PartialHeader names each optional part missing from a 200 response and
@@ -24,7 +27,11 @@ type viewHandler struct {
 	front        *Front
 	client       string
 	plan         *aggregate.Plan
-	keyPrefix    string
+	keyPath      []keyPart // the route, to write the request's canonical path
+	keySuffix    string    // the definition's fingerprint
+	tag          string    // groups the view's cache entries for purges
+	metrics      ViewMetrics
+	spanName     string
 	perUser      bool
 	ttl          time.Duration
 	cacheControl []string
@@ -46,12 +53,16 @@ func (f *Front) newViewHandler(client string, plan *aggregate.Plan) *viewHandler
 		plan:   plan,
 		// The definition's fingerprint keeps a changed view (after a reload)
 		// from serving what its old definition cached.
-		keyPrefix: client + "\x00" + plan.Name() + "\x00" + plan.Fingerprint() + "\x00",
+		keySuffix: "\x00" + plan.Fingerprint() + "\x00",
+		tag:       plan.Name(),
+		metrics:   f.metrics.View(client, plan.Name()),
+		spanName:  plan.Method() + " /" + client + plan.Route(),
 		perUser:   pol.Scope == aggregate.ScopeUser,
 		ttl:       pol.TTL,
 		vary:      []string{"Accept-Encoding, Accept-Language"},
 		params:    plan.ParamNames(),
 	}
+	h.keyPath = keyParts("/"+client+plan.Route(), h.params)
 	secs := strconv.Itoa(int(pol.TTL / time.Second))
 	switch {
 	case pol.TTL <= 0:
@@ -70,7 +81,10 @@ func (f *Front) newViewHandler(client string, plan *aggregate.Plan) *viewHandler
 func (h *viewHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	info := infoFrom(w)
 	if info != nil {
-		info.client, info.view = h.client, h.plan.Name()
+		info.client, info.view, info.metrics = h.client, h.plan.Name(), h.metrics
+	}
+	if h.front.tracing {
+		h.nameSpan(r)
 	}
 	var inline [4]string // most views have a parameter or two: no allocation on a hit
 	params := inline[:0]
@@ -88,14 +102,11 @@ func (h *viewHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	key := h.cacheKey(params, r.Header)
 	if e, ok := h.front.cache.Get(key); ok {
 		if info != nil {
-			info.cache = "HIT"
+			info.cache = CacheHit
 		}
 		w.Header()["Age"] = ageValue(h.front.now().Sub(e.StoredAt))
 		h.write(w, r, e, hit)
 		return
-	}
-	if info != nil {
-		info.cache = "MISS"
 	}
 	h.miss(w, r, info, key, params)
 }
@@ -103,9 +114,15 @@ func (h *viewHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // miss runs the view, or waits for an identical request already running it.
 func (h *viewHandler) miss(w http.ResponseWriter, r *http.Request, info *requestInfo, key string, values []string) {
 	params := append([]string(nil), values...) // outlives this request if others wait
-	out, _, err := h.front.flights.Do(r.Context(), key, func(ctx context.Context) (*outcome, error) {
+	out, shared, err := h.front.flights.Do(r.Context(), key, func(ctx context.Context) (*outcome, error) {
 		return h.execute(ctx, key, params, r.Header)
 	})
+	if info != nil {
+		info.cache = CacheMiss
+		if shared {
+			info.cache = CacheCoalesced
+		}
+	}
 	if err != nil {
 		if r.Context().Err() != nil {
 			return // the client is gone; nobody reads an answer
@@ -121,6 +138,7 @@ func (h *viewHandler) miss(w http.ResponseWriter, r *http.Request, info *request
 func (h *viewHandler) execute(ctx context.Context, key string, params []string, header http.Header) (*outcome, error) {
 	h.front.executing.Add(1)
 	defer h.front.executing.Add(-1)
+	epoch := h.front.cache.Epoch() // a purge while upstreams answer covers this result
 	res, err := h.front.engine.Run(ctx, h.plan, aggregate.Input{Params: params, Header: header})
 	if err != nil {
 		return nil, err
@@ -139,6 +157,7 @@ func (h *viewHandler) execute(ctx context.Context, key string, params []string, 
 		ttl = min(ttl, h.front.partialTTL)
 	}
 	out.entry = cache.NewEntry(res.Body, hdr, h.front.now())
+	out.entry.Tag, out.entry.Epoch = h.tag, epoch
 	h.front.cache.Set(key, out.entry, ttl)
 	return out, nil
 }
@@ -213,21 +232,20 @@ func (h *viewHandler) fail(w http.ResponseWriter, r *http.Request, info *request
 	writeProblem(w, r, p)
 }
 
-// cacheKey is client, view, the validated parameters, the language the
-// upstreams are asked for, and for per-user views the caller's identity.
+// cacheKey is the request's canonical path (so operators can purge by path
+// prefix), the view's fingerprint, the language the upstreams are asked
+// for, and for per-user views the caller's identity.
 func (h *viewHandler) cacheKey(params []string, header http.Header) string {
 	var b strings.Builder
-	b.Grow(len(h.keyPrefix) + 32)
-	b.WriteString(h.keyPrefix)
-	var n [20]byte
-	for _, p := range params {
-		// Length-prefixed: values may hold any byte, and ("a\x00b", "c") must
-		// not meet ("a", "b\x00c").
-		b.Write(strconv.AppendInt(n[:0], int64(len(p)), 10))
-		b.WriteByte(':')
-		b.WriteString(p)
+	b.Grow(64)
+	for _, part := range h.keyPath {
+		b.WriteString(part.literal)
+		if part.param >= 0 {
+			// Escaped as a segment: a value holding '/' cannot pass for two.
+			b.WriteString(url.PathEscape(params[part.param]))
+		}
 	}
-	b.WriteByte(0)
+	b.WriteString(h.keySuffix)
 	if lang := header["Accept-Language"]; len(lang) == 1 {
 		b.WriteString(lang[0])
 	}
@@ -236,6 +254,44 @@ func (h *viewHandler) cacheKey(params []string, header http.Header) string {
 		b.WriteString(identity(header))
 	}
 	return b.String()
+}
+
+// keyPart is a literal stretch of a route and the parameter after it (-1: none).
+type keyPart struct {
+	literal string
+	param   int
+}
+
+// keyParts splits a route like /web/home/{id} or /c/{sku:[A-Z0-9-]+} into
+// literals and parameter positions in params.
+func keyParts(route string, params []string) []keyPart {
+	var parts []keyPart
+	for route != "" {
+		open := strings.IndexByte(route, '{')
+		end := strings.IndexByte(route[max(open, 0):], '}')
+		if open < 0 || end < 0 {
+			break
+		}
+		name, _, _ := strings.Cut(route[open+1:open+end], ":")
+		parts = append(parts, keyPart{literal: route[:open], param: slices.Index(params, name)})
+		route = route[open+end+1:]
+	}
+	return append(parts, keyPart{literal: route, param: -1})
+}
+
+// nameSpan names the server span after the route, not the raw path, which
+// would give every id its own span name.
+func (h *viewHandler) nameSpan(r *http.Request) {
+	span := trace.SpanFromContext(r.Context())
+	if !span.IsRecording() {
+		return
+	}
+	span.SetName(h.spanName)
+	span.SetAttributes(
+		attribute.String("http.route", "/"+h.client+h.plan.Route()),
+		attribute.String("bff.client", h.client),
+		attribute.String("bff.view", h.plan.Name()),
+	)
 }
 
 // dropOddLanguage removes an Accept-Language that no browser or app sends

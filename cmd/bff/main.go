@@ -23,8 +23,10 @@ import (
 	"github.com/bffproxy/bff/bff/mobile"
 	"github.com/bffproxy/bff/bff/web"
 	"github.com/bffproxy/bff/cache"
+	"github.com/bffproxy/bff/internal/admin"
 	"github.com/bffproxy/bff/internal/config"
 	"github.com/bffproxy/bff/internal/demo"
+	"github.com/bffproxy/bff/internal/telemetry"
 	"github.com/bffproxy/bff/upstream"
 	"github.com/sony/gobreaker/v2"
 )
@@ -41,13 +43,16 @@ func main() {
 	os.Exit(code)
 }
 
+// listeners are the bound addresses; Admin is empty when it is off.
+type listeners struct{ Public, Admin string }
+
 // run is main without the process: it returns the exit code. listening, if
-// set, receives the bound address once the server accepts connections.
+// set, receives the bound addresses once the servers accept connections.
 //
-//	bff [-addr ADDR] [-config FILE]    serve
+//	bff [-addr ADDR] [-admin-addr ADDR] [-config FILE]    serve
 //	bff check [-config FILE]           validate config and views, exit non-zero on a problem
 //	bff views [-config FILE]           list every route, its calls and cache policy
-func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer, listening chan<- string) int {
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer, listening chan<- listeners) int {
 	command := "serve"
 	if len(args) > 0 && (args[0] == "check" || args[0] == "views") {
 		command, args = args[0], args[1:]
@@ -55,6 +60,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	fs := flag.NewFlagSet("bff "+command, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	addr := fs.String("addr", "", "listen address (env BFF_ADDR, default 127.0.0.1:8080)")
+	adminAddr := fs.String("admin-addr", "", `admin listener: metrics, health, pprof, status page (env BFF_ADMIN_ADDR, default 127.0.0.1:9090, "off" for none)`)
 	configPath := fs.String("config", "", "YAML config file (optional; see README)")
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -72,7 +78,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	out := newLogWriter(stderr)
 	defer out.Close()
-	code, err := serve(ctx, *configPath, *addr, getenv, out, listening)
+	code, err := serve(ctx, *configPath, *addr, *adminAddr, getenv, out, listening)
 	if err != nil {
 		fmt.Fprintf(out, "bff: %v\n", err)
 	}
@@ -169,7 +175,8 @@ func inspect(command, configPath string, getenv func(string) string, stdout io.W
 	return nil
 }
 
-func serve(ctx context.Context, configPath, addrFlag string, getenv func(string) string, out io.Writer, listening chan<- string) (int, error) {
+func serve(ctx context.Context, configPath, addrFlag, adminFlag string, getenv func(string) string, out io.Writer, listening chan<- listeners) (int, error) {
+	started := time.Now()
 	cfg, views, routeSets, err := prepare(configPath, getenv)
 	if err != nil {
 		return 1, err
@@ -177,7 +184,27 @@ func serve(ctx context.Context, configPath, addrFlag string, getenv func(string)
 	if addrFlag != "" {
 		cfg.Addr = addrFlag
 	}
+	if adminFlag != "" {
+		cfg.Admin.Addr = adminFlag
+	}
 	log := newLogger(cfg.Log, out)
+	metrics := telemetry.New()
+	tracer, err := telemetry.NewTracer(ctx, telemetry.TracingConfig{
+		Endpoint: cfg.Tracing.Endpoint, SampleRatio: cfg.Tracing.SampleRatio, ServiceName: cfg.Tracing.ServiceName,
+	})
+	if err != nil {
+		return 1, err
+	}
+	defer func() {
+		fctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := tracer.Shutdown(fctx); err != nil {
+			log.Warn("tracing: spans lost at exit", "error", err)
+		}
+	}()
+	if tracer != nil {
+		log.Info("tracing on", "endpoint", cfg.Tracing.Endpoint, "sample_ratio", cfg.Tracing.SampleRatio)
+	}
 
 	demos, err := startDemos(cfg, routeSets, log)
 	if err != nil {
@@ -191,9 +218,14 @@ func serve(ctx context.Context, configPath, addrFlag string, getenv func(string)
 
 	clients := map[string]aggregate.Doer{}
 	forwardsAuth := map[string]bool{}
+	var adminUpstreams []admin.Upstream
 	for _, name := range cfg.UpstreamNames() {
 		uc := cfg.Upstreams[name].ClientConfig(name)
+		rec := metrics.Upstream(name)
+		uc.Observer = rec
+		uc.WrapTransport = tracer.Transport(name)
 		uc.OnStateChange = func(up string, from, to gobreaker.State) {
+			rec.BreakerChanged(from, to)
 			log.Warn("circuit breaker changed state", "upstream", up, "from", from.String(), "to", to.String())
 		}
 		c, err := upstream.New(uc)
@@ -201,8 +233,10 @@ func serve(ctx context.Context, configPath, addrFlag string, getenv func(string)
 			return 1, err
 		}
 		defer c.CloseIdleConnections()
+		rec.Attach(c, uc.BaseURL)
 		clients[name] = c
 		forwardsAuth[name] = uc.ForwardAuthorization
+		adminUpstreams = append(adminUpstreams, admin.Upstream{Name: name, URL: uc.BaseURL, Client: c})
 	}
 
 	respCache, err := cache.New(cache.Config{MaxBytes: cfg.CacheMaxBytes(cache.DefaultMaxBytes)})
@@ -215,8 +249,11 @@ func serve(ctx context.Context, configPath, addrFlag string, getenv func(string)
 			respCache.Close()
 		}
 	}()
+	if err := metrics.WatchCache(respCache); err != nil {
+		return 1, err
+	}
 
-	var ready atomic.Bool
+	var ready, draining atomic.Bool
 	front, err := bff.New(bff.Config{
 		Engine:                aggregate.NewEngine(clients),
 		Cache:                 respCache,
@@ -228,6 +265,8 @@ func serve(ctx context.Context, configPath, addrFlag string, getenv func(string)
 		Ready:                 ready.Load,
 		PartialTTL:            cfg.Cache.PartialTTL,
 		MaxURLBytes:           cfg.Server.MaxURLBytes,
+		Metrics:               metrics,
+		Tracing:               tracer != nil,
 	})
 	if err != nil {
 		return 1, err
@@ -237,11 +276,27 @@ func serve(ctx context.Context, configPath, addrFlag string, getenv func(string)
 	if err != nil {
 		return 1, fmt.Errorf("listen: %w", err)
 	}
+	adminSrv, adminAddr, err := startAdmin(cfg, admin.Config{
+		Metrics: metrics, Front: front, Cache: respCache, Upstreams: adminUpstreams, Token: cfg.Admin.Token,
+		Ready: ready.Load, Draining: draining.Load, Started: started, Version: version(),
+	}, log)
+	if err != nil {
+		_ = ln.Close()
+		return 1, err
+	}
+	if adminSrv != nil {
+		// Last to close: /readyz keeps saying "draining" while requests finish.
+		defer func() {
+			actx, cancel := context.WithTimeout(context.Background(), time.Second)
+			defer cancel()
+			_ = adminSrv.Shutdown(actx)
+		}()
+	}
 	// Requests run on a context of their own, canceled only when a shutdown
 	// runs out of time: http.Server.Shutdown does not cancel them.
 	reqCtx, cancelRequests := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelRequests()
-	srv := newServer(cfg.Server, front, log)
+	srv := newServer(cfg.Server, tracer.Handler(front), log)
 	srv.BaseContext = func(net.Listener) context.Context { return reqCtx }
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
@@ -263,7 +318,7 @@ func serve(ctx context.Context, configPath, addrFlag string, getenv func(string)
 		"try", []string{base + "/web/home/7", base + "/mobile/home/7", base + "/web/orders/ord-7-20"},
 		"cache_max_bytes", cfg.CacheMaxBytes(cache.DefaultMaxBytes))
 	if listening != nil {
-		listening <- ln.Addr().String()
+		listening <- listeners{Public: ln.Addr().String(), Admin: adminAddr}
 	}
 
 	select {
@@ -271,10 +326,16 @@ func serve(ctx context.Context, configPath, addrFlag string, getenv func(string)
 		return 1, fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
 	}
+	// Not ready from the first moment of shutdown, while still serving.
+	draining.Store(true)
 	ready.Store(false)
 	timeout := cfg.Server.ShutdownTimeout
 	if timeout <= 0 {
 		timeout = 15 * time.Second
+	}
+	if d := cfg.Server.ShutdownDelay; d > 0 {
+		log.Info("shutting down: not ready, still serving while load balancers notice", "delay", d.String())
+		time.Sleep(d)
 	}
 	log.Info("shutting down: finishing in-flight requests", "timeout", timeout.String())
 	sctx, cancel := context.WithTimeout(context.Background(), timeout)
@@ -294,6 +355,40 @@ func serve(ctx context.Context, configPath, addrFlag string, getenv func(string)
 	}
 	log.Info("stopped", "coalesced_requests", front.Coalesced())
 	return 0, nil
+}
+
+// startAdmin listens on the admin address unless it is off.
+func startAdmin(cfg *config.Config, ac admin.Config, log *slog.Logger) (*http.Server, string, error) {
+	if cfg.Admin.Addr == config.AdminOff {
+		return nil, "", nil
+	}
+	ln, err := net.Listen("tcp", cfg.Admin.Addr)
+	if err != nil {
+		return nil, "", fmt.Errorf("admin listener: %w", err)
+	}
+	srv := &http.Server{
+		Handler:           admin.New(ac),
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       10 * time.Second,
+		// pprof's CPU profile and trace run up to the seconds asked for.
+		WriteTimeout:   2 * time.Minute,
+		IdleTimeout:    2 * time.Minute,
+		MaxHeaderBytes: 32 << 10,
+		ErrorLog:       slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	go func() { _ = srv.Serve(ln) }()
+	addr := ln.Addr().String()
+	log.Info("admin listening", "addr", addr, "status_page", "http://"+addr+"/_bff/", "metrics", "http://"+addr+"/metrics",
+		"token_required", cfg.Admin.Token != "")
+	return srv, addr, nil
+}
+
+// version is the module version the binary was built from, if known.
+func version() string {
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
+		return bi.Main.Version
+	}
+	return "devel"
 }
 
 func newServer(s config.Server, h http.Handler, log *slog.Logger) *http.Server {

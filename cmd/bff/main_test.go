@@ -99,6 +99,7 @@ func (f *fakeUpstreams) env() map[string]string {
 		"BFF_UPSTREAM_ORDERS_URL": f.orders.URL,
 		"BFF_UPSTREAM_RECS_URL":   f.recs.URL,
 		"BFF_ADDR":                "127.0.0.1:0",
+		"BFF_ADMIN_ADDR":          "127.0.0.1:0",
 		"BFF_LOG_FORMAT":          "text",
 	}
 }
@@ -107,11 +108,11 @@ func TestViewsAreBuiltFromConfiguredUpstreams(t *testing.T) {
 	f := newFakeUpstreams(t, nil, nil)
 	env := f.env()
 	ctx, cancel := context.WithCancel(context.Background())
-	listening := make(chan string, 1)
+	listening := make(chan listeners, 1)
 	done := make(chan int, 1)
 	var logs strings.Builder
 	go func() { done <- run(ctx, nil, func(k string) string { return env[k] }, io.Discard, &logs, listening) }()
-	addr := <-listening
+	addr := (<-listening).Public
 
 	want := map[string]string{
 		"/web/home/5": `{"user":{"id":5,"name":"Fake 5","email":"f5@fake.test","avatar_url":"https://fake.test/5.png"},` +
@@ -294,14 +295,14 @@ func TestViewsDirectoryReloads(t *testing.T) {
 	writeView("profile.yaml", profile("name"))
 
 	ctx, cancel := context.WithCancel(context.Background())
-	listening := make(chan string, 1)
+	listening := make(chan listeners, 1)
 	done := make(chan int, 1)
 	var logs lockedBuffer
-	env := map[string]string{"BFF_ADDR": "127.0.0.1:0", "BFF_LOG_FORMAT": "text"}
+	env := map[string]string{"BFF_ADDR": "127.0.0.1:0", "BFF_ADMIN_ADDR": "127.0.0.1:0", "BFF_LOG_FORMAT": "text"}
 	go func() {
 		done <- run(ctx, []string{"-config", conf}, func(k string) string { return env[k] }, io.Discard, &logs, listening)
 	}()
-	addr := <-listening
+	addr := (<-listening).Public
 	get := func(path string) (int, string) {
 		resp, err := http.Get("http://" + addr + path)
 		if err != nil {

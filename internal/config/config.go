@@ -24,7 +24,32 @@ type Config struct {
 	Log       Log                        `yaml:"log"`
 	Cache     Cache                      `yaml:"cache"`
 	Views     Views                      `yaml:"views"`
+	Admin     Admin                      `yaml:"admin"`
+	Tracing   Tracing                    `yaml:"tracing"`
 	Upstreams map[string]*UpstreamConfig `yaml:"upstreams"`
+}
+
+// Admin is the operators' listener: metrics, health, pprof, status page.
+type Admin struct {
+	// Addr is where it listens. Default 127.0.0.1:9090; "off" disables it.
+	Addr string `yaml:"addr"`
+	// Token, if set, must be sent as a bearer token to every admin
+	// endpoint but /healthz and /readyz.
+	Token string `yaml:"token"`
+}
+
+// AdminOff is the Admin.Addr that turns the admin listener off.
+const AdminOff = "off"
+
+// Tracing exports OpenTelemetry traces; off unless Endpoint is set.
+type Tracing struct {
+	// Endpoint is the OTLP collector: http://host:4318 (OTLP/HTTP) or
+	// grpc://host:4317 (OTLP/gRPC); https and grpcs use TLS.
+	Endpoint string `yaml:"endpoint"`
+	// SampleRatio is the share of new traces recorded. Default 1.
+	SampleRatio float64 `yaml:"sample_ratio"`
+	// ServiceName names the process in traces. Default "bff".
+	ServiceName string `yaml:"service_name"`
 }
 
 // Views are the view files read at start and on reload, besides the
@@ -46,6 +71,10 @@ type Server struct {
 	MaxHeaderBytes    int           `yaml:"max_header_bytes"`    // default 32 KiB
 	MaxURLBytes       int           `yaml:"max_url_bytes"`       // default 4096
 	ShutdownTimeout   time.Duration `yaml:"shutdown_timeout"`    // default 15s
+	// ShutdownDelay keeps serving, with /readyz failing, this long after a
+	// stop signal before the listener closes, so load balancers stop sending
+	// new requests first. Default 0.
+	ShutdownDelay time.Duration `yaml:"shutdown_delay"`
 }
 
 // Log selects the log format and the access log.
@@ -120,11 +149,21 @@ func Load(path string) (*Config, error) {
 var upstreamNameRE = regexp.MustCompile(`^[a-z][a-z0-9_-]*$`)
 
 // ApplyEnv overrides the file with BFF_* environment variables:
-// BFF_ADDR, BFF_CACHE_MAX_BYTES, BFF_VIEWS_DIR, BFF_LOG_FORMAT, BFF_LOG_LEVEL, BFF_ACCESS_LOG and
+// BFF_ADDR, BFF_ADMIN_ADDR, BFF_ADMIN_TOKEN, BFF_TRACING_ENDPOINT, BFF_CACHE_MAX_BYTES,
+// BFF_VIEWS_DIR, BFF_LOG_FORMAT, BFF_LOG_LEVEL, BFF_ACCESS_LOG and
 // BFF_UPSTREAM_<NAME>_URL for every upstream in the file.
 func (c *Config) ApplyEnv(getenv func(string) string) error {
 	if v := getenv("BFF_ADDR"); v != "" {
 		c.Addr = v
+	}
+	if v := getenv("BFF_ADMIN_ADDR"); v != "" {
+		c.Admin.Addr = v
+	}
+	if v := getenv("BFF_ADMIN_TOKEN"); v != "" {
+		c.Admin.Token = v
+	}
+	if v := getenv("BFF_TRACING_ENDPOINT"); v != "" {
+		c.Tracing.Endpoint = v
 	}
 	if v := getenv("BFF_CACHE_MAX_BYTES"); v != "" {
 		n, err := strconv.ParseInt(v, 10, 64)
@@ -180,6 +219,15 @@ func EnvURL(name string) string {
 func (c *Config) validate() error {
 	if c.Addr == "" {
 		c.Addr = "127.0.0.1:8080"
+	}
+	if c.Admin.Addr == "" {
+		c.Admin.Addr = "127.0.0.1:9090"
+	}
+	if c.Tracing.SampleRatio < 0 || c.Tracing.SampleRatio > 1 {
+		return fmt.Errorf("config: tracing.sample_ratio %v: want a share between 0 and 1", c.Tracing.SampleRatio)
+	}
+	if c.Server.ShutdownDelay < 0 {
+		return fmt.Errorf("config: server.shutdown_delay must not be negative")
 	}
 	switch c.Log.Format {
 	case "", "json", "text":
