@@ -57,6 +57,9 @@ func (a *accessLog) write(now time.Time, r *http.Request, x *exchange, status in
 	if x.info.partial != "" {
 		l.str("partial", x.info.partial)
 	}
+	if x.info.upstreams != "" {
+		l.str("upstreams", x.info.upstreams)
+	}
 	if x.info.err != nil {
 		l.str("error", x.info.err.Error())
 	}

@@ -20,6 +20,8 @@ type requestInfo struct {
 	metrics ViewMetrics
 	// partial is the partial-response header value, if any.
 	partial string
+	// upstreams summarizes the calls of the execution that answered, if any.
+	upstreams string
 	err     error
 }
 

@@ -41,8 +41,9 @@ type viewHandler struct {
 
 // outcome is one execution of a view, shared by coalesced requests.
 type outcome struct {
-	entry  *cache.Entry
-	timing []string // Server-Timing
+	entry   *cache.Entry
+	timing  []string // Server-Timing
+	summary string   // the calls, for the access log
 }
 
 func (f *Front) newViewHandler(client string, plan *aggregate.Plan) *viewHandler {
@@ -122,6 +123,9 @@ func (h *viewHandler) miss(w http.ResponseWriter, r *http.Request, info *request
 		if shared {
 			info.cache = CacheCoalesced
 		}
+		if out != nil {
+			info.upstreams = out.summary
+		}
 	}
 	if err != nil {
 		if r.Context().Err() != nil {
@@ -148,7 +152,7 @@ func (h *viewHandler) execute(ctx context.Context, key string, params []string, 
 	hdr["Cache-Control"] = h.cacheControl
 	hdr["Vary"] = h.vary
 	hdr["X-Content-Type-Options"] = nosniff
-	out := &outcome{timing: []string{serverTiming(res.Calls)}}
+	out := &outcome{timing: []string{serverTiming(res.Calls)}, summary: callSummary(res.Calls)}
 	ttl := h.ttl
 	if len(res.Missing) > 0 {
 		hdr[PartialHeader] = []string{partialValue(res.Missing)}
@@ -357,6 +361,27 @@ func serverTiming(calls []aggregate.CallReport) string {
 			b.WriteString(c.Outcome)
 		}
 		b.WriteByte('"')
+	}
+	return b.String()
+}
+
+// callSummary is "user:users:ok:1.2ms:1 orders:orders:ok:0.9ms:1 ...":
+// call, upstream, outcome, duration and attempts of each call.
+func callSummary(calls []aggregate.CallReport) string {
+	var b strings.Builder
+	for i, c := range calls {
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		b.WriteString(c.Name)
+		b.WriteByte(':')
+		b.WriteString(c.Upstream)
+		b.WriteByte(':')
+		b.WriteString(c.Outcome)
+		b.WriteByte(':')
+		b.WriteString(strconv.FormatFloat(float64(c.Duration.Microseconds())/1000, 'f', 1, 64))
+		b.WriteString("ms:")
+		b.WriteString(strconv.Itoa(c.Attempts))
 	}
 	return b.String()
 }

@@ -1,0 +1,179 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// start runs the binary's serve path with env and an optional config file,
+// and returns its addresses, its log and a stop function that waits for exit.
+func start(t *testing.T, env map[string]string, config string) (listeners, *lockedBuffer, func() int) {
+	t.Helper()
+	var args []string
+	if config != "" {
+		path := filepath.Join(t.TempDir(), "bff.yaml")
+		if err := os.WriteFile(path, []byte(config), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		args = []string{"-config", path}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	listening := make(chan listeners, 1)
+	done := make(chan int, 1)
+	logs := &lockedBuffer{}
+	go func() { done <- run(ctx, args, func(k string) string { return env[k] }, io.Discard, logs, listening) }()
+	var l listeners
+	select {
+	case l = <-listening:
+	case code := <-done:
+		cancel()
+		t.Fatalf("bff exited with %d before listening:\n%s", code, logs.String())
+	}
+	stopped := false
+	var code int
+	stop := func() int {
+		if !stopped {
+			stopped = true
+			cancel()
+			code = <-done
+		}
+		return code
+	}
+	t.Cleanup(func() { stop() })
+	return l, logs, stop
+}
+
+func request(t *testing.T, method, url string, header ...string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(method, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, url, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// Tokens, cookies and API keys in requests never reach the logs: not in
+// access lines, not in the warnings of failed views, not from the admin
+// listener, whatever the request's fate.
+func TestLogsHoldNoSecrets(t *testing.T) {
+	f := newFakeUpstreams(t, nil, nil)
+	users := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/users/8" {
+			http.Error(w, `{"error":"`+r.Header.Get("Authorization")+`"}`, http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = io.WriteString(w, `{"id":7,"name":"n","email":"e","avatar_url":"a"}`)
+	}))
+	t.Cleanup(users.Close)
+	env := f.env()
+	env["BFF_UPSTREAM_USERS_URL"] = users.URL
+	env["BFF_LOG_FORMAT"] = "json"
+	env["BFF_LOG_LEVEL"] = "debug"
+	env["BFF_ADMIN_TOKEN"] = "admin-SECRET-0"
+	l, logs, stop := start(t, env, "upstreams:\n  users:\n    retry: {max: 1}\n")
+	secrets := []string{"Authorization", "Bearer tok-SECRET-1", "Cookie", "session=cookie-SECRET-2", "X-Api-Key", "key-SECRET-3"}
+	base := "http://" + l.Public
+	for _, path := range []string{"/web/home/7", "/web/home/7?access_token=qs-SECRET-4", "/web/home/8", "/nowhere", "/web/home/x"} {
+		request(t, http.MethodGet, base+path, secrets...)
+	}
+	request(t, http.MethodGet, base+"/web/home/9", "Authorization", "Basic dXNlcjpiasic-SECRET-5")
+	if code, _ := request(t, http.MethodGet, "http://"+l.Admin+"/_bff/upstreams", "Authorization", "Bearer wrong-SECRET-6"); code != http.StatusUnauthorized {
+		t.Errorf("admin with a wrong token: %d; want 401", code)
+	}
+	if code := stop(); code != 0 {
+		t.Fatalf("exit code %d", code)
+	}
+
+	out := logs.String()
+	for _, s := range []string{"SECRET", "dXNlcjpi"} {
+		if strings.Contains(out, s) {
+			t.Errorf("the log holds %q:\n%s", s, out)
+		}
+	}
+	// The log is not empty by accident: each request has its line.
+	lines := 0
+	for line := range strings.Lines(out) {
+		var rec map[string]any
+		if json.Unmarshal([]byte(line), &rec) == nil && rec["msg"] == "request" {
+			lines++
+		}
+	}
+	if lines != 6 {
+		t.Errorf("%d access lines; want 6, one per public request:\n%s", lines, out)
+	}
+	if !strings.Contains(out, `"msg":"view failed"`) {
+		t.Errorf("the failed view was not logged:\n%s", out)
+	}
+}
+
+// From the first moment of shutdown, /readyz says "not ready" on both
+// listeners while the public one still serves requests (shutdown_delay), so
+// load balancers stop sending traffic before the listener closes.
+func TestReadyzFailsAsSoonAsShutdownStarts(t *testing.T) {
+	f := newFakeUpstreams(t, nil, nil)
+	l, _, stop := start(t, f.env(), "server:\n  shutdown_delay: 3s\n")
+	public, adminBase := "http://"+l.Public, "http://"+l.Admin
+	for _, u := range []string{public + "/readyz", adminBase + "/readyz"} {
+		if code, body := request(t, http.MethodGet, u); code != http.StatusOK {
+			t.Fatalf("%s before shutdown: %d %s", u, code, body)
+		}
+	}
+
+	stopped := make(chan int, 1)
+	go func() { stopped <- stop() }()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		code, body := request(t, http.MethodGet, adminBase+"/readyz")
+		if code == http.StatusServiceUnavailable {
+			if !strings.Contains(body, `"draining":true`) {
+				t.Errorf("admin /readyz while draining: %s", body)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("admin /readyz never turned not-ready after the stop signal")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	// Not ready, yet still serving.
+	if code, body := request(t, http.MethodGet, public+"/readyz"); code != http.StatusServiceUnavailable {
+		t.Errorf("public /readyz while draining: %d %s; want 503", code, body)
+	}
+	if code, body := request(t, http.MethodGet, public+"/web/home/7"); code != http.StatusOK {
+		t.Errorf("a request during the shutdown delay: %d %s; want 200", code, body)
+	}
+	if code := <-stopped; code != 0 {
+		t.Errorf("exit code %d; want 0", code)
+	}
+}
+
+// The public listener never serves the admin endpoints.
+func TestAdminEndpointsAreNotPublic(t *testing.T) {
+	f := newFakeUpstreams(t, nil, nil)
+	l, _, _ := start(t, f.env(), "")
+	for _, p := range []string{"/metrics", "/_bff/", "/_bff/status", "/debug/pprof/", "/_bff/upstreams"} {
+		if code, _ := request(t, http.MethodGet, "http://"+l.Public+p); code != http.StatusNotFound {
+			t.Errorf("public %s: %d; want 404", p, code)
+		}
+		if code, _ := request(t, http.MethodGet, "http://"+l.Admin+p); code != http.StatusOK {
+			t.Errorf("admin %s: %d; want 200", p, code)
+		}
+	}
+}
