@@ -17,7 +17,7 @@ func TestAccessLogLines(t *testing.T) {
 	x := &exchange{status: 200, bytes: 2697}
 	x.info = requestInfo{id: "abc-1", client: "web", view: "web.home", cache: CacheHit, partial: "recommendations;reason=timeout",
 		upstreams: "user:users:ok:1.2ms:1 recommendations:recs:timeout:250.0ms:2",
-		err: errors.New(`upstream "users" said <no> & "bye"` + "\n\xff")}
+		err:       errors.New(`upstream "users" said <no> & "bye"` + "\n\xff")}
 
 	var buf bytes.Buffer
 	(&accessLog{w: &buf, format: AccessLogJSON}).write(at, r, x, 200, 1500*time.Microsecond)
@@ -29,7 +29,7 @@ func TestAccessLogLines(t *testing.T) {
 		"method": "GET", "path": "/web/home/7", "status": 200.0, "bytes": 2697.0, "duration_us": 1500.0, "client": "web",
 		"view": "web.home", "cache": "HIT", "partial": "recommendations;reason=timeout",
 		"upstreams": "user:users:ok:1.2ms:1 recommendations:recs:timeout:250.0ms:2",
-		"error": "upstream \"users\" said <no> & \"bye\"\n\ufffd"}
+		"error":     "upstream \"users\" said <no> & \"bye\"\n\ufffd"}
 	for k, v := range want {
 		if got[k] != v {
 			t.Errorf("%s = %#v, want %#v", k, got[k], v)

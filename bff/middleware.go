@@ -22,7 +22,7 @@ type requestInfo struct {
 	partial string
 	// upstreams summarizes the calls of the execution that answered, if any.
 	upstreams string
-	err     error
+	err       error
 }
 
 // requestIDOf returns the request's ID, set by the front on the way in.
