@@ -2,11 +2,14 @@ package telemetry_test
 
 import (
 	"context"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/bffproxy/bff/internal/demo"
 	"github.com/bffproxy/bff/internal/telemetry"
@@ -163,5 +166,48 @@ func TestTracingOffIsNil(t *testing.T) {
 	_, err = telemetry.NewTracer(context.Background(), telemetry.TracingConfig{Endpoint: "ftp://x"})
 	if err == nil {
 		t.Error("an ftp:// endpoint was accepted")
+	}
+}
+
+// With an OTLP/HTTP endpoint configured, spans reach the collector.
+func TestSpansReachAnOTLPHTTPCollector(t *testing.T) {
+	got := make(chan string, 16)
+	collector := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		if len(body) > 0 {
+			got <- r.Method + " " + r.URL.Path + " " + r.Header.Get("Content-Type")
+		}
+		w.Header().Set("Content-Type", "application/x-protobuf")
+	}))
+	defer collector.Close()
+	tracer, err := telemetry.NewTracer(context.Background(), telemetry.TracingConfig{Endpoint: collector.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := newStack(t, tracer, nil)
+	s.get(t, "/mobile/home/7")
+	if err := tracer.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case req := <-got:
+		if req != "POST /v1/traces application/x-protobuf" {
+			t.Errorf("collector got %q; want an OTLP/HTTP export", req)
+		}
+	default:
+		t.Fatal("the collector received no spans")
+	}
+	for _, endpoint := range []string{"grpc://127.0.0.1:4317", "https://collector.example:4318/custom/v1/traces"} {
+		tr, err := telemetry.NewTracer(context.Background(), telemetry.TracingConfig{Endpoint: endpoint})
+		if err != nil || tr == nil {
+			t.Errorf("NewTracer(%s) = %v, %v", endpoint, tr, err)
+			continue
+		}
+		// Nothing was recorded, so nothing waits for a collector that is not there.
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		if err := tr.Shutdown(ctx); err != nil {
+			t.Errorf("Shutdown(%s): %v", endpoint, err)
+		}
+		cancel()
 	}
 }
