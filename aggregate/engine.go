@@ -390,6 +390,8 @@ func missingOf(call string, err error) Missing {
 			m.Reason = "timeout"
 		case upstream.KindBreakerOpen:
 			m.Reason = "breaker-open"
+		case upstream.KindBulkheadFull:
+			m.Reason = "overloaded"
 		case upstream.KindCanceled:
 			m.Reason = "canceled"
 		case upstream.KindStatus:

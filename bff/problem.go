@@ -111,6 +111,9 @@ func upstreamProblem(ce *aggregate.CallError, err error) *Problem {
 		case upstream.KindBreakerOpen:
 			return newProblem(http.StatusServiceUnavailable, ProblemUpstreamUnavailable,
 				fmt.Sprintf("upstream %q is unavailable (circuit breaker open)", ce.Upstream))
+		case upstream.KindBulkheadFull:
+			return newProblem(http.StatusServiceUnavailable, ProblemUpstreamUnavailable,
+				fmt.Sprintf("upstream %q is unavailable (too many calls in flight)", ce.Upstream))
 		case upstream.KindTimeout:
 			return newProblem(http.StatusGatewayTimeout, ProblemUpstreamTimeout,
 				fmt.Sprintf("upstream %q did not answer in time", ce.Upstream))

@@ -48,6 +48,21 @@ type Config struct {
 	ForwardAuthorization bool
 	// Retry is the retry policy for idempotent calls.
 	Retry RetryConfig
+	// RetryBudget bounds the load retries add to a share of live traffic.
+	RetryBudget BudgetConfig
+	// MaxConcurrent bounds the calls in flight to this upstream (a
+	// bulkhead), so one slow upstream cannot hold the goroutines,
+	// connections and memory the others need. Zero means 256; negative
+	// means no bound.
+	MaxConcurrent int
+	// QueueWait is how long a call waits for a free slot before failing
+	// with KindBulkheadFull. Zero means 20ms.
+	QueueWait time.Duration
+	// DeadlineHeader names the request header that tells the upstream how
+	// many milliseconds the attempt has left, so it can give up when the
+	// answer would come too late. Empty means "X-Bff-Deadline-Ms"; "-"
+	// sends none.
+	DeadlineHeader string
 	// Breaker is the circuit breaker policy.
 	Breaker BreakerConfig
 	// OnStateChange, if set, is called when the breaker changes state.
@@ -143,6 +158,8 @@ type Client struct {
 	transport *http.Transport
 	http      *http.Client
 	breaker   *gobreaker.TwoStepCircuitBreaker[struct{}]
+	budget    *retryBudget
+	slots     chan struct{} // the bulkhead; nil when unbounded
 }
 
 // New validates cfg and builds the client, its transport and its breaker.
@@ -191,13 +208,22 @@ func New(cfg Config) (*Client, error) {
 		next = cfg.WrapTransport(next)
 	}
 	c.breaker = gobreaker.NewTwoStepCircuitBreaker[struct{}](c.breakerSettings())
+	c.budget = newRetryBudget(cfg.RetryBudget)
+	if cfg.MaxConcurrent > 0 {
+		c.slots = make(chan struct{}, cfg.MaxConcurrent)
+	}
+	at := &attemptTransport{
+		next:           next,
+		breaker:        c.breaker,
+		attemptTimeout: cfg.AttemptTimeout,
+		maxBody:        cfg.MaxBodyBytes,
+		observer:       cfg.Observer,
+	}
+	if cfg.DeadlineHeader != "-" {
+		at.deadlineHeader = http.CanonicalHeaderKey(cfg.DeadlineHeader)
+	}
 	c.http = &http.Client{
-		Transport: &attemptTransport{
-			next:           next,
-			breaker:        c.breaker,
-			attemptTimeout: cfg.AttemptTimeout,
-			maxBody:        cfg.MaxBodyBytes,
-		},
+		Transport: at,
 		// Upstream APIs are called, not browsed: a redirect is an answer.
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
@@ -219,6 +245,13 @@ func withDefaults(cfg Config) Config {
 	def(&cfg.Retry.RetryAfterMax, time.Second)
 	def(&cfg.Breaker.Interval, 10*time.Second)
 	def(&cfg.Breaker.OpenTimeout, 5*time.Second)
+	def(&cfg.QueueWait, 20*time.Millisecond)
+	if cfg.MaxConcurrent == 0 {
+		cfg.MaxConcurrent = 256
+	}
+	if cfg.DeadlineHeader == "" {
+		cfg.DeadlineHeader = "X-Bff-Deadline-Ms"
+	}
 	if cfg.Retry.WaitMax < cfg.Retry.WaitMin {
 		cfg.Retry.WaitMax = cfg.Retry.WaitMin
 	}
@@ -267,6 +300,29 @@ func (c *Client) breakerSettings() gobreaker.Settings {
 	return s
 }
 
+// acquire takes a bulkhead slot, waiting at most QueueWait (and never past
+// the deadline or the caller's cancellation).
+func (c *Client) acquire(ctx context.Context, deadline time.Time) bool {
+	select {
+	case c.slots <- struct{}{}:
+		return true
+	default:
+	}
+	wait := min(c.cfg.QueueWait, time.Until(deadline))
+	if wait <= 0 {
+		return false
+	}
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case c.slots <- struct{}{}:
+		return true
+	case <-t.C:
+	case <-ctx.Done():
+	}
+	return false
+}
+
 // Name returns the upstream's name.
 func (c *Client) Name() string { return c.cfg.Name }
 
@@ -299,7 +355,7 @@ func (c *Client) Do(ctx context.Context, r *Request) (*Response, error) {
 	}
 	var ue *Error
 	if errors.As(err, &ue) {
-		res.Kind, res.Status, res.Attempts = ue.Kind, ue.Status, ue.Attempts
+		res.Kind, res.Status, res.Attempts, res.RetryDenied = ue.Kind, ue.Status, ue.Attempts, ue.RetryDenied
 	}
 	obs.CallDone(ctx, res)
 	return resp, err
@@ -339,6 +395,13 @@ func (c *Client) do(ctx context.Context, r *Request) (*Response, error) {
 	if time.Until(deadline) < c.cfg.MinAttemptTime {
 		return fail(KindTimeout, 0, 0, fmt.Errorf("%w: less than %s left", context.DeadlineExceeded, c.cfg.MinAttemptTime))
 	}
+	if c.slots != nil {
+		if !c.acquire(ctx, deadline) {
+			return fail(KindBulkheadFull, 0, 0, fmt.Errorf("%w: %d in flight, none freed within %s", ErrBulkheadFull, cap(c.slots), c.cfg.QueueWait))
+		}
+		defer func() { <-c.slots }()
+	}
+	c.budget.call(time.Now())
 	ctx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
 
@@ -369,11 +432,11 @@ func (c *Client) do(ctx context.Context, r *Request) (*Response, error) {
 		if ctx.Err() != nil && !errors.Is(err, ctx.Err()) {
 			err = fmt.Errorf("%w: %w", ctx.Err(), err)
 		}
-		return fail(classify(err), 0, policy.attempts, err)
+		return policy.fail(fail(classify(err), 0, policy.attempts, err))
 	}
 	if resp.StatusCode >= 300 {
 		_ = resp.Body.Close()
-		return fail(KindStatus, resp.StatusCode, policy.attempts, fmt.Errorf("status %d", resp.StatusCode))
+		return policy.fail(fail(KindStatus, resp.StatusCode, policy.attempts, fmt.Errorf("status %d", resp.StatusCode)))
 	}
 	var b []byte
 	if bb, ok := resp.Body.(*bufferedBody); ok {

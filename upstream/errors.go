@@ -26,6 +26,9 @@ const (
 	KindStatus
 	// KindBadResponse: the body was too large or not valid JSON.
 	KindBadResponse
+	// KindBulkheadFull: the upstream's concurrency bound was reached and no
+	// slot freed up in time; no network attempt was made.
+	KindBulkheadFull
 )
 
 func (k Kind) String() string {
@@ -42,6 +45,8 @@ func (k Kind) String() string {
 		return "status"
 	case KindBadResponse:
 		return "bad-response"
+	case KindBulkheadFull:
+		return "bulkhead-full"
 	}
 	return "unknown"
 }
@@ -51,6 +56,8 @@ var (
 	ErrBodyTooLarge = errors.New("response body too large")
 	// ErrMalformedBody: a successful response whose body is not valid JSON.
 	ErrMalformedBody = errors.New("response body is not valid JSON")
+	// ErrBulkheadFull: every concurrent-call slot of the upstream was taken.
+	ErrBulkheadFull = errors.New("too many concurrent calls")
 )
 
 // Error is a failed upstream call. It names the upstream and the operation
@@ -62,7 +69,9 @@ type Error struct {
 	Kind     Kind
 	Status   int // for KindStatus
 	Attempts int
-	Err      error
+	// RetryDenied: a retry was due but the retry budget was spent.
+	RetryDenied bool
+	Err         error
 }
 
 func (e *Error) Error() string {

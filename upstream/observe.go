@@ -12,6 +12,9 @@ type Observer interface {
 	CallStarted(ctx context.Context)
 	// CallDone is called once per started call with how it ended.
 	CallDone(ctx context.Context, r CallResult)
+	// AttemptDone is called after each network attempt with its status
+	// (zero if none came) and error: the load the upstream actually saw.
+	AttemptDone(ctx context.Context, status int, err error)
 }
 
 // CallResult is how one call ended, all attempts included.
@@ -25,4 +28,6 @@ type CallResult struct {
 	Duration time.Duration
 	// Err is the failure, nil on success.
 	Err error
+	// RetryDenied: a retry was due but the retry budget was spent.
+	RetryDenied bool
 }

@@ -2,6 +2,7 @@ package upstream
 
 import (
 	"context"
+	"errors"
 	"math/rand/v2"
 	"net/http"
 	"strconv"
@@ -28,6 +29,16 @@ type retryPolicy struct {
 	retryable bool
 	attempts  int
 	wait      time.Duration
+	denied    bool // the budget refused a retry
+}
+
+// fail marks a failed call's error with the budget's refusal, if any.
+func (p *retryPolicy) fail(r *Response, err error) (*Response, error) {
+	var ue *Error
+	if p.denied && errors.As(err, &ue) {
+		ue.RetryDenied = true
+	}
+	return r, err
 }
 
 func (p *retryPolicy) check(ctx context.Context, resp *http.Response, err error) (bool, error) {
@@ -65,6 +76,10 @@ func (p *retryPolicy) check(ctx context.Context, resp *http.Response, err error)
 	}
 	if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) < wait+p.client.cfg.MinAttemptTime {
 		return false, nil // the retry would not fit: keep the answer we have
+	}
+	if !p.client.budget.spend(time.Now()) {
+		p.denied = true
+		return false, nil
 	}
 	p.wait = wait
 	return true, nil

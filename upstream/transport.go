@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/sony/gobreaker/v2"
@@ -28,6 +29,8 @@ type attemptTransport struct {
 	breaker        *gobreaker.TwoStepCircuitBreaker[struct{}]
 	attemptTimeout time.Duration
 	maxBody        int64
+	observer       Observer
+	deadlineHeader string // "" sends none
 }
 
 func (t *attemptTransport) RoundTrip(req *http.Request) (*http.Response, error) {
@@ -44,9 +47,21 @@ func (t *attemptTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 		defer cancel()
 		req = req.WithContext(ctx)
 	}
+	if t.deadlineHeader != "" {
+		if dl, ok := req.Context().Deadline(); ok {
+			req.Header[t.deadlineHeader] = []string{strconv.FormatInt(max(time.Until(dl).Milliseconds(), 1), 10)}
+		}
+	}
 	resp, err := t.next.RoundTrip(req)
 	if err == nil {
 		err = t.buffer(resp, req.Method == http.MethodHead)
+	}
+	if t.observer != nil {
+		status := 0
+		if resp != nil {
+			status = resp.StatusCode
+		}
+		t.observer.AttemptDone(callerCtx, status, err)
 	}
 	switch {
 	case err != nil && errors.Is(callerCtx.Err(), context.Canceled):

@@ -101,8 +101,19 @@ type UpstreamConfig struct {
 	MaxConns             int           `yaml:"max_conns"`
 	MaxIdleConns         int           `yaml:"max_idle_conns"`
 	ForwardAuthorization bool          `yaml:"forward_authorization"`
+	MaxConcurrent        int           `yaml:"max_concurrent"`
+	QueueWait            time.Duration `yaml:"queue_wait"`
+	DeadlineHeader       string        `yaml:"deadline_header"`
 	Retry                Retry         `yaml:"retry"`
+	RetryBudget          RetryBudget   `yaml:"retry_budget"`
 	Breaker              Breaker       `yaml:"breaker"`
+}
+
+// RetryBudget: see upstream.BudgetConfig.
+type RetryBudget struct {
+	Ratio        float64       `yaml:"ratio"`
+	MinPerSecond float64       `yaml:"min_per_second"`
+	Window       time.Duration `yaml:"window"`
 }
 
 // Retry: see upstream.RetryConfig. Max defaults to 2 here.
@@ -299,6 +310,10 @@ func (u *UpstreamConfig) ClientConfig(name string) upstream.Config {
 		MaxConns:             u.MaxConns,
 		MaxIdleConns:         u.MaxIdleConns,
 		ForwardAuthorization: u.ForwardAuthorization,
+		MaxConcurrent:        u.MaxConcurrent,
+		QueueWait:            u.QueueWait,
+		DeadlineHeader:       u.DeadlineHeader,
+		RetryBudget:          upstream.BudgetConfig{Ratio: u.RetryBudget.Ratio, MinPerSecond: u.RetryBudget.MinPerSecond, Window: u.RetryBudget.Window},
 		Retry: upstream.RetryConfig{
 			Max: retries, WaitMin: u.Retry.WaitMin, WaitMax: u.Retry.WaitMax, RetryAfterMax: u.Retry.RetryAfterMax,
 		},

@@ -40,6 +40,8 @@ type Metrics struct {
 	retries      *prometheus.CounterVec
 	inFlight     *prometheus.GaugeVec
 	transitions  *prometheus.CounterVec
+	attempts     *prometheus.CounterVec
+	denied       *prometheus.CounterVec
 
 	mu        sync.Mutex
 	views     map[string]*ViewRecorder
@@ -88,8 +90,16 @@ func New() *Metrics {
 		Name: "bff_upstream_breaker_transitions_total", Help: "Circuit breaker state changes, by the state entered.",
 	}, append(up, "to"))
 
+	m.attempts = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "bff_upstream_attempts_total",
+		Help: "Network attempts, retries included: the load the upstream saw (result ok: an answer below 500 other than 429).",
+	}, append(up, "result"))
+	m.denied = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "bff_upstream_retries_denied_total", Help: "Retries not made because the upstream's retry budget was spent.",
+	}, up)
+
 	m.reg.MustRegister(m.requests, m.duration, m.partial, m.cacheLookup,
-		m.calls, m.callDuration, m.retries, m.inFlight, m.transitions,
+		m.calls, m.callDuration, m.retries, m.inFlight, m.transitions, m.attempts, m.denied,
 		&breakerCollector{m: m},
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
@@ -167,7 +177,10 @@ type UpstreamRecorder struct {
 	inFlight     prometheus.Gauge
 	duration     prometheus.Observer
 	retries      prometheus.Counter
-	outcomes     [upstream.KindBadResponse + 1]prometheus.Counter // index Kind; 0 is ok
+	denied       prometheus.Counter
+	attemptOK    prometheus.Counter
+	attemptError prometheus.Counter
+	outcomes     [upstream.KindBulkheadFull + 1]prometheus.Counter // index Kind; 0 is ok
 	toState      map[gobreaker.State]prometheus.Counter
 	client       atomic.Pointer[upstream.Client]
 	url          atomic.Pointer[string]
@@ -203,8 +216,11 @@ func (m *Metrics) Upstream(name string) *UpstreamRecorder {
 		inFlight: m.inFlight.WithLabelValues(name),
 		duration: m.callDuration.WithLabelValues(name),
 		retries:  m.retries.WithLabelValues(name),
+		denied:   m.denied.WithLabelValues(name),
 		toState:  map[gobreaker.State]prometheus.Counter{},
 	}
+	r.attemptOK = m.attempts.WithLabelValues(name, "ok")
+	r.attemptError = m.attempts.WithLabelValues(name, "error")
 	for k, label := range outcomeNames {
 		r.outcomes[k] = m.calls.WithLabelValues(name, label)
 	}
@@ -236,11 +252,23 @@ func (r *UpstreamRecorder) CallDone(ctx context.Context, res upstream.CallResult
 	if res.Attempts > 1 {
 		r.retries.Add(float64(res.Attempts - 1))
 	}
+	if res.RetryDenied {
+		r.denied.Inc()
+	}
 	if res.Err != nil && kind != upstream.KindCanceled {
 		r.lastError.Store(&lastError{at: time.Now(), err: res.Err.Error()})
 	}
 	if kind == upstream.KindBreakerOpen {
 		breakerRejected(ctx, r.name)
+	}
+}
+
+// AttemptDone implements upstream.Observer.
+func (r *UpstreamRecorder) AttemptDone(_ context.Context, status int, err error) {
+	if err == nil && status < 500 && status != http.StatusTooManyRequests {
+		r.attemptOK.Inc()
+	} else {
+		r.attemptError.Inc()
 	}
 }
 
