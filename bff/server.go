@@ -153,23 +153,15 @@ func (f *Front) build(sets []RouteSet) (*table, error) {
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, r, newProblem(http.StatusNotFound, ProblemNotFound, "no route for this path"))
 	})
-	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
-		writeProblem(w, r, newProblem(http.StatusMethodNotAllowed, ProblemMethodNotAllowed, "this route does not accept "+r.Method))
-	})
-	r.Get("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+	r.MethodNotAllowed(func(w http.ResponseWriter, req *http.Request) { MethodNotAllowed(w, req, r) })
+	healthz := func(w http.ResponseWriter, _ *http.Request) {
 		w.Header()["Content-Type"] = jsonType
 		_, _ = io.WriteString(w, `{"status":"ok"}`)
-	})
-	r.Get("/readyz", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header()["Content-Type"] = jsonType
-		w.Header()["Cache-Control"] = noStore
-		if f.ready != nil && !f.ready() {
-			w.WriteHeader(http.StatusServiceUnavailable)
-			_, _ = io.WriteString(w, `{"status":"not ready"}`)
-			return
-		}
-		_, _ = io.WriteString(w, `{"status":"ready"}`)
-	})
+	}
+	r.Get("/healthz", healthz)
+	r.Head("/healthz", healthz)
+	r.Get("/readyz", f.readyz)
+	r.Head("/readyz", f.readyz)
 
 	names := map[string]string{}
 	seen := map[string]bool{}
@@ -218,6 +210,32 @@ func (f *Front) build(sets []RouteSet) (*table, error) {
 	}
 	t.router = r
 	return t, nil
+}
+
+func (f *Front) readyz(w http.ResponseWriter, _ *http.Request) {
+	w.Header()["Content-Type"] = jsonType
+	w.Header()["Cache-Control"] = noStore
+	if f.ready != nil && !f.ready() {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_, _ = io.WriteString(w, `{"status":"not ready"}`)
+		return
+	}
+	_, _ = io.WriteString(w, `{"status":"ready"}`)
+}
+
+// MethodNotAllowed answers 405 with the Allow header chi leaves out when
+// the handler is custom: the methods router has a route for at this path.
+func MethodNotAllowed(w http.ResponseWriter, r *http.Request, router chi.Routes) {
+	var allow []string
+	for _, m := range []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete, http.MethodOptions} {
+		if router.Match(chi.NewRouteContext(), m, r.URL.Path) {
+			allow = append(allow, m)
+		}
+	}
+	if len(allow) > 0 {
+		w.Header()["Allow"] = []string{strings.Join(allow, ", ")}
+	}
+	writeProblem(w, r, newProblem(http.StatusMethodNotAllowed, ProblemMethodNotAllowed, "this route does not accept "+r.Method))
 }
 
 // mount adds a route; chi panics on a pattern it cannot parse, which here
@@ -321,7 +339,13 @@ func (f *Front) Purge(view, prefix string) error {
 	if view != "" && !slices.ContainsFunc(f.table.Load().views, func(h *viewHandler) bool { return h.plan.Name() == view }) {
 		return fmt.Errorf("no view named %q", view)
 	}
-	f.cache.Purge(view, prefix)
+	if prefix == "" || strings.HasSuffix(prefix, "/") {
+		f.cache.Purge(view, prefix)
+		return nil
+	}
+	// Whole segments: /web/home/7 is that path and what is below it, not /web/home/70.
+	f.cache.Purge(view, prefix+"\x00")
+	f.cache.Purge(view, prefix+"/")
 	return nil
 }
 

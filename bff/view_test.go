@@ -649,3 +649,41 @@ func TestBadRoutesAreLoadErrors(t *testing.T) {
 		}
 	}
 }
+
+// A purge by path prefix takes whole segments: /web/home/7 is not /web/home/70.
+func TestPurgeByPathTakesWholeSegments(t *testing.T) {
+	h := newHarness(t, options{})
+	for _, p := range []string{"/web/home/7", "/web/home/70", "/mobile/home/7"} {
+		h.get(t, p)
+	}
+	h.cache.Wait()
+	if err := h.front.Purge("", "/web/home/7"); err != nil {
+		t.Fatal(err)
+	}
+	for p, want := range map[string]string{"/web/home/7": "MISS", "/web/home/70": "HIT", "/mobile/home/7": "HIT"} {
+		if got := h.get(t, p).Header().Get("X-Cache"); got != want {
+			t.Errorf("%s after purging /web/home/7: X-Cache %s, want %s", p, got, want)
+		}
+	}
+	if err := h.front.Purge("no.such.view", ""); err == nil {
+		t.Error("purging an unknown view was not an error")
+	}
+}
+
+// A 405 says which methods the path takes; health probes answer HEAD.
+func TestMethodNotAllowedSaysAllowAndHealthTakesHEAD(t *testing.T) {
+	h := newHarness(t, options{})
+	req := httptest.NewRequest(http.MethodPost, "/web/home/7", nil)
+	w := httptest.NewRecorder()
+	h.front.ServeHTTP(w, req)
+	if w.Code != http.StatusMethodNotAllowed || w.Header().Get("Allow") != "GET, HEAD" {
+		t.Errorf("POST /web/home/7: %d, Allow %q; want 405 with Allow: GET, HEAD", w.Code, w.Header().Get("Allow"))
+	}
+	for _, p := range []string{"/healthz", "/readyz"} {
+		w := httptest.NewRecorder()
+		h.front.ServeHTTP(w, httptest.NewRequest(http.MethodHead, p, nil))
+		if w.Code != http.StatusOK {
+			t.Errorf("HEAD %s: %d", p, w.Code)
+		}
+	}
+}

@@ -59,13 +59,17 @@ func New(cfg Config) http.Handler {
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
 		bff.WriteProblem(w, r, http.StatusNotFound, bff.ProblemNotFound, "no admin endpoint at this path")
 	})
-	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
-		bff.WriteProblem(w, r, http.StatusMethodNotAllowed, bff.ProblemMethodNotAllowed, "this endpoint does not accept "+r.Method)
+	r.MethodNotAllowed(func(w http.ResponseWriter, req *http.Request) {
+		bff.MethodNotAllowed(w, req, r)
 	})
-	r.Get("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+	healthz := func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
-	})
+	}
+	// Load balancers probe with HEAD as well as GET.
+	r.Get("/healthz", healthz)
+	r.Head("/healthz", healthz)
 	r.Get("/readyz", h.readyz)
+	r.Head("/readyz", h.readyz)
 	r.Get("/_bff/", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		w.Header().Set("Cache-Control", "no-store")
@@ -95,9 +99,11 @@ func (h *handler) authorize(next http.Handler) http.Handler {
 	if h.cfg.Token == "" {
 		return next
 	}
-	want := []byte("Bearer " + h.cfg.Token)
+	want := []byte(h.cfg.Token)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), want) != 1 {
+		scheme, token, _ := strings.Cut(r.Header.Get("Authorization"), " ")
+		// The scheme is case-insensitive (RFC 9110 §11.1); the token is not.
+		if !strings.EqualFold(scheme, "Bearer") || subtle.ConstantTimeCompare([]byte(token), want) != 1 {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="bff-admin"`)
 			bff.WriteProblem(w, r, http.StatusUnauthorized, bff.ProblemUnauthorized, "this admin endpoint needs the admin bearer token")
 			return
@@ -107,7 +113,7 @@ func (h *handler) authorize(next http.Handler) http.Handler {
 }
 
 func (h *handler) readyz(w http.ResponseWriter, _ *http.Request) {
-	ready := h.cfg.Ready == nil || h.cfg.Ready()
+	ready := (h.cfg.Ready == nil || h.cfg.Ready()) && !h.draining()
 	body := map[string]any{"status": "ready", "draining": h.draining()}
 	status := http.StatusOK
 	if !ready {
@@ -207,9 +213,15 @@ func methodOf(c aggregate.Call) string {
 // purge takes ?view=NAME, ?prefix=/web/home/7, both, or neither (everything).
 func (h *handler) purge(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	for k := range q {
+	for k, v := range q {
 		if k != "view" && k != "prefix" {
 			bff.WriteProblem(w, r, http.StatusBadRequest, bff.ProblemBadRequest, "unknown parameter "+k+": purge takes view and prefix")
+			return
+		}
+		// An empty value is most often an unset shell variable: it must not
+		// widen the purge to everything. Neither may a second value be ignored.
+		if len(v) != 1 || v[0] == "" {
+			bff.WriteProblem(w, r, http.StatusBadRequest, bff.ProblemBadRequest, k+" must have one non-empty value; leave both out to purge everything")
 			return
 		}
 	}
@@ -273,7 +285,7 @@ func (h *handler) status(w http.ResponseWriter, _ *http.Request) {
 		"started":        h.cfg.Started.UTC().Format(time.RFC3339),
 		"now":            now.UTC().Format(time.RFC3339Nano),
 		"uptime_seconds": now.Sub(h.cfg.Started).Seconds(),
-		"ready":          h.cfg.Ready == nil || h.cfg.Ready(),
+		"ready":          (h.cfg.Ready == nil || h.cfg.Ready()) && !h.draining(),
 		"draining":       h.draining(),
 		"upstreams":      h.upstreamList(),
 		"views":          views,

@@ -69,15 +69,17 @@ func (r *ViewRecorder) recentLatency(now time.Time) map[string]*float64 {
 	base := r.older
 	r.mu.Unlock()
 
+	// Within the first window there is no baseline: all requests so far
+	// are recent. After it, no request in the window means no figures.
 	count := cur.count
 	diff := append([]uint64(nil), cur.buckets...)
-	if base != nil && cur.count > base.count {
+	if base != nil {
 		count -= base.count
 		for i := range diff {
 			diff[i] -= base.buckets[i]
 		}
 	}
-	out := map[string]*float64{}
+	out := map[string]*float64{"p50": nil, "p90": nil, "p99": nil}
 	for _, q := range []struct {
 		name string
 		q    float64
