@@ -89,6 +89,15 @@ func Compile(v View, cat Catalog) (*Plan, error) {
 	if v.Cache.TTL < 0 {
 		return fail("cache.ttl", "must not be negative")
 	}
+	if v.Cache.StaleWhileRevalidate < 0 {
+		return fail("cache.stale_while_revalidate", "must not be negative")
+	}
+	if v.Cache.StaleIfError < 0 {
+		return fail("cache.stale_if_error", "must not be negative")
+	}
+	if (v.Cache.StaleWhileRevalidate > 0 || v.Cache.StaleIfError > 0) && v.Cache.TTL == 0 {
+		return fail("cache", "stale_while_revalidate and stale_if_error need a ttl: an uncached view has no copy to serve")
+	}
 
 	// Params: declared, unique, and exactly those of the route.
 	routeParams := routeParamNames(v.Route)

@@ -59,6 +59,13 @@ const (
 type CachePolicy struct {
 	TTL   time.Duration
 	Scope Scope // empty means public
+	// StaleWhileRevalidate serves a copy up to this long past its TTL at
+	// once, while one request refreshes it in the background.
+	StaleWhileRevalidate time.Duration
+	// StaleIfError serves a copy up to this long past its TTL when a fresh
+	// one cannot be made (an upstream failed, its breaker is open, the BFF
+	// is shedding load), marked as stale.
+	StaleIfError time.Duration
 }
 
 // Call is one upstream request of a view.

@@ -70,6 +70,8 @@ type options struct {
 	tweak        func(name string, c *upstream.Config)
 	partialTTL   time.Duration
 	forwardsAuth map[string]bool
+	maxInFlight  int
+	now          func() time.Time
 }
 
 func newHarness(t testing.TB, o options) *harness {
@@ -121,6 +123,8 @@ func newHarness(t testing.TB, o options) *harness {
 		RouteSets:             o.routeSets,
 		PartialTTL:            o.partialTTL,
 		ForwardsAuthorization: func(name string) bool { return o.forwardsAuth[name] },
+		MaxInFlight:           o.maxInFlight,
+		Now:                   o.now,
 	})
 	if err != nil {
 		t.Fatal(err)

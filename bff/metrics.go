@@ -14,6 +14,9 @@ type Metrics interface {
 // ViewMetrics records one view's requests.
 type ViewMetrics interface {
 	Request(status int, d time.Duration, cache CacheResult, partial bool)
+	// Shed counts a request turned away, before any upstream work, because
+	// too many were in progress.
+	Shed()
 }
 
 // CacheResult is how the response cache took part in a request.
@@ -28,6 +31,9 @@ const (
 	CacheMiss
 	// CacheCoalesced: the request waited for an identical one's execution.
 	CacheCoalesced
+	// CacheStale: a copy past its TTL was served (stale-while-revalidate,
+	// or standing in for an answer that could not be made).
+	CacheStale
 )
 
 func (c CacheResult) String() string {
@@ -38,6 +44,8 @@ func (c CacheResult) String() string {
 		return "MISS"
 	case CacheCoalesced:
 		return "COALESCED"
+	case CacheStale:
+		return "STALE"
 	}
 	return ""
 }
@@ -46,3 +54,4 @@ type noMetrics struct{}
 
 func (noMetrics) View(string, string) ViewMetrics               { return noMetrics{} }
 func (noMetrics) Request(int, time.Duration, CacheResult, bool) {}
+func (noMetrics) Shed()                                         {}

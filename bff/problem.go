@@ -38,6 +38,7 @@ const (
 	ProblemInternal            = "urn:bff:problem:internal"
 	ProblemUnauthorized        = "urn:bff:problem:unauthorized"
 	ProblemBadRequest          = "urn:bff:problem:bad-request"
+	ProblemOverloaded          = "urn:bff:problem:overloaded"
 )
 
 func newProblem(status int, typ, detail string) *Problem {
@@ -102,6 +103,26 @@ func problemFor(view string, err error) *Problem {
 	p := newProblem(http.StatusInternalServerError, ProblemInternal, "the view failed unexpectedly")
 	p.View = view
 	return p
+}
+
+// staleReason names, for the partial header, why a stale copy stands in.
+func staleReason(err error) string {
+	var ue *upstream.Error
+	if errors.As(err, &ue) {
+		switch ue.Kind {
+		case upstream.KindTimeout:
+			return "timeout"
+		case upstream.KindBreakerOpen:
+			return "breaker-open"
+		case upstream.KindBulkheadFull:
+			return "overloaded"
+		}
+		return "error"
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return "timeout"
+	}
+	return "error"
 }
 
 func upstreamProblem(ce *aggregate.CallError, err error) *Problem {

@@ -57,6 +57,10 @@ type Config struct {
 	// Tracing names the server span in the request's context after the
 	// view's route. The span itself is started outside the front.
 	Tracing bool
+	// MaxInFlight bounds the requests doing upstream work at once (cache
+	// hits are not counted); past it a request gets 503 at once, or a stale
+	// copy if its view allows one. Zero means 1024; negative means no bound.
+	MaxInFlight int
 }
 
 // Front is the HTTP handler for all clients.
@@ -77,6 +81,8 @@ type Front struct {
 	otherMetrics ViewMetrics // requests no view took
 	tracing      bool
 	executing    atomic.Int64 // view executions in flight, some detached from any request
+	inFlight     atomic.Int64 // requests past the cache doing upstream work
+	maxInFlight  int64
 }
 
 var clientRE = regexp.MustCompile(`^[a-z][a-z0-9-]*$`)
@@ -98,6 +104,10 @@ func New(cfg Config) (*Front, error) {
 		now:         cfg.Now,
 		metrics:     cfg.Metrics,
 		tracing:     cfg.Tracing,
+		maxInFlight: int64(cfg.MaxInFlight),
+	}
+	if f.maxInFlight == 0 {
+		f.maxInFlight = 1024
 	}
 	if f.metrics == nil {
 		f.metrics = noMetrics{}
@@ -329,6 +339,24 @@ func (f *Front) Drain(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// admit takes an in-flight slot for a request about to do upstream work.
+func (f *Front) admit() bool {
+	if f.maxInFlight < 0 {
+		return true
+	}
+	if f.inFlight.Add(1) > f.maxInFlight {
+		f.inFlight.Add(-1)
+		return false
+	}
+	return true
+}
+
+func (f *Front) release() {
+	if f.maxInFlight >= 0 {
+		f.inFlight.Add(-1)
+	}
 }
 
 // Purge drops cached responses: of one view if view is set, under a key

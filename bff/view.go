@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/bffproxy/bff/aggregate"
@@ -34,6 +35,8 @@ type viewHandler struct {
 	spanName     string
 	perUser      bool
 	ttl          time.Duration
+	swr, sie     time.Duration // stale-while-revalidate, stale-if-error
+	refreshing   sync.Map      // keys being revalidated in the background
 	cacheControl []string
 	vary         []string
 	params       []string // path parameter names, in the plan's order
@@ -60,6 +63,8 @@ func (f *Front) newViewHandler(client string, plan *aggregate.Plan) *viewHandler
 		spanName:  plan.Method() + " /" + client + plan.Route(),
 		perUser:   pol.Scope == aggregate.ScopeUser,
 		ttl:       pol.TTL,
+		swr:       pol.StaleWhileRevalidate,
+		sie:       pol.StaleIfError,
 		vary:      []string{"Accept-Encoding, Accept-Language"},
 		params:    plan.ParamNames(),
 	}
@@ -101,19 +106,66 @@ func (h *viewHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	key := h.cacheKey(params, r.Header)
+	var stale *cache.Entry // a copy past its TTL that may still stand in
 	if e, ok := h.front.cache.Get(key); ok {
-		if info != nil {
-			info.cache = CacheHit
+		age := h.front.now().Sub(e.StoredAt)
+		switch {
+		case h.swr == 0 && h.sie == 0 || age < h.ttl:
+			if info != nil {
+				info.cache = CacheHit
+			}
+			w.Header()["Age"] = ageValue(age)
+			h.write(w, r, e, hit, "")
+			return
+		case age < h.ttl+h.swr:
+			if info != nil {
+				info.cache = CacheStale
+			}
+			w.Header()["Age"] = ageValue(age)
+			h.write(w, r, e, staleHit, "")
+			h.revalidate(key, params, r)
+			return
+		case age < h.ttl+h.sie && e.Header[PartialHeader] == nil:
+			stale = e
 		}
-		w.Header()["Age"] = ageValue(h.front.now().Sub(e.StoredAt))
-		h.write(w, r, e, hit)
+	}
+	h.miss(w, r, info, key, params, stale)
+}
+
+// revalidate refreshes a stale entry in the background, once per key at a
+// time, while callers are served the stale copy.
+func (h *viewHandler) revalidate(key string, values []string, r *http.Request) {
+	if _, busy := h.refreshing.LoadOrStore(key, struct{}{}); busy {
 		return
 	}
-	h.miss(w, r, info, key, params)
+	params := append([]string(nil), values...)
+	header := r.Header.Clone() // the request ends before the refresh does
+	h.front.executing.Add(1)   // counted from now, so Drain waits for it
+	go func() {
+		defer h.front.executing.Add(-1)
+		defer h.refreshing.Delete(key)
+		// Nobody waits for it: the view's own deadline bounds it.
+		_, _, _ = h.front.flights.Do(context.Background(), key, func(ctx context.Context) (*outcome, error) {
+			return h.execute(ctx, key, params, header)
+		})
+	}()
 }
 
 // miss runs the view, or waits for an identical request already running it.
-func (h *viewHandler) miss(w http.ResponseWriter, r *http.Request, info *requestInfo, key string, values []string) {
+// If that fails and a stale copy may stand in, the copy is served, marked.
+func (h *viewHandler) miss(w http.ResponseWriter, r *http.Request, info *requestInfo, key string, values []string, stale *cache.Entry) {
+	if !h.front.admit() {
+		if stale != nil {
+			h.serveStale(w, r, info, stale, "overloaded")
+			return
+		}
+		h.metrics.Shed()
+		w.Header()["Retry-After"] = retryAfterOne
+		writeProblem(w, r, newProblem(http.StatusServiceUnavailable, ProblemOverloaded,
+			"too many requests in progress; try again shortly"))
+		return
+	}
+	defer h.front.release()
 	params := append([]string(nil), values...) // outlives this request if others wait
 	out, shared, err := h.front.flights.Do(r.Context(), key, func(ctx context.Context) (*outcome, error) {
 		return h.execute(ctx, key, params, r.Header)
@@ -131,11 +183,28 @@ func (h *viewHandler) miss(w http.ResponseWriter, r *http.Request, info *request
 		if r.Context().Err() != nil {
 			return // the client is gone; nobody reads an answer
 		}
+		if stale != nil {
+			if info != nil {
+				info.err = err
+			}
+			h.serveStale(w, r, info, stale, staleReason(err))
+			return
+		}
 		h.fail(w, r, info, err)
 		return
 	}
 	w.Header()["Server-Timing"] = out.timing
-	h.write(w, r, out.entry, miss)
+	h.write(w, r, out.entry, miss, "")
+}
+
+// serveStale sends a copy past its TTL in place of a fresh answer that
+// could not be made, saying so in the partial header.
+func (h *viewHandler) serveStale(w http.ResponseWriter, r *http.Request, info *requestInfo, e *cache.Entry, reason string) {
+	if info != nil {
+		info.cache = CacheStale
+	}
+	w.Header()["Age"] = ageValue(h.front.now().Sub(e.StoredAt))
+	h.write(w, r, e, staleHit, "stale;reason="+reason)
 }
 
 // execute runs the view once and caches what it made.
@@ -162,6 +231,9 @@ func (h *viewHandler) execute(ctx context.Context, key string, params []string, 
 	}
 	out.entry = cache.NewEntry(res.Body, hdr, h.front.now())
 	out.entry.Tag, out.entry.Epoch = h.tag, epoch
+	if len(res.Missing) == 0 {
+		ttl += max(h.swr, h.sie) // kept past its TTL to stand in when needed
+	}
 	h.front.cache.Set(key, out.entry, ttl)
 	return out, nil
 }
@@ -185,19 +257,26 @@ func ageValue(d time.Duration) []string {
 }
 
 var (
-	hit         = []string{"HIT"}
-	miss        = []string{"MISS"}
-	gzipCoding  = []string{"gzip"}
-	minGzipSize = 1024
+	hit           = []string{"HIT"}
+	miss          = []string{"MISS"}
+	staleHit      = []string{"STALE"}
+	retryAfterOne = []string{"1"}
+	gzipCoding    = []string{"gzip"}
+	minGzipSize   = 1024
 )
 
 // write sends a cached or fresh entry: 304 when the client has it already,
-// gzip when accepted and worth it.
-func (h *viewHandler) write(w http.ResponseWriter, r *http.Request, e *cache.Entry, cacheStatus []string) {
+// gzip when accepted and worth it. A note marks a stand-in answer in the
+// partial header.
+func (h *viewHandler) write(w http.ResponseWriter, r *http.Request, e *cache.Entry, cacheStatus []string, note string) {
 	hdr := w.Header()
 	e.CopyHeader(hdr)
 	hdr["X-Cache"] = cacheStatus
-	if partial, ok := e.Header[PartialHeader]; ok {
+	if note != "" {
+		hdr[PartialHeader] = []string{note}
+		hdr["Cache-Control"] = noStore // nobody downstream should keep a stand-in
+	}
+	if partial, ok := hdr[PartialHeader]; ok {
 		hdr["X-Request-Id"] = r.Header["X-Request-Id"]
 		if info := infoFrom(w); info != nil {
 			info.partial = partial[0] // hits of a partial entry are logged as partial too

@@ -335,6 +335,10 @@ func (p *parser) view(n *yaml.Node) (aggregate.View, string, bool) {
 		"cache": func(c *yaml.Node) {
 			p.mapping(c, "cache", map[string]func(*yaml.Node){
 				"ttl": func(x *yaml.Node) { p.duration(x, "cache.ttl", &v.Cache.TTL) },
+				"stale_while_revalidate": func(x *yaml.Node) {
+					p.duration(x, "cache.stale_while_revalidate", &v.Cache.StaleWhileRevalidate)
+				},
+				"stale_if_error": func(x *yaml.Node) { p.duration(x, "cache.stale_if_error", &v.Cache.StaleIfError) },
 				"scope": func(x *yaml.Node) {
 					var s string
 					p.str(x, "cache.scope", &s)

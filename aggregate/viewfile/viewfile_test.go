@@ -18,7 +18,7 @@ const example = `views:
     params:
       id: '[0-9]+'
     timeout: 1500ms
-    cache: {ttl: 1m, scope: user}
+    cache: {ttl: 1m, scope: user, stale_while_revalidate: 10s, stale_if_error: 1h}
     calls:
       user: {upstream: users, path: '/users/{id}'}
       orders:
@@ -47,7 +47,8 @@ func TestParseExample(t *testing.T) {
 		Name: "web.profile", Route: "/profile/{id}", Source: "profile.yaml:2",
 		Params:  []aggregate.Param{{Name: "id", Pattern: "[0-9]+"}},
 		Timeout: 1500 * time.Millisecond,
-		Cache:   aggregate.CachePolicy{TTL: time.Minute, Scope: aggregate.ScopeUser},
+		Cache: aggregate.CachePolicy{TTL: time.Minute, Scope: aggregate.ScopeUser,
+			StaleWhileRevalidate: 10 * time.Second, StaleIfError: time.Hour},
 		Calls: []aggregate.Call{
 			{Name: "user", Upstream: "users", Path: "/users/{id}"},
 			{Name: "orders", Upstream: "orders", Path: "/orders", Query: "user_id={id}", Optional: true,
@@ -127,6 +128,16 @@ func TestCompileErrorsNameTheFile(t *testing.T) {
 	}
 	_, err = aggregate.Compile(views[0], aggregate.Catalog{})
 	if err == nil || err.Error() != `views/p.yaml:8: view "p": shape.b.fields.y: limit applies to lists only` {
+		t.Errorf("err = %v", err)
+	}
+
+	views, err = viewfile.Parse("views/s.yaml", []byte("views:\n  - name: s\n    route: /s\n    cache: {stale_if_error: 1m}\n"+
+		"    calls:\n      u: {upstream: u, path: /}\n    shape:\n      a: u.a\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = aggregate.Compile(views[0], aggregate.Catalog{})
+	if err == nil || err.Error() != `views/s.yaml:4: view "s": cache: stale_while_revalidate and stale_if_error need a ttl: an uncached view has no copy to serve` {
 		t.Errorf("err = %v", err)
 	}
 }

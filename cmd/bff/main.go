@@ -267,6 +267,7 @@ func serve(ctx context.Context, configPath, addrFlag, adminFlag string, getenv f
 		MaxURLBytes:           cfg.Server.MaxURLBytes,
 		Metrics:               metrics,
 		Tracing:               tracer != nil,
+		MaxInFlight:           cfg.Server.MaxInFlight,
 	})
 	if err != nil {
 		return 1, err

@@ -253,6 +253,7 @@ type cacheStatus struct {
 	Hits      uint64 `json:"hits"`
 	Misses    uint64 `json:"misses"`
 	Coalesced uint64 `json:"coalesced"`
+	Stale     uint64 `json:"stale"`
 	Bytes     int64  `json:"bytes"`
 	MaxBytes  int64  `json:"max_bytes"`
 	Entries   int64  `json:"entries"`
@@ -267,13 +268,14 @@ func (h *handler) status(w http.ResponseWriter, _ *http.Request) {
 	for _, rt := range h.cfg.Front.Routes() {
 		v := viewStatus{Client: rt.Client, View: rt.View, Method: rt.Method, Path: rt.Path,
 			Requests: map[string]uint64{"2xx": 0, "3xx": 0, "4xx": 0, "5xx": 0}, LatencyMS: map[string]*float64{},
-			Cache: map[string]uint64{"hit": 0, "miss": 0, "coalesced": 0}}
+			Cache: map[string]uint64{"hit": 0, "miss": 0, "coalesced": 0, "stale": 0}}
 		if s, ok := h.cfg.Metrics.ViewStats(rt.Client, rt.View); ok {
 			v.Requests, v.Partial, v.LatencyMS, v.Cache = s.Requests, s.Partial, s.LatencyMS, s.Cache
 		}
 		cs.Hits += v.Cache["hit"]
 		cs.Misses += v.Cache["miss"]
 		cs.Coalesced += v.Cache["coalesced"]
+		cs.Stale += v.Cache["stale"]
 		views = append(views, v)
 	}
 	if h.cfg.Cache != nil {

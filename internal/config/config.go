@@ -75,6 +75,9 @@ type Server struct {
 	// stop signal before the listener closes, so load balancers stop sending
 	// new requests first. Default 0.
 	ShutdownDelay time.Duration `yaml:"shutdown_delay"`
+	// MaxInFlight bounds requests doing upstream work; past it, 503 at once.
+	// Default 1024; negative means no bound.
+	MaxInFlight int `yaml:"max_in_flight"`
 }
 
 // Log selects the log format and the access log.

@@ -34,6 +34,7 @@ type Metrics struct {
 	duration    *prometheus.HistogramVec
 	partial     *prometheus.CounterVec
 	cacheLookup *prometheus.CounterVec
+	shed        *prometheus.CounterVec
 
 	calls        *prometheus.CounterVec
 	callDuration *prometheus.HistogramVec
@@ -68,8 +69,12 @@ func New() *Metrics {
 		Name: "bff_partial_responses_total", Help: "200 responses with an optional part missing (Bff-Partial).",
 	}, view)
 	m.cacheLookup = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "bff_cache_requests_total", Help: "View requests by cache result: hit, miss (the view ran), coalesced (waited for an identical request).",
+		Name: "bff_cache_requests_total",
+		Help: "View requests by cache result: hit, miss (the view ran), coalesced (waited for an identical request), stale (a copy past its TTL was served).",
 	}, append(view, "result"))
+	m.shed = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "bff_shed_total", Help: "Requests turned away with 503 before any upstream work because too many were in progress.",
+	}, view)
 
 	up := []string{"upstream"}
 	m.calls = prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -98,7 +103,7 @@ func New() *Metrics {
 		Name: "bff_upstream_retries_denied_total", Help: "Retries not made because the upstream's retry budget was spent.",
 	}, up)
 
-	m.reg.MustRegister(m.requests, m.duration, m.partial, m.cacheLookup,
+	m.reg.MustRegister(m.requests, m.duration, m.partial, m.cacheLookup, m.shed,
 		m.calls, m.callDuration, m.retries, m.inFlight, m.transitions, m.attempts, m.denied,
 		&breakerCollector{m: m},
 		collectors.NewGoCollector(),
@@ -121,7 +126,8 @@ type ViewRecorder struct {
 	byClass      [6]prometheus.Counter // index status/100
 	duration     prometheus.Observer
 	partial      prometheus.Counter
-	cache        [4]prometheus.Counter // index bff.CacheResult; [0] unused
+	shed         prometheus.Counter
+	cache        [5]prometheus.Counter // index bff.CacheResult; [0] unused
 
 	mu           sync.Mutex // guards the latency baselines of the status page
 	older, newer *histogramBaseline
@@ -145,10 +151,12 @@ func (m *Metrics) View(client, view string) bff.ViewMetrics {
 	}
 	r.duration = m.duration.WithLabelValues(client, view)
 	r.partial = m.partial.WithLabelValues(client, view)
+	r.shed = m.shed.WithLabelValues(client, view)
 	if client != "none" {
 		r.cache[bff.CacheHit] = m.cacheLookup.WithLabelValues(client, view, "hit")
 		r.cache[bff.CacheMiss] = m.cacheLookup.WithLabelValues(client, view, "miss")
 		r.cache[bff.CacheCoalesced] = m.cacheLookup.WithLabelValues(client, view, "coalesced")
+		r.cache[bff.CacheStale] = m.cacheLookup.WithLabelValues(client, view, "stale")
 	}
 	m.views[key] = r
 	return r
@@ -169,6 +177,9 @@ func (r *ViewRecorder) Request(status int, d time.Duration, c bff.CacheResult, p
 		r.cache[c].Inc()
 	}
 }
+
+// Shed implements bff.ViewMetrics.
+func (r *ViewRecorder) Shed() { r.shed.Inc() }
 
 // UpstreamRecorder is one upstream's upstream.Observer, with its series
 // resolved once. Attach the client to export its breaker state.

@@ -1,0 +1,197 @@
+package bff_test
+
+import (
+	"encoding/json"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/bffproxy/bff/aggregate"
+	"github.com/bffproxy/bff/bff"
+)
+
+// clock is a settable time for the front; the cache's own expiry runs on
+// real time, far longer than these tests.
+type clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *clock) advance(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	c.mu.Unlock()
+}
+
+// switchable answers with a counter-stamped profile, or fails, or blocks.
+type switchable struct {
+	version atomic.Int64
+	failing atomic.Bool
+	gate    atomic.Pointer[chan struct{}]
+}
+
+func (s *switchable) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if g := s.gate.Load(); g != nil {
+		select {
+		case <-*g:
+		case <-r.Context().Done():
+			return
+		}
+	}
+	if s.failing.Load() {
+		http.Error(w, `{"error":"down"}`, http.StatusInternalServerError)
+		return
+	}
+	b, _ := json.Marshal(map[string]any{"name": "v", "version": s.version.Add(1)})
+	_, _ = w.Write(b)
+}
+
+func profileView(pol aggregate.CachePolicy) []bff.RouteSet {
+	return []bff.RouteSet{{Client: "web", Views: []aggregate.View{{
+		Name: "web.profile", Route: "/profile/{id}",
+		Params: []aggregate.Param{{Name: "id", Pattern: `[0-9]+`}},
+		Calls:  []aggregate.Call{{Name: "user", Upstream: "users", Path: "/users/{id}"}},
+		Cache:  pol,
+		Shape:  []aggregate.Field{aggregate.Pick("user.version")},
+	}}}}
+}
+
+// Past its TTL but within stale_while_revalidate, a copy is served at once
+// and one background execution refreshes it, however many ask meanwhile.
+func TestStaleWhileRevalidate(t *testing.T) {
+	up := &switchable{}
+	clk := &clock{now: time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)}
+	h := newHarness(t, options{
+		routeSets: profileView(aggregate.CachePolicy{TTL: time.Second, StaleWhileRevalidate: time.Minute}),
+		handlers:  map[string]http.Handler{"users": up},
+		now:       clk.Now,
+	})
+	first := h.get(t, "/web/profile/1")
+	h.cache.Wait()
+	clk.advance(2 * time.Second)
+
+	gate := make(chan struct{})
+	up.gate.Store(&gate) // the refresh waits until every stale request was served
+	var wg sync.WaitGroup
+	for range 20 {
+		wg.Go(func() {
+			w := h.get(t, "/web/profile/1")
+			if w.Code != http.StatusOK || w.Header().Get("X-Cache") != "STALE" || w.Body.String() != first.Body.String() {
+				t.Errorf("stale request: %d %s %s; want the first body, X-Cache STALE", w.Code, w.Header().Get("X-Cache"), w.Body)
+			}
+			if w.Header().Get("Age") != "2" || w.Header().Get(bff.PartialHeader) != "" {
+				t.Errorf("stale request: Age %q, partial %q; want Age 2 and no partial mark", w.Header().Get("Age"), w.Header().Get(bff.PartialHeader))
+			}
+		})
+	}
+	wg.Wait()
+	close(gate)
+	waitFor(t, "the background refresh", func() bool { return h.calls("users") == 2 })
+	h.cache.Wait()
+	waitFor(t, "the refreshed entry", func() bool {
+		w := h.get(t, "/web/profile/1")
+		return w.Header().Get("X-Cache") == "HIT" && w.Body.String() != first.Body.String()
+	})
+	if n := h.calls("users"); n != 2 {
+		t.Errorf("users called %d times; want 2: the first miss and one refresh for 20 stale requests", n)
+	}
+}
+
+// Past its TTL but within stale_if_error, a copy stands in for an answer
+// that cannot be made, marked; past that window the failure shows.
+func TestStaleIfError(t *testing.T) {
+	up := &switchable{}
+	clk := &clock{now: time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)}
+	h := newHarness(t, options{
+		routeSets: profileView(aggregate.CachePolicy{TTL: time.Second, StaleIfError: time.Minute}),
+		handlers:  map[string]http.Handler{"users": up},
+		now:       clk.Now,
+	})
+	first := h.get(t, "/web/profile/1")
+	h.cache.Wait()
+
+	// Fresh: a hit, the upstream not asked.
+	clk.advance(500 * time.Millisecond)
+	if w := h.get(t, "/web/profile/1"); w.Header().Get("X-Cache") != "HIT" {
+		t.Fatalf("within the TTL: X-Cache %s", w.Header().Get("X-Cache"))
+	}
+	// Past the TTL with the upstream healthy: a fresh answer, not the stale one.
+	clk.advance(time.Second)
+	second := h.get(t, "/web/profile/1")
+	if second.Header().Get("X-Cache") != "MISS" || second.Body.String() == first.Body.String() {
+		t.Fatalf("past the TTL, upstream up: %s %s; want a fresh MISS", second.Header().Get("X-Cache"), second.Body)
+	}
+	h.cache.Wait()
+
+	up.failing.Store(true)
+	clk.advance(30 * time.Second)
+	w := h.get(t, "/web/profile/1")
+	if w.Code != http.StatusOK || w.Header().Get("X-Cache") != "STALE" || w.Body.String() != second.Body.String() {
+		t.Fatalf("upstream down within stale_if_error: %d %s %s; want the last good copy", w.Code, w.Header().Get("X-Cache"), w.Body)
+	}
+	if got := w.Header().Get(bff.PartialHeader); got != "stale;reason=error" {
+		t.Errorf("partial header %q; want stale;reason=error", got)
+	}
+	if got := w.Header().Get("Cache-Control"); got != "no-store" {
+		t.Errorf("Cache-Control %q; a stand-in must not be kept downstream", got)
+	}
+	if w.Header().Get("Age") != "30" {
+		t.Errorf("Age %q; want 30", w.Header().Get("Age"))
+	}
+
+	clk.advance(2 * time.Minute)
+	if w := h.get(t, "/web/profile/1"); w.Code != http.StatusBadGateway {
+		t.Errorf("past stale_if_error: %d %s; want the upstream failure (502)", w.Code, w.Body)
+	}
+}
+
+// Past the in-flight bound a request that needs upstream work gets 503 at
+// once, with no upstream call; cache hits keep being served.
+func TestLoadShedding(t *testing.T) {
+	up := &switchable{}
+	h := newHarness(t, options{
+		routeSets:   profileView(aggregate.CachePolicy{TTL: time.Minute}),
+		handlers:    map[string]http.Handler{"users": up},
+		maxInFlight: 2,
+	})
+	h.get(t, "/web/profile/1")
+	h.cache.Wait()
+
+	gate := make(chan struct{})
+	up.gate.Store(&gate)
+	var wg sync.WaitGroup
+	for _, id := range []string{"2", "3"} {
+		wg.Go(func() {
+			if w := h.get(t, "/web/profile/"+id); w.Code != http.StatusOK {
+				t.Errorf("request %s, admitted: %d", id, w.Code)
+			}
+		})
+	}
+	waitFor(t, "two requests at the upstream", func() bool { return h.calls("users") == 3 })
+
+	w := h.get(t, "/web/profile/4")
+	if w.Code != http.StatusServiceUnavailable || w.Header().Get("Retry-After") == "" ||
+		!strings.Contains(w.Body.String(), bff.ProblemOverloaded) {
+		t.Errorf("over the bound: %d Retry-After %q %s; want 503 overloaded with Retry-After", w.Code, w.Header().Get("Retry-After"), w.Body)
+	}
+	if hit := h.get(t, "/web/profile/1"); hit.Code != http.StatusOK || hit.Header().Get("X-Cache") != "HIT" {
+		t.Errorf("a cache hit while shedding: %d %s", hit.Code, hit.Header().Get("X-Cache"))
+	}
+	if n := h.calls("users"); n != 3 {
+		t.Errorf("users called %d times; the shed request must not reach it", n)
+	}
+	close(gate)
+	wg.Wait()
+	if w := h.get(t, "/web/profile/4"); w.Code != http.StatusOK {
+		t.Errorf("after the load passed: %d; want the slots back", w.Code)
+	}
+}
