@@ -19,11 +19,13 @@ import (
 type Plan struct {
 	view        View
 	fingerprint string
-	params      []compiledParam
-	calls       []compiledCall
-	shape       []node
-	shapeFunc   ShapeFunc
-	timeout     time.Duration
+	// sectionPrefix starts the keys of the view's kept sections.
+	sectionPrefix string
+	params        []compiledParam
+	calls         []compiledCall
+	shape         []node
+	shapeFunc     ShapeFunc
+	timeout       time.Duration
 }
 
 type compiledParam struct {
@@ -61,6 +63,7 @@ func Compile(v View, cat Catalog) (*Plan, error) {
 	def := v
 	def.Source, def.Lines = "", nil
 	p := &Plan{view: v, timeout: v.Timeout, fingerprint: fingerprint(def)}
+	p.sectionPrefix = "\x01" + p.fingerprint + "\x00"
 	fail := func(field string, format string, args ...any) (*Plan, error) {
 		return nil, fmt.Errorf("%sview %q: %s: %s", where(v, field), v.Name, field, fmt.Sprintf(format, args...))
 	}
@@ -152,6 +155,15 @@ func Compile(v View, cat Catalog) (*Plan, error) {
 		cc, err := compileCall(i, c, paramIndex, callIndex, cat)
 		if err != nil {
 			return fail("calls."+c.Name, "%v", err)
+		}
+		switch {
+		case c.StaleIfError < 0:
+			return fail("calls."+c.Name+".stale_if_error", "must not be negative")
+		case c.StaleIfError > 0 && !c.Optional:
+			return fail("calls."+c.Name+".stale_if_error",
+				"applies to optional calls only: a required call's failure fails the view (a whole copy can stand in: cache.stale_if_error)")
+		case c.StaleIfError > 0 && p.view.Cache.Scope == ScopeUser:
+			return fail("calls."+c.Name+".stale_if_error", "a per-user view (cache.scope user) keeps no sections: one caller's answer must not stand in for another's")
 		}
 		p.calls = append(p.calls, cc)
 	}

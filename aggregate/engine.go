@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -25,7 +26,21 @@ type Doer interface {
 // Engine runs plans against a fixed set of upstreams.
 type Engine struct {
 	upstreams map[string]Doer
+	sections  SectionStore
 }
+
+// SectionStore keeps the last good answer of optional calls that declare
+// StaleIfError, so it can stand in when the call fails.
+type SectionStore interface {
+	// Get returns a kept answer no older than maxAge, and its age.
+	Get(key string, maxAge time.Duration) (body []byte, age time.Duration, ok bool)
+	// Set keeps an answer for at most keep.
+	Set(key string, body []byte, keep time.Duration)
+}
+
+// KeepSections makes the engine keep and use last good answers in s.
+// Without it, StaleIfError on calls has no effect.
+func (e *Engine) KeepSections(s SectionStore) { e.sections = s }
 
 // NewEngine returns an engine calling the named upstreams.
 func NewEngine(upstreams map[string]Doer) *Engine {
@@ -62,8 +77,10 @@ type Result struct {
 // Missing is an optional part left out of a response.
 type Missing struct {
 	Call   string
-	Reason string // timeout, breaker-open, error, dependency, canceled
+	Reason string // timeout, breaker-open, overloaded, error, dependency, canceled, stale
 	Status int    // the upstream's status, for reason "error", when it answered
+	// Age is how old a stand-in answer is, for reason "stale".
+	Age time.Duration
 }
 
 // CallReport says how one call went.
@@ -130,6 +147,9 @@ type slot struct {
 	body     string // the upstream body, valid until released
 	resp     *upstream.Response
 	partial  error // a fan-out element that failed (the others are present)
+	// standIn is the failure a kept answer (of this age) stands in for.
+	standIn    error
+	standInAge time.Duration
 }
 
 // Run executes p for one request. The error is a *CallError when a required
@@ -178,6 +198,9 @@ func (e *Engine) Run(ctx context.Context, p *Plan, in Input) (res *Result, err e
 		switch {
 		case s.skipped:
 			rep.Outcome = "skipped"
+		case s.standIn != nil:
+			rep.Outcome = "stale " + missingOf(c.Name, s.standIn).Reason
+			res.Missing = append(res.Missing, Missing{Call: c.Name, Reason: "stale", Age: s.standInAge})
 		case s.err != nil:
 			m := missingOf(c.Name, s.err)
 			rep.Outcome = m.Reason
@@ -213,11 +236,22 @@ func (e *Engine) runCall(ctx context.Context, p *Plan, i int, slots []slot, in I
 		}
 	}()
 	fail := func(cause error) error {
-		s.err = cause
 		if c.Optional && !errors.As(cause, new(*PanicError)) {
+			if e.standIn(p, c, s, in, cause) {
+				return nil
+			}
+			s.err = cause
 			return nil // recorded in the slot; siblings carry on
 		}
+		s.err = cause
 		return &CallError{View: p.view.Name, Call: c.Name, Upstream: c.Upstream, Err: cause}
+	}
+	if c.StaleIfError > 0 && e.sections != nil {
+		defer func() {
+			if err == nil && s.present && s.standIn == nil && s.partial == nil {
+				e.sections.Set(sectionKey(p, c, in), []byte(s.body), c.StaleIfError)
+			}
+		}()
 	}
 
 	for _, d := range c.deps {
@@ -280,6 +314,39 @@ func (e *Engine) runCall(ctx context.Context, p *Plan, i int, slots []slot, in I
 	s.body = bytesToString(resp.Body)
 	s.present = true
 	return nil
+}
+
+// standIn fills a failed call's slot with its last good answer, if one is
+// kept and young enough.
+func (e *Engine) standIn(p *Plan, c *compiledCall, s *slot, in Input, cause error) bool {
+	if c.StaleIfError <= 0 || e.sections == nil || errors.Is(cause, context.Canceled) {
+		return false
+	}
+	body, age, ok := e.sections.Get(sectionKey(p, c, in), c.StaleIfError)
+	if !ok {
+		return false
+	}
+	s.body, s.present, s.standIn, s.standInAge = string(body), true, cause, age
+	return true
+}
+
+// sectionKey names a call's answer for a view's parameters and language:
+// what the call asks for follows from them.
+func sectionKey(p *Plan, c *compiledCall, in Input) string {
+	var b strings.Builder
+	b.WriteString(p.sectionPrefix)
+	b.WriteString(c.Name)
+	for _, v := range in.Params {
+		b.WriteByte(0)
+		b.WriteString(strconv.Itoa(len(v)))
+		b.WriteByte(':')
+		b.WriteString(v)
+	}
+	b.WriteByte(0)
+	if lang := in.Header["Accept-Language"]; len(lang) == 1 {
+		b.WriteString(lang[0])
+	}
+	return b.String()
 }
 
 // fanOut makes one request per distinct element of the list c.forEach

@@ -98,6 +98,12 @@ func TestCompileRejectsBadViews(t *testing.T) {
 			v.Calls = append(v.Calls, aggregate.Call{Name: "o", Upstream: "orders", Path: "/o/{each}", ForEach: "id"})
 		}, "for_each: \"id\" must name a list in an earlier call"},
 		{"max_each without for_each", func(v *aggregate.View) { v.Calls[0].MaxEach = 3 }, "apply to a call with for_each"},
+		{"stale section of a required call", func(v *aggregate.View) { v.Calls[0].StaleIfError = time.Minute },
+			"calls.user.stale_if_error: applies to optional calls only"},
+		{"stale section in a per-user view", func(v *aggregate.View) {
+			v.Calls[0].StaleIfError, v.Calls[0].Optional, v.Cache.Scope = time.Minute, true, aggregate.ScopeUser
+		}, "one caller's answer must not stand in for another's"},
+		{"stale copy without ttl", func(v *aggregate.View) { v.Cache.StaleWhileRevalidate = time.Second }, "need a ttl"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -92,6 +92,9 @@ type Call struct {
 	// Timeout bounds this call inside the view's deadline. Zero means the
 	// upstream's default, still inside the view's deadline.
 	Timeout time.Duration
+	// StaleIfError lets the last good answer of this optional call, up to
+	// this old, stand in when the call fails (see Engine.KeepSections).
+	StaleIfError time.Duration
 	// DependsOn lists calls that must finish first, in addition to those
 	// the templates refer to.
 	DependsOn []string

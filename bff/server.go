@@ -128,6 +128,9 @@ func New(cfg Config) (*Front, error) {
 	if f.now == nil {
 		f.now = time.Now
 	}
+	// Optional sections that declare stale_if_error keep their last good
+	// answer next to the responses.
+	cfg.Engine.KeepSections(&sectionStore{cache: f.cache, now: f.now})
 	f.forwardAuth = cfg.ForwardsAuthorization
 	if f.forwardAuth == nil {
 		f.forwardAuth = func(string) bool { return false }

@@ -195,3 +195,54 @@ func TestLoadShedding(t *testing.T) {
 		t.Errorf("after the load passed: %d; want the slots back", w.Code)
 	}
 }
+
+// An optional section that declares stale_if_error keeps its last good
+// answer: when its upstream fails, that answer stands in, marked with its
+// age; past the window the section is missing as usual.
+func TestSectionStandsInWhenItsUpstreamFails(t *testing.T) {
+	recs := &switchable{}
+	clk := &clock{now: time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)}
+	rs := []bff.RouteSet{{Client: "web", Views: []aggregate.View{{
+		Name: "web.card", Route: "/card/{id}",
+		Params: []aggregate.Param{{Name: "id", Pattern: `[0-9]+`}},
+		Calls: []aggregate.Call{
+			{Name: "user", Upstream: "users", Path: "/users/{id}"},
+			{Name: "recs", Upstream: "recs", Path: "/r/{id}", Optional: true, StaleIfError: time.Minute},
+		},
+		Shape: []aggregate.Field{aggregate.Rename("user", "user.version"), aggregate.Rename("recs", "recs.version")},
+	}}}}
+	h := newHarness(t, options{
+		routeSets: rs,
+		handlers:  map[string]http.Handler{"users": &switchable{}, "recs": recs},
+		now:       clk.Now,
+	})
+	first := h.get(t, "/web/card/1")
+	if first.Code != http.StatusOK || first.Header().Get(bff.PartialHeader) != "" {
+		t.Fatalf("healthy: %d %q %s", first.Code, first.Header().Get(bff.PartialHeader), first.Body)
+	}
+	h.cache.Wait()
+
+	recs.failing.Store(true)
+	clk.advance(20 * time.Second)
+	w := h.get(t, "/web/card/1")
+	if w.Code != http.StatusOK || !strings.Contains(w.Body.String(), `"recs":1`) {
+		t.Fatalf("recs down: %d %s; want the kept recs section (version 1)", w.Code, w.Body)
+	}
+	if got := w.Header().Get(bff.PartialHeader); got != "recs;reason=stale;age=20" {
+		t.Errorf("partial header %q; want recs;reason=stale;age=20", got)
+	}
+	if !strings.Contains(w.Body.String(), `"user":2`) {
+		t.Errorf("body %s: the healthy section must be fresh", w.Body)
+	}
+
+	clk.advance(time.Minute)
+	w = h.get(t, "/web/card/1")
+	if got := w.Header().Get(bff.PartialHeader); w.Code != http.StatusOK || got != "recs;reason=error;status=500" ||
+		!strings.Contains(w.Body.String(), `"recs":null`) {
+		t.Errorf("past the window: %d %q %s; want recs missing (null) with reason=error", w.Code, got, w.Body)
+	}
+	// Another id has no kept section.
+	if got := h.get(t, "/web/card/2").Header().Get(bff.PartialHeader); got != "recs;reason=error;status=500" {
+		t.Errorf("id 2: partial %q; a section kept for id 1 must not stand in for id 2", got)
+	}
+}

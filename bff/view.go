@@ -478,6 +478,10 @@ func partialValue(missing []aggregate.Missing) string {
 			b.WriteString(";status=")
 			b.WriteString(strconv.Itoa(m.Status))
 		}
+		if m.Reason == "stale" {
+			b.WriteString(";age=")
+			b.WriteString(strconv.Itoa(int(m.Age / time.Second)))
+		}
 	}
 	return b.String()
 }

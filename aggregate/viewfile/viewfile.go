@@ -390,12 +390,15 @@ func (p *parser) call(name string, n *yaml.Node) aggregate.Call {
 	c := aggregate.Call{Name: name}
 	field := join("calls", name)
 	p.mapping(n, field, map[string]func(*yaml.Node){
-		"upstream":    func(x *yaml.Node) { p.str(x, join(field, "upstream"), &c.Upstream) },
-		"method":      func(x *yaml.Node) { p.str(x, join(field, "method"), &c.Method) },
-		"path":        func(x *yaml.Node) { p.str(x, join(field, "path"), &c.Path) },
-		"query":       func(x *yaml.Node) { p.str(x, join(field, "query"), &c.Query) },
-		"optional":    func(x *yaml.Node) { p.boolean(x, join(field, "optional"), &c.Optional) },
-		"timeout":     func(x *yaml.Node) { p.duration(x, join(field, "timeout"), &c.Timeout) },
+		"upstream": func(x *yaml.Node) { p.str(x, join(field, "upstream"), &c.Upstream) },
+		"method":   func(x *yaml.Node) { p.str(x, join(field, "method"), &c.Method) },
+		"path":     func(x *yaml.Node) { p.str(x, join(field, "path"), &c.Path) },
+		"query":    func(x *yaml.Node) { p.str(x, join(field, "query"), &c.Query) },
+		"optional": func(x *yaml.Node) { p.boolean(x, join(field, "optional"), &c.Optional) },
+		"timeout":  func(x *yaml.Node) { p.duration(x, join(field, "timeout"), &c.Timeout) },
+		"stale_if_error": func(x *yaml.Node) {
+			p.duration(x, join(field, "stale_if_error"), &c.StaleIfError)
+		},
 		"depends_on":  func(x *yaml.Node) { p.strings(x, join(field, "depends_on"), &c.DependsOn) },
 		"for_each":    func(x *yaml.Node) { p.str(x, join(field, "for_each"), &c.ForEach) },
 		"max_each":    func(x *yaml.Node) { p.integer(x, join(field, "max_each"), &c.MaxEach) },

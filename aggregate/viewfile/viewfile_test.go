@@ -83,7 +83,7 @@ func TestParseErrors(t *testing.T) {
 		{"no name", "views:\n  - route: /x\n", "v.yaml:2: name: every view needs a name"},
 		{"bad duration", "views:\n  - name: v\n    timeout: soon\n", `v.yaml:3: view "v": timeout: want a duration such as 500ms or 2s, found "soon"`},
 		{"negative duration", "views:\n  - name: v\n    cache: {ttl: -1s}\n", `v.yaml:3: view "v": cache.ttl: want a duration such as 500ms or 2s, found "-1s"`},
-		{"call typo", "views:\n  - name: v\n    calls:\n      u: {upstream: x, pth: /}\n", `v.yaml:4: view "v": calls.u: unknown key "pth" (known: concurrency, depends_on, for_each, max_each, method, optional, path, query, timeout, upstream)`},
+		{"call typo", "views:\n  - name: v\n    calls:\n      u: {upstream: x, pth: /}\n", `v.yaml:4: view "v": calls.u: unknown key "pth" (known: concurrency, depends_on, for_each, max_each, method, optional, path, query, stale_if_error, timeout, upstream)`},
 		{"optional not bool", "views:\n  - name: v\n    calls:\n      u: {upstream: x, optional: yes please}\n", `v.yaml:4: view "v": calls.u.optional: want true or false, found "yes please"`},
 		{"call twice", "views:\n  - name: v\n    calls:\n      u: {upstream: x}\n      u: {upstream: y}\n", `v.yaml:5: view "v": calls: "u" is given twice`},
 		{"two kinds", "views:\n  - name: v\n    shape:\n      a: {from: x, count: y}\n", `v.yaml:4: view "v": shape.a: use one of from, list, count or const, not from and count`},
