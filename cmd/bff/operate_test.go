@@ -3,7 +3,9 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -174,6 +176,40 @@ func TestAdminEndpointsAreNotPublic(t *testing.T) {
 		}
 		if code, _ := request(t, http.MethodGet, "http://"+l.Admin+p); code != http.StatusOK {
 			t.Errorf("admin %s: %d; want 200", p, code)
+		}
+	}
+}
+
+// Slowloris: a client that sends its headers a byte at a time, or never
+// finishes them, is cut off by the header timeout while others are served.
+func TestSlowHeadersAreCutOff(t *testing.T) {
+	f := newFakeUpstreams(t, nil, nil)
+	l, _, _ := start(t, f.env(), "server:\n  read_header_timeout: 300ms\n")
+	conns := make([]net.Conn, 20)
+	for i := range conns {
+		c, err := net.Dial("tcp", l.Public)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		if _, err := io.WriteString(c, "GET /web/home/7 HTTP/1.1\r\nHost: x\r\nX-Slow: "); err != nil {
+			t.Fatal(err)
+		}
+		conns[i] = c
+	}
+	// Meanwhile, a normal client is served.
+	if code, body := request(t, http.MethodGet, "http://"+l.Public+"/web/home/7"); code != http.StatusOK {
+		t.Errorf("a normal request beside slow clients: %d %s", code, body)
+	}
+	for i, c := range conns {
+		_ = c.SetReadDeadline(time.Now().Add(10 * time.Second)) // a bound, far above the 300ms asked for
+		b, err := io.ReadAll(c)
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			t.Fatalf("slow client %d still connected after 10s; the header timeout did not cut it", i)
+		}
+		if len(b) > 0 && !strings.HasPrefix(string(b), "HTTP/1.1 408") {
+			t.Errorf("slow client %d got %q; want the connection closed (or a 408)", i, b)
 		}
 	}
 }
