@@ -2,6 +2,7 @@ package aggregate
 
 import (
 	"fmt"
+	"slices"
 )
 
 // ParamError is a path parameter value that does not match its pattern.
@@ -79,3 +80,12 @@ func (p *Plan) Calls() []Call {
 
 // Source says where the view was written ("file:line"), or "".
 func (p *Plan) Source() string { return p.view.Source }
+
+// Params returns the view's path parameters as declared.
+func (p *Plan) Params() []Param { return slices.Clone(p.view.Params) }
+
+// Shape returns the view's declarative shape, as written.
+func (p *Plan) Shape() []Field { return slices.Clone(p.view.Shape) }
+
+// ShapeFuncName names the view's Go shaping function, if it has one.
+func (p *Plan) ShapeFuncName() string { return p.view.ShapeFunc }

@@ -303,13 +303,18 @@ func (f *Front) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	f.table.Load().router.ServeHTTP(w, r)
 }
 
-// Route describes one mounted view, for listings.
+// Route describes one mounted view, for listings and documents.
 type Route struct {
 	Client, Method, Path, View string
 	Upstreams                  []string
 	Calls                      []aggregate.Call
 	Cache                      aggregate.CachePolicy
 	Source                     string // where the view was written, if in a file
+	// Params are the path parameters with their patterns.
+	Params []aggregate.Param
+	// Shape is the declarative response shape; empty when ShapeFunc is set.
+	Shape     []aggregate.Field
+	ShapeFunc string
 }
 
 // Routes lists every mounted view.
@@ -320,7 +325,7 @@ func (f *Front) Routes() []Route {
 		out = append(out, Route{
 			Client: h.client, Method: h.plan.Method(), Path: "/" + h.client + h.plan.Route(),
 			View: h.plan.Name(), Upstreams: h.plan.Upstreams(), Calls: h.plan.Calls(), Cache: h.plan.Cache(),
-			Source: h.plan.Source(),
+			Source: h.plan.Source(), Params: h.plan.Params(), Shape: h.plan.Shape(), ShapeFunc: h.plan.ShapeFuncName(),
 		})
 	}
 	return out
