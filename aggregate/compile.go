@@ -29,8 +29,12 @@ type Plan struct {
 }
 
 type compiledParam struct {
-	name    string
-	pattern *regexp.Regexp
+	name     string
+	pattern  *regexp.Regexp
+	query    bool
+	isInt    bool
+	min, max *int64
+	def      *string
 }
 
 type compiledCall struct {
@@ -133,6 +137,26 @@ func Compile(v View, cat Catalog) (*Plan, error) {
 			return fail("params", "route parameter %q is not declared", name)
 		}
 	}
+	for i, q := range v.Query {
+		field := fmt.Sprintf("query[%d]", i)
+		if !tokenRE.MatchString(q.Name) {
+			return fail(field, "%q must be letters, digits, '_' or '-'", q.Name)
+		}
+		field = "query." + q.Name
+		if _, dup := paramIndex[q.Name]; dup {
+			return fail(field, "%q is already a parameter of the view", q.Name)
+		}
+		cp, err := compileQueryParam(q)
+		if err != nil {
+			var fe *fieldError
+			if errors.As(err, &fe) {
+				return fail(field+"."+fe.field, "%s", fe.msg)
+			}
+			return fail(field, "%v", err)
+		}
+		paramIndex[q.Name] = len(p.params)
+		p.params = append(p.params, cp)
+	}
 
 	// Calls: names first, so templates may refer to any call.
 	if len(v.Calls) == 0 && v.ShapeFunc == "" {
@@ -201,6 +225,71 @@ func Compile(v View, cat Catalog) (*Plan, error) {
 	}
 	p.shape = shape
 	return p, nil
+}
+
+func compileQueryParam(q QueryParam) (compiledParam, error) {
+	cp := compiledParam{name: q.Name, query: true, min: q.Min, max: q.Max, def: q.Default}
+	switch q.Type {
+	case "", "string":
+		pattern := q.Pattern
+		if pattern == "" {
+			pattern = `(?s).{0,256}`
+		}
+		re, err := regexp.Compile(`^(?:` + pattern + `)$`)
+		if err != nil {
+			return cp, &fieldError{field: "pattern", msg: err.Error()}
+		}
+		cp.pattern = re
+		if q.Min != nil || q.Max != nil {
+			return cp, &fieldError{field: "min", msg: "min and max bound int parameters; this one is a string (type: int?)"}
+		}
+	case "int":
+		if q.Pattern != "" {
+			return cp, &fieldError{field: "pattern", msg: "an int parameter has no pattern; bound it with min and max"}
+		}
+		cp.isInt, cp.pattern = true, intRE
+		if q.Min != nil && q.Max != nil && *q.Min > *q.Max {
+			return cp, &fieldError{field: "max", msg: fmt.Sprintf("%d is below min %d", *q.Max, *q.Min)}
+		}
+	default:
+		return cp, &fieldError{field: "type", msg: fmt.Sprintf("%q must be string or int", q.Type)}
+	}
+	if q.Default != nil {
+		if reason := cp.check(*q.Default); reason != "" {
+			return cp, &fieldError{field: "default", msg: fmt.Sprintf("%q %s", *q.Default, reason)}
+		}
+	}
+	return cp, nil
+}
+
+var intRE = regexp.MustCompile(`^-?[0-9]{1,18}$`)
+
+// check says what is wrong with a value, or "".
+func (cp *compiledParam) check(v string) string {
+	// "." and ".." never name a resource, and some upstreams resolve them.
+	if v == "." || v == ".." || !cp.pattern.MatchString(v) {
+		if cp.isInt {
+			return "is not a whole number"
+		}
+		return "does not match its pattern"
+	}
+	if cp.isInt {
+		n, _ := strconv.ParseInt(v, 10, 64)
+		if cp.min != nil && n < *cp.min || cp.max != nil && n > *cp.max {
+			return "is out of range " + bounds(cp.min, cp.max)
+		}
+	}
+	return ""
+}
+
+func bounds(lo, hi *int64) string {
+	s := func(p *int64, inf string) string {
+		if p == nil {
+			return inf
+		}
+		return strconv.FormatInt(*p, 10)
+	}
+	return s(lo, "-inf") + ".." + s(hi, "+inf")
 }
 
 func compileCall(i int, c Call, params, calls map[string]int, cat Catalog) (compiledCall, error) {

@@ -5,18 +5,28 @@ import (
 	"slices"
 )
 
-// ParamError is a path parameter value that does not match its pattern.
+// ParamError is a parameter value the view does not accept.
 type ParamError struct {
 	View  string
 	Param string
 	Value string
+	// Query is true for a query-string parameter.
+	Query bool
+	// Reason says what is wrong: "does not match its pattern", "is out of
+	// range 1..50", "is required", ...
+	Reason string
 }
 
 func (e *ParamError) Error() string {
-	return fmt.Sprintf("view %s: parameter %s: value %q does not match its pattern", e.View, e.Param, e.Value)
+	reason := e.Reason
+	if reason == "" {
+		reason = "does not match its pattern"
+	}
+	return fmt.Sprintf("view %s: parameter %s: value %q %s", e.View, e.Param, e.Value, reason)
 }
 
-// ParamNames lists the path parameters in the order Input.Params wants.
+// ParamNames lists the path parameters, then the query parameters, in the
+// order Input.Params wants.
 func (p *Plan) ParamNames() []string {
 	names := make([]string, len(p.params))
 	for i, prm := range p.params {
@@ -30,14 +40,23 @@ func (p *Plan) Validate(values []string) error {
 	if len(values) != len(p.params) {
 		return fmt.Errorf("view %s: %d parameter values for %d parameters", p.view.Name, len(values), len(p.params))
 	}
-	for i, prm := range p.params {
-		// "." and ".." never name a resource, and some upstreams resolve them.
-		if v := values[i]; v == "." || v == ".." || !prm.pattern.MatchString(v) {
-			return &ParamError{View: p.view.Name, Param: prm.name, Value: values[i]}
+	for i := range p.params {
+		prm := &p.params[i]
+		if reason := prm.check(values[i]); reason != "" {
+			return &ParamError{View: p.view.Name, Param: prm.name, Value: values[i], Query: prm.query, Reason: reason}
 		}
 	}
 	return nil
 }
+
+// PathParams counts the path parameters, which come first in ParamNames.
+func (p *Plan) PathParams() int { return len(p.view.Params) }
+
+// QueryParams returns the view's query parameters as declared.
+func (p *Plan) QueryParams() []QueryParam { return slices.Clone(p.view.Query) }
+
+// RejectsUnknownQuery reports whether undeclared query parameters are a 400.
+func (p *Plan) RejectsUnknownQuery() bool { return p.view.RejectUnknownQuery }
 
 // Name returns the view's name.
 func (p *Plan) Name() string { return p.view.Name }

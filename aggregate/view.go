@@ -17,6 +17,12 @@ type View struct {
 	// must match in full. A value that does not match is a 400 before any
 	// upstream is called.
 	Params []Param
+	// Query are the query-string parameters the view takes.
+	Query []QueryParam
+	// RejectUnknownQuery answers 400 to a query parameter the view does not
+	// declare. By default such parameters are ignored: they reach neither
+	// the upstreams nor the cache key.
+	RejectUnknownQuery bool
 	// Calls are the upstream requests, in definition order.
 	Calls []Call
 	// Timeout is the whole view's deadline. Zero means 3s.
@@ -54,6 +60,22 @@ const (
 	// ScopeUser: cached per caller identity; never served to anyone else.
 	ScopeUser Scope = "user"
 )
+
+// QueryParam is a query-string parameter of a view. Templates use it like
+// a path parameter: "{limit}".
+type QueryParam struct {
+	Name string
+	// Type is "string" (the default) or "int".
+	Type string
+	// Pattern is a regular expression a string value must match whole.
+	// Empty means any value of at most 256 bytes.
+	Pattern string
+	// Min and Max bound an int; nil means unbounded on that side.
+	Min, Max *int64
+	// Default is used when the parameter is absent. Without one, the
+	// parameter is required.
+	Default *string
+}
 
 // CachePolicy: TTL zero means the response is not cached.
 type CachePolicy struct {

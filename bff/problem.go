@@ -82,6 +82,14 @@ func problemFor(view string, err error) *Problem {
 		cpe *cache.PanicError
 	)
 	switch {
+	case errors.As(err, &pe) && pe.Query && pe.Param == "":
+		p := newProblem(http.StatusBadRequest, ProblemInvalidParameter, "the query string is not well-formed")
+		p.View = view
+		return p
+	case errors.As(err, &pe) && pe.Query:
+		p := newProblem(http.StatusBadRequest, ProblemInvalidParameter, fmt.Sprintf("query parameter %q %s", pe.Param, pe.Reason))
+		p.View = view
+		return p
 	case errors.As(err, &pe):
 		p := newProblem(http.StatusBadRequest, ProblemInvalidParameter,
 			fmt.Sprintf("path parameter %q does not have the expected format", pe.Param))

@@ -39,7 +39,10 @@ type viewHandler struct {
 	refreshing   sync.Map      // keys being revalidated in the background
 	cacheControl []string
 	vary         []string
-	params       []string // path parameter names, in the plan's order
+	params       []string // parameter names, in the plan's order: path, then query
+	nPath        int      // how many of params are path parameters
+	query        []aggregate.QueryParam
+	strictQuery  bool // undeclared query parameters are a 400
 }
 
 // outcome is one execution of a view, shared by coalesced requests.
@@ -68,7 +71,8 @@ func (f *Front) newViewHandler(client string, plan *aggregate.Plan) *viewHandler
 		vary:      []string{"Accept-Encoding, Accept-Language"},
 		params:    plan.ParamNames(),
 	}
-	h.keyPath = keyParts("/"+client+plan.Route(), h.params)
+	h.nPath, h.query, h.strictQuery = plan.PathParams(), plan.QueryParams(), plan.RejectsUnknownQuery()
+	h.keyPath = keyParts("/"+client+plan.Route(), h.params[:h.nPath])
 	secs := strconv.Itoa(int(pol.TTL / time.Second))
 	switch {
 	case pol.TTL <= 0:
@@ -98,8 +102,14 @@ func (h *viewHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		params = make([]string, 0, len(h.params))
 	}
 	params = params[:len(h.params)]
-	for i, name := range h.params {
+	for i, name := range h.params[:h.nPath] {
 		params[i] = pathParam(r, name)
+	}
+	if len(h.query) > 0 || h.strictQuery {
+		if err := h.queryValues(r, params[h.nPath:]); err != nil {
+			h.fail(w, r, info, err)
+			return
+		}
 	}
 	if err := h.plan.Validate(params); err != nil {
 		h.fail(w, r, info, err)
@@ -328,6 +338,18 @@ func (h *viewHandler) cacheKey(params []string, header http.Header) string {
 			b.WriteString(url.PathEscape(params[part.param]))
 		}
 	}
+	for i, q := range h.query {
+		// Declared parameters only, in declared order, defaults filled in:
+		// ?b=1&a=2 and ?a=2&b=1 share an entry, and junk cannot split the cache.
+		if i == 0 {
+			b.WriteByte('?')
+		} else {
+			b.WriteByte('&')
+		}
+		b.WriteString(q.Name)
+		b.WriteByte('=')
+		b.WriteString(url.QueryEscape(params[h.nPath+i]))
+	}
 	b.WriteString(h.keySuffix)
 	if lang := header["Accept-Language"]; len(lang) == 1 {
 		b.WriteString(lang[0])
@@ -337,6 +359,34 @@ func (h *viewHandler) cacheKey(params []string, header http.Header) string {
 		b.WriteString(identity(header))
 	}
 	return b.String()
+}
+
+// queryValues fills the declared query parameters, defaults included.
+func (h *viewHandler) queryValues(r *http.Request, dst []string) error {
+	q, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		return &aggregate.ParamError{View: h.plan.Name(), Query: true, Reason: "is not a well-formed query string"}
+	}
+	for i, p := range h.query {
+		switch v := q[p.Name]; {
+		case len(v) == 1:
+			dst[i] = v[0]
+		case len(v) > 1:
+			return &aggregate.ParamError{View: h.plan.Name(), Param: p.Name, Query: true, Reason: "is given more than once"}
+		case p.Default != nil:
+			dst[i] = *p.Default
+		default:
+			return &aggregate.ParamError{View: h.plan.Name(), Param: p.Name, Query: true, Reason: "is required"}
+		}
+	}
+	if h.strictQuery {
+		for k := range q {
+			if !slices.ContainsFunc(h.query, func(p aggregate.QueryParam) bool { return p.Name == k }) {
+				return &aggregate.ParamError{View: h.plan.Name(), Param: k, Query: true, Reason: "is not a parameter of this view"}
+			}
+		}
+	}
+	return nil
 }
 
 // keyPart is a literal stretch of a route and the parameter after it (-1: none).

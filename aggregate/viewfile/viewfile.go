@@ -254,6 +254,18 @@ func (p *parser) integer(n *yaml.Node, field string, dst *int) {
 	*dst = v
 }
 
+func (p *parser) int64(n *yaml.Node, field string) *int64 {
+	if !p.is(n, yaml.ScalarNode, field, "a whole number") {
+		return nil
+	}
+	v, err := strconv.ParseInt(n.Value, 10, 64)
+	if err != nil {
+		p.fail(n, field, "want a whole number, found %q", n.Value)
+		return nil
+	}
+	return &v
+}
+
 func (p *parser) duration(n *yaml.Node, field string, dst *time.Duration) {
 	if !p.is(n, yaml.ScalarNode, field, "a duration such as 500ms or 2s") {
 		return
@@ -331,6 +343,37 @@ func (p *parser) view(n *yaml.Node) (aggregate.View, string, bool) {
 				}
 				v.Params = append(v.Params, prm)
 			})
+		},
+		"query": func(c *yaml.Node) {
+			p.pairs(c, "query", func(name string, qn *yaml.Node) {
+				q := aggregate.QueryParam{Name: name}
+				field := join("query", name)
+				p.mapping(qn, field, map[string]func(*yaml.Node){
+					"type":    func(x *yaml.Node) { p.str(x, join(field, "type"), &q.Type) },
+					"pattern": func(x *yaml.Node) { p.str(x, join(field, "pattern"), &q.Pattern) },
+					"min":     func(x *yaml.Node) { q.Min = p.int64(x, join(field, "min")) },
+					"max":     func(x *yaml.Node) { q.Max = p.int64(x, join(field, "max")) },
+					"default": func(x *yaml.Node) {
+						var d string
+						if p.is(x, yaml.ScalarNode, join(field, "default"), "a value") {
+							d = x.Value
+							q.Default = &d
+						}
+					},
+				})
+				v.Query = append(v.Query, q)
+			})
+		},
+		"query_unknown": func(c *yaml.Node) {
+			var mode string
+			p.str(c, "query_unknown", &mode)
+			switch mode {
+			case "ignore":
+			case "reject":
+				v.RejectUnknownQuery = true
+			default:
+				p.fail(c, "query_unknown", "want ignore or reject, found %q", mode)
+			}
 		},
 		"cache": func(c *yaml.Node) {
 			p.mapping(c, "cache", map[string]func(*yaml.Node){

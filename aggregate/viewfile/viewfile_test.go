@@ -79,7 +79,7 @@ func TestParseErrors(t *testing.T) {
 		{"syntax", "views:\n  - name: [unclosed\n", "v.yaml:"},
 		{"top-level typo", "veiws: []\n", `v.yaml:1: unknown key "veiws" (known: client, views)`},
 		{"views not a list", "views: {a: 1}\n", "v.yaml:1: views: want a list of views, found a mapping"},
-		{"unknown view key", "views:\n  - name: v\n    rout: /x\n", `v.yaml:3: view "v": unknown key "rout" (known: cache, calls, client, method, name, params, route, shape, shape_func, timeout)`},
+		{"unknown view key", "views:\n  - name: v\n    rout: /x\n", `v.yaml:3: view "v": unknown key "rout" (known: cache, calls, client, method, name, params, query, query_unknown, route, shape, shape_func, timeout)`},
 		{"no name", "views:\n  - route: /x\n", "v.yaml:2: name: every view needs a name"},
 		{"bad duration", "views:\n  - name: v\n    timeout: soon\n", `v.yaml:3: view "v": timeout: want a duration such as 500ms or 2s, found "soon"`},
 		{"negative duration", "views:\n  - name: v\n    cache: {ttl: -1s}\n", `v.yaml:3: view "v": cache.ttl: want a duration such as 500ms or 2s, found "-1s"`},
@@ -148,6 +148,7 @@ func FuzzParse(f *testing.F) {
 	f.Add("views:\n  - name: v\n    shape: {a: {from: x, fields: [a, b: {count: c}]}}\n")
 	f.Add("views: [{name: a}, {name: b, calls: {x: {}}}]")
 	f.Add("a: &a [*a, *a]")
+	f.Add("views:\n  - name: q\n    route: /q\n    query: {n: {type: int, min: -3, max: 9, default: 0}}\n    query_unknown: reject\n")
 	f.Fuzz(func(t *testing.T, s string) {
 		views, err := viewfile.Parse("f.yaml", []byte(s))
 		if err == nil {
@@ -190,5 +191,66 @@ func TestEntriesNameTheirClient(t *testing.T) {
 	}
 	if len(entries) != 2 || entries[0].Client != "web" || entries[1].Client != "mobile" {
 		t.Errorf("entries %+v", entries)
+	}
+}
+
+func TestQueryParameters(t *testing.T) {
+	const file = `views:
+  - name: feed
+    route: /feed/{id}
+    params: {id: '[0-9]+'}
+    query:
+      limit: {type: int, min: 1, max: 50, default: 10}
+      sort: {pattern: 'new|top', default: new}
+      tag: {}
+    query_unknown: reject
+    calls:
+      f: {upstream: feed, path: '/feed/{id}', query: 'limit={limit}&sort={sort}&tag={tag}'}
+    shape:
+      f: f
+`
+	views, err := viewfile.Parse("feed.yaml", []byte(file))
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := views[0]
+	one, fifty := int64(1), int64(50)
+	ten, new := "10", "new"
+	want := []aggregate.QueryParam{
+		{Name: "limit", Type: "int", Min: &one, Max: &fifty, Default: &ten},
+		{Name: "sort", Pattern: "new|top", Default: &new},
+		{Name: "tag"},
+	}
+	got, _ := json.Marshal(v.Query)
+	exp, _ := json.Marshal(want)
+	if string(got) != string(exp) || !v.RejectUnknownQuery {
+		t.Errorf("query = %s (reject unknown %v)\nwant %s (true)", got, v.RejectUnknownQuery, exp)
+	}
+	if _, err := aggregate.Compile(v, aggregate.Catalog{}); err != nil {
+		t.Errorf("compile: %v", err)
+	}
+
+	// Each mistake, with the message a view author sees.
+	for _, tc := range []struct{ query, want string }{
+		{"limit: {type: int, min: 1, max: 50, default: 0}", `feed.yaml:6: view "feed": query.limit.default: "0" is out of range 1..50`},
+		{"limit: {type: int, min: 5, max: 1, default: 3}", `feed.yaml:6: view "feed": query.limit.max: 1 is below min 5`},
+		{"limit: {type: int, pattern: '[0-9]+', default: 3}", `feed.yaml:6: view "feed": query.limit.pattern: an int parameter has no pattern; bound it with min and max`},
+		{"limit: {type: float, default: 3}", `feed.yaml:6: view "feed": query.limit.type: "float" must be string or int`},
+		{"limit: {min: 1, default: a}", `feed.yaml:6: view "feed": query.limit.min: min and max bound int parameters; this one is a string (type: int?)`},
+		{"id: {default: a}", `feed.yaml:6: view "feed": query.id: "id" is already a parameter of the view`},
+		{"limit: {type: int, defualt: 3}", `feed.yaml:6: view "feed": query.limit: unknown key "defualt" (known: default, max, min, pattern, type)`},
+	} {
+		src := strings.Replace(file, "limit: {type: int, min: 1, max: 50, default: 10}", tc.query, 1)
+		views, err := viewfile.Parse("feed.yaml", []byte(src))
+		if err == nil {
+			_, err = aggregate.Compile(views[0], aggregate.Catalog{})
+		}
+		if err == nil || err.Error() != tc.want {
+			t.Errorf("%s:\n got %v\nwant %s", tc.query, err, tc.want)
+		}
+	}
+	_, err = viewfile.Parse("feed.yaml", []byte(strings.Replace(file, "query_unknown: reject", "query_unknown: drop", 1)))
+	if err == nil || err.Error() != `feed.yaml:9: view "feed": query_unknown: want ignore or reject, found "drop"` {
+		t.Errorf("query_unknown: drop: %v", err)
 	}
 }

@@ -1,0 +1,97 @@
+package bff_test
+
+import (
+	"encoding/json"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/bffproxy/bff/aggregate"
+	"github.com/bffproxy/bff/bff"
+)
+
+func ptr[T any](v T) *T { return &v }
+
+// A view's query parameters are typed and bounded, filled with defaults,
+// passed to the upstreams through templates, and part of the cache key
+// (declared ones only, in declared order).
+func TestQueryParameters(t *testing.T) {
+	var mu sync.Mutex
+	var seen []string
+	feed := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		seen = append(seen, r.URL.RawQuery)
+		mu.Unlock()
+		b, _ := json.Marshal(map[string]string{"q": r.URL.RawQuery})
+		_, _ = w.Write(b)
+	})
+	view := func(strict bool) []bff.RouteSet {
+		return []bff.RouteSet{{Client: "web", Views: []aggregate.View{{
+			Name: "web.feed", Route: "/feed/{id}",
+			Params: []aggregate.Param{{Name: "id", Pattern: `[0-9]+`}},
+			Query: []aggregate.QueryParam{
+				{Name: "limit", Type: "int", Min: ptr(int64(1)), Max: ptr(int64(50)), Default: ptr("10")},
+				{Name: "sort", Pattern: `new|top`, Default: ptr("new")},
+				{Name: "tag"},
+			},
+			RejectUnknownQuery: strict,
+			Calls:              []aggregate.Call{{Name: "f", Upstream: "feed", Path: "/feed/{id}", Query: "limit={limit}&sort={sort}&tag={tag}"}},
+			Cache:              aggregate.CachePolicy{TTL: time.Minute},
+			Shape:              []aggregate.Field{aggregate.Rename("upstream_query", "f.q")},
+		}}}}
+	}
+	h := newHarness(t, options{routeSets: view(false), handlers: map[string]http.Handler{"feed": feed}})
+
+	ok := func(path, wantQuery, wantCache string) {
+		t.Helper()
+		w := h.get(t, path)
+		var got struct {
+			Q string `json:"upstream_query"`
+		}
+		_ = json.Unmarshal(w.Body.Bytes(), &got)
+		if w.Code != http.StatusOK || got.Q != wantQuery || w.Header().Get("X-Cache") != wantCache {
+			t.Errorf("%s: %d %s X-Cache %s; want the upstream asked %q, %s", path, w.Code, w.Body, w.Header().Get("X-Cache"), wantQuery, wantCache)
+		}
+		h.cache.Wait()
+	}
+	ok("/web/feed/1?tag=a", "limit=10&sort=new&tag=a", "MISS")
+	ok("/web/feed/1?tag=a&limit=10", "limit=10&sort=new&tag=a", "HIT") // the default, spelled out
+	ok("/web/feed/1?sort=new&junk=x&tag=a", "limit=10&sort=new&tag=a", "HIT")
+	ok("/web/feed/1?limit=5&tag=a", "limit=5&sort=new&tag=a", "MISS")
+	ok("/web/feed/1?tag=a%26b%3Dc", "limit=10&sort=new&tag=a%26b%3Dc", "MISS") // one value, escaped
+
+	bad := map[string]string{
+		"/web/feed/1?tag=a&limit=0":         `query parameter \"limit\" is out of range 1..50`,
+		"/web/feed/1?tag=a&limit=51":        `query parameter \"limit\" is out of range 1..50`,
+		"/web/feed/1?tag=a&limit=ten":       `query parameter \"limit\" is not a whole number`,
+		"/web/feed/1?tag=a&sort=old":        `query parameter \"sort\" does not match its pattern`,
+		"/web/feed/1":                       `query parameter \"tag\" is required`,
+		"/web/feed/1?tag=a&tag=b":           `query parameter \"tag\" is given more than once`,
+		"/web/feed/1?tag=a&limit=%zz":       `the query string is not well-formed`,
+		"/web/feed/1?tag=" + long(300, 'x'): `query parameter \"tag\" does not match its pattern`,
+	}
+	mu.Lock()
+	before := len(seen)
+	mu.Unlock()
+	for path, detail := range bad {
+		w := h.get(t, path)
+		if w.Code != http.StatusBadRequest || !strings.Contains(w.Body.String(), detail) || !strings.Contains(w.Body.String(), bff.ProblemInvalidParameter) {
+			t.Errorf("%s: %d %s; want 400 saying %s", path, w.Code, w.Body, detail)
+		}
+	}
+	mu.Lock()
+	if len(seen) != before {
+		t.Errorf("a rejected request reached the upstream: %q", seen[before:])
+	}
+	mu.Unlock()
+
+	strict := newHarness(t, options{routeSets: view(true), handlers: map[string]http.Handler{"feed": feed}})
+	if w := strict.get(t, "/web/feed/1?tag=a&junk=x"); w.Code != http.StatusBadRequest ||
+		!strings.Contains(w.Body.String(), `query parameter \"junk\" is not a parameter of this view`) {
+		t.Errorf("strict view, unknown parameter: %d %s", w.Code, w.Body)
+	}
+}
+
+func long(n int, c byte) string { return strings.Repeat(string(c), n) }
