@@ -24,6 +24,8 @@ type Plan struct {
 	params        []compiledParam
 	calls         []compiledCall
 	shape         []node
+	variants      [][]node // shapes by app version, after shape
+	ranges        []versionRange
 	shapeFunc     ShapeFunc
 	timeout       time.Duration
 }
@@ -209,6 +211,9 @@ func Compile(v View, cat Catalog) (*Plan, error) {
 		if len(v.Shape) > 0 {
 			return fail("shape", "set either shape or shape_func, not both")
 		}
+		if len(v.Variants) > 0 {
+			return fail("versions", "app-version variants reshape a declarative shape; a shape_func reads X-App-Version itself")
+		}
 		p.shapeFunc = fn
 		return p, nil
 	}
@@ -224,6 +229,26 @@ func Compile(v View, cat Catalog) (*Plan, error) {
 		return fail("shape", "%v", err)
 	}
 	p.shape = shape
+	for i, vr := range v.Variants {
+		field := fmt.Sprintf("versions[%d]", i)
+		r, err := parseRange(vr.AppVersion)
+		if err != nil {
+			return fail(field+".app_version", "%v", err)
+		}
+		if len(vr.Shape) == 0 {
+			return fail(field, "has no shape")
+		}
+		vs, err := compileFields(vr.Shape, field+".shape", callIndex)
+		if err != nil {
+			var fe *fieldError
+			if errors.As(err, &fe) {
+				return fail(fe.field, "%s", fe.msg)
+			}
+			return fail(field+".shape", "%v", err)
+		}
+		p.ranges = append(p.ranges, r)
+		p.variants = append(p.variants, vs)
+	}
 	return p, nil
 }
 

@@ -63,6 +63,9 @@ type Input struct {
 	// Header is the client request's header; upstreams forward only their
 	// allowlist of it.
 	Header http.Header
+	// Variant selects the shape: 0 is the view's own, i > 0 its Variants[i-1]
+	// (see Plan.Variant).
+	Variant int
 }
 
 // Result is a view's response body and how it was made.
@@ -220,7 +223,11 @@ func (e *Engine) Run(ctx context.Context, p *Plan, in Input) (res *Result, err e
 		res.Body = body
 		return res, nil
 	}
-	res.Body = p.shapeBody(slots)
+	shape := p.shape
+	if in.Variant > 0 && in.Variant <= len(p.variants) {
+		shape = p.variants[in.Variant-1]
+	}
+	res.Body = p.shapeBody(shape, slots)
 	return res, nil
 }
 
@@ -476,14 +483,14 @@ func missingOf(call string, err error) Missing {
 
 var shapeBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 8<<10); return &b }}
 
-func (p *Plan) shapeBody(slots []slot) []byte {
+func (p *Plan) shapeBody(shape []node, slots []slot) []byte {
 	bodies := make([]string, len(slots))
 	present := make([]bool, len(slots))
 	for i := range slots {
 		bodies[i], present[i] = slots[i].body, slots[i].present
 	}
 	bp := shapeBuffers.Get().(*[]byte)
-	buf := appendShape((*bp)[:0], p.shape, bodies, present)
+	buf := appendShape((*bp)[:0], shape, bodies, present)
 	body := make([]byte, len(buf))
 	copy(body, buf)
 	if cap(buf) <= 1<<20 {

@@ -31,6 +31,10 @@ type View struct {
 	Cache CachePolicy
 	// Shape is the response object, field by field, in output order.
 	Shape []Field
+	// Variants are other shapes of the same calls for app-version ranges,
+	// picked by the X-App-Version header; the first match wins, and Shape
+	// serves everything else.
+	Variants []Variant
 	// ShapeFunc names a Go shaping function (see ShapeFunc) used instead of
 	// Shape where the declarative shape cannot say what is needed.
 	ShapeFunc string

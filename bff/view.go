@@ -82,8 +82,13 @@ func (f *Front) newViewHandler(client string, plan *aggregate.Plan) *viewHandler
 	default:
 		h.cacheControl = []string{"public, max-age=" + secs}
 	}
-	if h.perUser {
+	switch {
+	case h.perUser && plan.Variants() > 0:
+		h.vary = []string{"Accept-Encoding, Accept-Language, Authorization, X-App-Version"}
+	case h.perUser:
 		h.vary = []string{"Accept-Encoding, Accept-Language, Authorization"}
+	case plan.Variants() > 0:
+		h.vary = []string{"Accept-Encoding, Accept-Language, X-App-Version"}
 	}
 	return h
 }
@@ -222,7 +227,7 @@ func (h *viewHandler) execute(ctx context.Context, key string, params []string, 
 	h.front.executing.Add(1)
 	defer h.front.executing.Add(-1)
 	epoch := h.front.cache.Epoch() // a purge while upstreams answer covers this result
-	res, err := h.front.engine.Run(ctx, h.plan, aggregate.Input{Params: params, Header: header})
+	res, err := h.front.engine.Run(ctx, h.plan, aggregate.Input{Params: params, Header: header, Variant: h.variant(header)})
 	if err != nil {
 		return nil, err
 	}
@@ -351,6 +356,11 @@ func (h *viewHandler) cacheKey(params []string, header http.Header) string {
 		b.WriteString(url.QueryEscape(params[h.nPath+i]))
 	}
 	b.WriteString(h.keySuffix)
+	if h.plan.Variants() > 0 {
+		b.WriteByte('v')
+		b.WriteString(strconv.Itoa(h.variant(header)))
+		b.WriteByte(0)
+	}
 	if lang := header["Accept-Language"]; len(lang) == 1 {
 		b.WriteString(lang[0])
 	}
@@ -359,6 +369,18 @@ func (h *viewHandler) cacheKey(params []string, header http.Header) string {
 		b.WriteString(identity(header))
 	}
 	return b.String()
+}
+
+// variant is the shape the caller's app version gets (see aggregate.Variant).
+func (h *viewHandler) variant(header http.Header) int {
+	if h.plan.Variants() == 0 {
+		return 0
+	}
+	v := header["X-App-Version"]
+	if len(v) != 1 {
+		return 0
+	}
+	return h.plan.Variant(v[0])
 }
 
 // queryValues fills the declared query parameters, defaults included.

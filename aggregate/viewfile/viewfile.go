@@ -111,9 +111,7 @@ func ParseEntries(file string, data []byte) ([]Entry, error) {
 				return
 			}
 			for _, vn := range n.Content {
-				if v, client, ok := p.view(vn); ok {
-					entries = append(entries, Entry{Client: client, View: v})
-				}
+				entries = append(entries, p.view(vn)...)
 			}
 		},
 	})
@@ -308,9 +306,18 @@ func (p *parser) jsonValue(n *yaml.Node, field string, dst *json.RawMessage) {
 	*dst = b
 }
 
-func (p *parser) view(n *yaml.Node) (aggregate.View, string, bool) {
+// projection is one client's shape of a view whose calls several clients share.
+type projection struct {
+	client   string
+	shape    []aggregate.Field
+	variants []aggregate.Variant
+}
+
+// view reads one view: one entry, or one per client of its projections.
+func (p *parser) view(n *yaml.Node) []Entry {
 	var v aggregate.View
 	var client string
+	var projections []projection
 	v.Source = fmt.Sprintf("%s:%d", p.file, n.Line)
 	// Name first, so errors in the other keys can name the view.
 	if n.Kind == yaml.MappingNode {
@@ -394,17 +401,81 @@ func (p *parser) view(n *yaml.Node) (aggregate.View, string, bool) {
 				v.Calls = append(v.Calls, p.call(name, cn))
 			})
 		},
-		"shape": func(c *yaml.Node) {
-			p.pairs(c, "shape", func(name string, fn *yaml.Node) {
-				v.Shape = append(v.Shape, p.field(name, fn, join("shape", name)))
+		"shape": func(c *yaml.Node) { v.Shape = p.shape(c, "shape") },
+		"versions": func(c *yaml.Node) {
+			v.Variants = p.variants(c, "versions")
+		},
+		"projections": func(c *yaml.Node) {
+			p.pairs(c, "projections", func(name string, pn *yaml.Node) {
+				field := join("projections", name)
+				pr := projection{client: name}
+				p.mapping(pn, field, map[string]func(*yaml.Node){
+					"shape":    func(x *yaml.Node) { pr.shape = p.shape(x, join(field, "shape")) },
+					"versions": func(x *yaml.Node) { pr.variants = p.variants(x, join(field, "versions")) },
+				})
+				projections = append(projections, pr)
 			})
 		},
 	})
 	if v.Name == "" && p.err == errBefore {
 		p.fail(n, "name", "every view needs a name")
 	}
+	if len(projections) > 0 && (client != "" || len(v.Shape) > 0 || len(v.Variants) > 0 || v.ShapeFunc != "") {
+		p.fail(n, "projections", "a view with projections has its shapes there: move client, shape, versions and shape_func into them")
+	}
+	if p.err != errBefore {
+		return nil
+	}
 	v.Lines = p.lines
-	return v, client, p.err == errBefore
+	if len(projections) == 0 {
+		return []Entry{{Client: client, View: v}}
+	}
+	// One view per client, named after it, with the calls shared and the
+	// lines of its own projection's fields where compile errors look for them.
+	entries := make([]Entry, 0, len(projections))
+	for _, pr := range projections {
+		pv := v
+		pv.Name = pr.client + "." + v.Name
+		pv.Shape, pv.Variants = pr.shape, pr.variants
+		pv.Lines = map[string]int{}
+		prefix := "projections." + pr.client + "."
+		for field, line := range v.Lines {
+			if rest, ok := strings.CutPrefix(field, prefix); ok {
+				pv.Lines[rest] = line
+			} else if !strings.HasPrefix(field, "projections.") {
+				pv.Lines[field] = line
+			}
+		}
+		entries = append(entries, Entry{Client: pr.client, View: pv})
+	}
+	return entries
+}
+
+func (p *parser) shape(n *yaml.Node, field string) []aggregate.Field {
+	var fields []aggregate.Field
+	p.pairs(n, field, func(name string, fn *yaml.Node) {
+		fields = append(fields, p.field(name, fn, join(field, name)))
+	})
+	return fields
+}
+
+// variants reads a list of {app_version, shape}.
+func (p *parser) variants(n *yaml.Node, field string) []aggregate.Variant {
+	if !p.is(n, yaml.SequenceNode, field, "a list of {app_version, shape}") {
+		return nil
+	}
+	var out []aggregate.Variant
+	for i, vn := range n.Content {
+		f := fmt.Sprintf("%s[%d]", field, i)
+		p.record(f, vn.Line)
+		var vr aggregate.Variant
+		p.mapping(vn, f, map[string]func(*yaml.Node){
+			"app_version": func(x *yaml.Node) { p.str(x, join(f, "app_version"), &vr.AppVersion) },
+			"shape":       func(x *yaml.Node) { vr.Shape = p.shape(x, join(f, "shape")) },
+		})
+		out = append(out, vr)
+	}
+	return out
 }
 
 // pairs walks a mapping whose keys are names the user chooses, in order.

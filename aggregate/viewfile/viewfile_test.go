@@ -79,7 +79,7 @@ func TestParseErrors(t *testing.T) {
 		{"syntax", "views:\n  - name: [unclosed\n", "v.yaml:"},
 		{"top-level typo", "veiws: []\n", `v.yaml:1: unknown key "veiws" (known: client, views)`},
 		{"views not a list", "views: {a: 1}\n", "v.yaml:1: views: want a list of views, found a mapping"},
-		{"unknown view key", "views:\n  - name: v\n    rout: /x\n", `v.yaml:3: view "v": unknown key "rout" (known: cache, calls, client, method, name, params, query, query_unknown, route, shape, shape_func, timeout)`},
+		{"unknown view key", "views:\n  - name: v\n    rout: /x\n", `v.yaml:3: view "v": unknown key "rout" (known: cache, calls, client, method, name, params, projections, query, query_unknown, route, shape, shape_func, timeout, versions)`},
 		{"no name", "views:\n  - route: /x\n", "v.yaml:2: name: every view needs a name"},
 		{"bad duration", "views:\n  - name: v\n    timeout: soon\n", `v.yaml:3: view "v": timeout: want a duration such as 500ms or 2s, found "soon"`},
 		{"negative duration", "views:\n  - name: v\n    cache: {ttl: -1s}\n", `v.yaml:3: view "v": cache.ttl: want a duration such as 500ms or 2s, found "-1s"`},
@@ -252,5 +252,33 @@ func TestQueryParameters(t *testing.T) {
 	_, err = viewfile.Parse("feed.yaml", []byte(strings.Replace(file, "query_unknown: reject", "query_unknown: drop", 1)))
 	if err == nil || err.Error() != `feed.yaml:9: view "feed": query_unknown: want ignore or reject, found "drop"` {
 		t.Errorf("query_unknown: drop: %v", err)
+	}
+}
+
+func TestProjectionAndVersionErrors(t *testing.T) {
+	const head = "views:\n  - name: p\n    route: /p\n    calls:\n      u: {upstream: u, path: /u}\n"
+	for _, tc := range []struct{ body, want string }{
+		{"    versions:\n      - app_version: '>=2.x'\n        shape: {a: u.a}\n    shape: {a: u.a}\n",
+			`p.yaml:7: view "p": versions[0].app_version: ">=2.x": "2.x" is not a version such as 2.1 or 2.1.3`},
+		{"    versions:\n      - app_version: '~2.0'\n        shape: {a: u.a}\n    shape: {a: u.a}\n",
+			`p.yaml:7: view "p": versions[0].app_version: "~2.0": want >=, >, <=, < or = before a version such as 2.1`},
+		{"    versions:\n      - app_version: '<2'\n    shape: {a: u.a}\n",
+			`p.yaml:7: view "p": versions[0]: has no shape`},
+		{"    shape: {a: u.a}\n    projections:\n      web: {shape: {a: u.a}}\n",
+			`p.yaml:2: view "p": projections: a view with projections has its shapes there: move client, shape, versions and shape_func into them`},
+		{"    projections:\n      mobile:\n        shape: {a: u.a}\n        versions:\n          - app_version: '<1'\n            shape: {b: x.b}\n",
+			`p.yaml:11: view "mobile.p": versions[0].shape.b: from "x.b": no call named "x"`},
+	} {
+		entries, err := viewfile.ParseEntries("p.yaml", []byte(head+tc.body))
+		if err == nil {
+			for _, e := range entries {
+				if _, err = aggregate.Compile(e.View, aggregate.Catalog{}); err != nil {
+					break
+				}
+			}
+		}
+		if err == nil || err.Error() != tc.want {
+			t.Errorf("%s\n got %v\nwant %s", tc.body, err, tc.want)
+		}
 	}
 }
