@@ -508,6 +508,8 @@ type node struct {
 	limit   int
 	literal []byte // Const
 	missing []byte // written when the value is absent
+	combine string // kindCombine: concat, first or merge
+	sources []node // kindCombine: value nodes, one per source
 	// plainKey: path is one object key, found in the parent's single pass.
 	plainKey bool
 	omit     bool // leave the key out when the value is missing
@@ -521,6 +523,7 @@ const (
 	kindList
 	kindCount
 	kindConst
+	kindCombine
 )
 
 // compileFields compiles one object's fields. calls is non-nil only at the
@@ -534,13 +537,25 @@ func compileFields(fields []Field, prefix string, calls map[string]int) ([]node,
 		}
 		at := prefix + "." + f.Name
 		if seen[f.Name] {
-			return nil, &fieldError{at, fmt.Sprintf("the key %q is written twice", f.Name)}
+			msg := fmt.Sprintf("the key %q is written twice", f.Name)
+			if calls != nil {
+				msg += "; to build one key from several calls, say how: concat, first or merge"
+			}
+			return nil, &fieldError{at, msg}
 		}
 		seen[f.Name] = true
 		key, _ := json.Marshal(f.Name)
 		n := node{name: f.Name, key: append(key, ':'), call: -1, limit: f.Limit}
 		if f.Limit < 0 {
 			return nil, &fieldError{at, "limit must not be negative"}
+		}
+		if f.Combine != "" || len(f.Sources) > 0 {
+			cn, err := compileCombine(f, at, n, calls)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, cn)
+			continue
 		}
 		from := f.From
 		if from == "" {
@@ -598,6 +613,52 @@ func compileFields(fields []Field, prefix string, calls map[string]int) ([]node,
 		out = append(out, n)
 	}
 	return out, nil
+}
+
+// compileCombine compiles a key written from several sources.
+func compileCombine(f Field, at string, n node, calls map[string]int) (node, error) {
+	switch {
+	case calls == nil:
+		return n, &fieldError{at, f.Combine + " applies at the top level of shape, where sources name calls"}
+	case f.Combine != "concat" && f.Combine != "first" && f.Combine != "merge":
+		return n, &fieldError{at, fmt.Sprintf("combine %q: want concat, first or merge", f.Combine)}
+	case len(f.Sources) < 2:
+		return n, &fieldError{at, f.Combine + " needs two or more sources"}
+	case f.From != "" || f.List || f.Count || len(f.Const) > 0:
+		return n, &fieldError{at, f.Combine + " takes its values from its sources: no from, list, count or const"}
+	case f.Combine == "merge" && (f.Limit > 0 || len(f.Fields) > 0):
+		return n, &fieldError{at, "merge copies objects whole: no fields or limit"}
+	case f.Combine == "first" && f.Limit > 0:
+		return n, &fieldError{at, "limit applies to lists only"}
+	case f.Omit && len(f.Default) > 0:
+		return n, &fieldError{at, "omit leaves a missing value out; it cannot also have a default or be a const"}
+	}
+	n.kind, n.combine, n.omit, n.missing = kindCombine, f.Combine, f.Omit, []byte("null")
+	if f.Combine == "concat" {
+		n.missing = []byte("[]")
+	}
+	if len(f.Default) > 0 {
+		if !json.Valid(f.Default) {
+			return n, &fieldError{at, "default is not valid JSON"}
+		}
+		n.missing = compact(f.Default)
+	}
+	for _, src := range f.Sources {
+		name, path, _ := strings.Cut(src, ".")
+		j, ok := calls[name]
+		if !ok {
+			return n, &fieldError{at, fmt.Sprintf("source %q: no call named %q", src, name)}
+		}
+		n.sources = append(n.sources, node{call: j, path: path, plainKey: isPlainKey(path), kind: kindValue, missing: []byte("null")})
+	}
+	if len(f.Fields) > 0 {
+		sub, err := compileFields(f.Fields, at+".fields", nil)
+		if err != nil {
+			return n, err
+		}
+		n.fields = sub
+	}
+	return n, nil
 }
 
 func compact(raw []byte) []byte {

@@ -19,6 +19,8 @@ func appendShape(dst []byte, nodes []node, bodies []string, present []bool) []by
 		switch {
 		case n.kind == kindConst:
 			dst = append(dst, n.literal...)
+		case n.kind == kindCombine:
+			dst, found = appendCombined(dst, n, bodies, present)
 		case !present[n.call]:
 			dst, found = append(dst, n.missing...), false
 		case n.path == "":
@@ -150,4 +152,111 @@ func appendNode(dst []byte, n *node, s string, i int) ([]byte, bool) {
 		return append(dst, n.literal...), true
 	}
 	return append(dst, "null"...), true
+}
+
+// locate finds a top-level source's value: the body and where it starts.
+func locate(n *node, bodies []string, present []bool) (string, int, bool) {
+	if !present[n.call] {
+		return "", -1, false
+	}
+	s := bodies[n.call]
+	var i int
+	switch {
+	case n.path == "":
+		i = skipSpace(s, 0)
+	case n.plainKey:
+		i = findMember(s, skipSpace(s, 0), n.path)
+	default:
+		s = lookup(s, n.path).Raw
+		i = 0
+	}
+	if i < 0 || i >= len(s) || s[i:skipValue(s, i)] == "null" {
+		return "", -1, false
+	}
+	return s, i, true
+}
+
+// appendCombined writes a key made from several sources, in their order.
+func appendCombined(dst []byte, n *node, bodies []string, present []bool) ([]byte, bool) {
+	switch n.combine {
+	case "first":
+		for k := range n.sources {
+			if s, i, ok := locate(&n.sources[k], bodies, present); ok {
+				if len(n.fields) > 0 && s[i] == '{' {
+					dst, _ = appendFields(dst, n.fields, s, i)
+					return dst, true
+				}
+				return append(dst, s[i:skipValue(s, i)]...), true
+			}
+		}
+	case "concat":
+		mark, count, any := len(dst), 0, false
+		dst = append(dst, '[')
+		for k := range n.sources {
+			s, i, ok := locate(&n.sources[k], bodies, present)
+			if !ok || s[i] != '[' {
+				continue
+			}
+			any = true
+			eachElement(s, i, func(e int) (int, bool) {
+				if n.limit > 0 && count >= n.limit {
+					return -1, false
+				}
+				if count > 0 {
+					dst = append(dst, ',')
+				}
+				end := -1
+				switch {
+				case len(n.fields) == 0:
+					end = skipValue(s, e)
+					dst = append(dst, s[e:end]...)
+				case s[e] == '{':
+					dst, end = appendFields(dst, n.fields, s, e)
+				default:
+					dst = append(dst, "null"...)
+				}
+				count++
+				return end, true
+			})
+		}
+		if any {
+			return append(dst, ']'), true
+		}
+		dst = dst[:mark]
+	case "merge":
+		type member struct{ key, value string }
+		var members []member
+		at := map[string]int{}
+		objects := false
+		for k := range n.sources {
+			s, i, ok := locate(&n.sources[k], bodies, present)
+			if !ok || s[i] != '{' {
+				continue
+			}
+			objects = true
+			for j := nextMember(s, i+1); j < len(s) && s[j] == '"'; j = nextMember(s, j) {
+				ke := skipString(s, j)
+				key, vs := memberAt(s, j)
+				end := skipValue(s, vs)
+				if idx, seen := at[key]; seen {
+					members[idx].value = s[vs:end] // a later source wins, in place
+				} else {
+					at[key] = len(members)
+					members = append(members, member{s[j:ke], s[vs:end]})
+				}
+				j = end
+			}
+		}
+		if objects {
+			dst = append(dst, '{')
+			for k, m := range members {
+				if k > 0 {
+					dst = append(dst, ',')
+				}
+				dst = append(append(append(dst, m.key...), ':'), m.value...)
+			}
+			return append(dst, '}'), true
+		}
+	}
+	return append(dst, n.missing...), false
 }

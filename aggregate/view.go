@@ -167,6 +167,13 @@ type Field struct {
 	// was skipped, or the upstream did not send it), instead of writing a
 	// default.
 	Omit bool
+	// Combine writes one key from several sources (top level only), always
+	// in the order of Sources, never in the order calls answered:
+	// "concat" joins arrays (Fields and Limit apply to the elements), "first"
+	// takes the first source present and not null, "merge" merges objects
+	// key by key (key order of first appearance; a later source's value wins).
+	Combine string
+	Sources []string
 }
 
 // Pick copies the value of the same name.

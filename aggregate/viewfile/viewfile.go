@@ -491,7 +491,11 @@ func (p *parser) pairs(n *yaml.Node, field string, each func(name string, v *yam
 			continue
 		}
 		if seen[k.Value] {
-			p.fail(k, field, "%q is given twice", k.Value)
+			hint := ""
+			if field == "shape" || strings.HasSuffix(field, ".shape") {
+				hint = "; to build one key from several calls, say how: concat, first or merge"
+			}
+			p.fail(k, field, "%q is given twice%s", k.Value, hint)
 			continue
 		}
 		seen[k.Value] = true
@@ -543,6 +547,9 @@ func (p *parser) field(name string, n *yaml.Node, field string) aggregate.Field 
 			p.str(x, join(field, "count"), &f.From)
 		},
 		"const":   func(x *yaml.Node) { kinds = append(kinds, "const"); p.jsonValue(x, join(field, "const"), &f.Const) },
+		"concat":  func(x *yaml.Node) { kinds = append(kinds, "concat"); p.combine(x, join(field, "concat"), "concat", &f) },
+		"first":   func(x *yaml.Node) { kinds = append(kinds, "first"); p.combine(x, join(field, "first"), "first", &f) },
+		"merge":   func(x *yaml.Node) { kinds = append(kinds, "merge"); p.combine(x, join(field, "merge"), "merge", &f) },
 		"default": func(x *yaml.Node) { p.jsonValue(x, join(field, "default"), &f.Default) },
 		"omit":    func(x *yaml.Node) { p.boolean(x, join(field, "omit"), &f.Omit) },
 		"limit":   func(x *yaml.Node) { p.integer(x, join(field, "limit"), &f.Limit) },
@@ -556,9 +563,15 @@ func (p *parser) field(name string, n *yaml.Node, field string) aggregate.Field 
 		},
 	})
 	if len(kinds) > 1 {
-		p.fail(n, field, "use one of from, list, count or const, not %s", strings.Join(kinds, " and "))
+		p.fail(n, field, "use one of from, list, count, const, concat, first or merge, not %s", strings.Join(kinds, " and "))
 	}
 	return f
+}
+
+// combine reads the sources of a key written from several calls.
+func (p *parser) combine(n *yaml.Node, field, how string, f *aggregate.Field) {
+	f.Combine = how
+	p.strings(n, field, &f.Sources)
 }
 
 // subfield reads an item of a fields list: a bare name picks that key; a

@@ -86,7 +86,7 @@ func TestParseErrors(t *testing.T) {
 		{"call typo", "views:\n  - name: v\n    calls:\n      u: {upstream: x, pth: /}\n", `v.yaml:4: view "v": calls.u: unknown key "pth" (known: concurrency, depends_on, for_each, max_each, method, optional, path, query, stale_if_error, timeout, upstream)`},
 		{"optional not bool", "views:\n  - name: v\n    calls:\n      u: {upstream: x, optional: yes please}\n", `v.yaml:4: view "v": calls.u.optional: want true or false, found "yes please"`},
 		{"call twice", "views:\n  - name: v\n    calls:\n      u: {upstream: x}\n      u: {upstream: y}\n", `v.yaml:5: view "v": calls: "u" is given twice`},
-		{"two kinds", "views:\n  - name: v\n    shape:\n      a: {from: x, count: y}\n", `v.yaml:4: view "v": shape.a: use one of from, list, count or const, not from and count`},
+		{"two kinds", "views:\n  - name: v\n    shape:\n      a: {from: x, count: y}\n", `v.yaml:4: view "v": shape.a: use one of from, list, count, const, concat, first or merge, not from and count`},
 		{"bad limit", "views:\n  - name: v\n    shape:\n      a: {list: x, limit: lots}\n", `v.yaml:4: view "v": shape.a.limit: want a whole number >= 0, found "lots"`},
 		{"bad fields item", "views:\n  - name: v\n    shape:\n      a: {from: x, fields: [[1]]}\n", `v.yaml:4: view "v": shape.a.fields: want a field name, or one ` + "`name: source`" + ` pair`},
 		{"alias", "views:\n  - &v {name: v}\n", `v.yaml:2: view "v": anchors and aliases are not supported in view files`},
@@ -280,5 +280,40 @@ func TestProjectionAndVersionErrors(t *testing.T) {
 		if err == nil || err.Error() != tc.want {
 			t.Errorf("%s\n got %v\nwant %s", tc.body, err, tc.want)
 		}
+	}
+}
+
+func TestCombineKeys(t *testing.T) {
+	const file = `views:
+  - name: feed
+    route: /feed
+    calls:
+      news: {upstream: news, path: /news}
+      promos: {upstream: promos, path: /promos}
+    shape:
+      items: {concat: [news.items, promos.items], limit: 20, fields: [id, title]}
+      title: {first: [promos.title, news.title], default: "Feed"}
+      settings: {merge: [news.settings, promos.settings]}
+`
+	views, err := viewfile.Parse("feed.yaml", []byte(file))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := aggregate.Compile(views[0], aggregate.Catalog{}); err != nil {
+		t.Fatal(err)
+	}
+	f := views[0].Shape
+	if f[0].Combine != "concat" || strings.Join(f[0].Sources, ",") != "news.items,promos.items" || f[0].Limit != 20 ||
+		f[1].Combine != "first" || string(f[1].Default) != `"Feed"` || f[2].Combine != "merge" {
+		t.Errorf("shape = %+v", f)
+	}
+
+	// Two calls writing one key without saying how is a load-time error.
+	dup := strings.Replace(file, "      title: {first: [promos.title, news.title], default: \"Feed\"}\n",
+		"      title: promos.title\n      title: news.title\n", 1)
+	_, err = viewfile.Parse("feed.yaml", []byte(dup))
+	want := `feed.yaml:10: view "feed": shape: "title" is given twice; to build one key from several calls, say how: concat, first or merge`
+	if err == nil || err.Error() != want {
+		t.Errorf("two calls writing title:\n got %v\nwant %s", err, want)
 	}
 }

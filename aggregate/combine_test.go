@@ -1,0 +1,65 @@
+package aggregate_test
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/bffproxy/bff/aggregate"
+)
+
+// Keys written from several calls combine in definition order, whatever
+// order the calls answer in.
+func TestCombine(t *testing.T) {
+	e := aggregate.NewEngine(map[string]aggregate.Doer{
+		"a": body(`{"items":[{"id":1,"x":0},{"id":2}],"title":null,"prefs":{"theme":"dark","lang":"en"}}`),
+		"b": body(`{"items":[{"id":3}],"title":"B","prefs":{"lang":"fr","tz":"UTC"}}`),
+		"c": body(`{"other":true}`),
+	})
+	v := aggregate.View{
+		Name: "v", Route: "/v",
+		Calls: []aggregate.Call{
+			{Name: "a", Upstream: "a", Path: "/a"},
+			{Name: "b", Upstream: "b", Path: "/b"},
+			{Name: "c", Upstream: "c", Path: "/c"},
+		},
+		Shape: []aggregate.Field{
+			{Name: "items", Combine: "concat", Sources: []string{"a.items", "c.items", "b.items"}, Limit: 3, Fields: []aggregate.Field{aggregate.Pick("id")}},
+			{Name: "title", Combine: "first", Sources: []string{"a.title", "c.title", "b.title"}},
+			{Name: "prefs", Combine: "merge", Sources: []string{"a.prefs", "b.prefs"}},
+			{Name: "none", Combine: "first", Sources: []string{"c.x", "c.y"}, Default: json.RawMessage(`"n/a"`)},
+			{Name: "gone", Combine: "concat", Sources: []string{"c.x", "c.y"}, Omit: true},
+		},
+	}
+	p, err := aggregate.Compile(v, e.Catalog(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := e.Run(context.Background(), p, aggregate.Input{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `{"items":[{"id":1},{"id":2},{"id":3}],"title":"B","prefs":{"theme":"dark","lang":"fr","tz":"UTC"},"none":"n/a"}`
+	if string(res.Body) != want {
+		t.Errorf("got  %s\nwant %s", res.Body, want)
+	}
+
+	for _, tc := range []struct {
+		f    aggregate.Field
+		want string
+	}{
+		{aggregate.Field{Name: "k", Combine: "zip", Sources: []string{"a.x", "b.x"}}, `combine "zip": want concat, first or merge`},
+		{aggregate.Field{Name: "k", Combine: "first", Sources: []string{"a.x"}}, "first needs two or more sources"},
+		{aggregate.Field{Name: "k", Combine: "merge", Sources: []string{"a.x", "b.x"}, Limit: 2}, "merge copies objects whole"},
+		{aggregate.Field{Name: "k", Combine: "first", Sources: []string{"a.x", "z.x"}}, `source "z.x": no call named "z"`},
+		{aggregate.Field{Name: "k", From: "a", Fields: []aggregate.Field{{Name: "j", Combine: "first", Sources: []string{"x", "y"}}}},
+			"first applies at the top level of shape"},
+	} {
+		bad := v
+		bad.Shape = []aggregate.Field{tc.f}
+		if _, err := aggregate.Compile(bad, e.Catalog(nil)); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%+v: err = %v, want %q", tc.f, err, tc.want)
+		}
+	}
+}
