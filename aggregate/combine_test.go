@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/bffproxy/bff/aggregate"
+	"github.com/bffproxy/bff/upstream"
 )
 
 // Keys written from several calls combine in definition order, whatever
@@ -61,5 +62,40 @@ func TestCombine(t *testing.T) {
 		if _, err := aggregate.Compile(bad, e.Catalog(nil)); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%+v: err = %v, want %q", tc.f, err, tc.want)
 		}
+	}
+}
+
+// Fields an upstream stopped sending are reported, not silently nulled:
+// those with a default or omit, and those of failed calls, aside.
+func TestMissingFieldsAreReported(t *testing.T) {
+	e := aggregate.NewEngine(map[string]aggregate.Doer{
+		"users":  body(`{"id":7,"name":"A"}`),
+		"orders": body(`{"orders":[{"id":1,"total":5},{"id":2}]}`),
+		"recs":   failing(upstream.KindStatus, 503),
+	})
+	v := aggregate.View{
+		Name: "v", Route: "/v",
+		Calls: []aggregate.Call{
+			{Name: "user", Upstream: "users", Path: "/u"},
+			{Name: "orders", Upstream: "orders", Path: "/o"},
+			{Name: "recs", Upstream: "recs", Path: "/r", Optional: true},
+		},
+		Shape: []aggregate.Field{
+			aggregate.Object("user", "user", aggregate.Pick("id"), aggregate.Pick("email"),
+				aggregate.Field{Name: "nick", Default: json.RawMessage(`""`)}, aggregate.Field{Name: "bio", Omit: true}),
+			aggregate.List("orders", "orders.orders", 0, aggregate.Pick("id"), aggregate.Pick("total")),
+			aggregate.Rename("recs", "recs.items"),
+		},
+	}
+	p, err := aggregate.Compile(v, e.Catalog(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := e.Run(context.Background(), p, aggregate.Input{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(res.MissingFields, ","); got != "user.email,orders[].total" {
+		t.Errorf("missing fields %q; want user.email,orders[].total", got)
 	}
 }

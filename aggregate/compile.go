@@ -26,6 +26,7 @@ type Plan struct {
 	shape         []node
 	variants      [][]node // shapes by app version, after shape
 	ranges        []versionRange
+	fieldNames    []string // by node id
 	shapeFunc     ShapeFunc
 	timeout       time.Duration
 }
@@ -229,6 +230,7 @@ func Compile(v View, cat Catalog) (*Plan, error) {
 		return fail("shape", "%v", err)
 	}
 	p.shape = shape
+	p.fieldNames = numberFields(p.shape, "", p.fieldNames)
 	for i, vr := range v.Variants {
 		field := fmt.Sprintf("versions[%d]", i)
 		r, err := parseRange(vr.AppVersion)
@@ -248,8 +250,27 @@ func Compile(v View, cat Catalog) (*Plan, error) {
 		}
 		p.ranges = append(p.ranges, r)
 		p.variants = append(p.variants, vs)
+		p.fieldNames = numberFields(vs, "", p.fieldNames)
 	}
 	return p, nil
+}
+
+// numberFields gives every node an id and names it by its place in the
+// response ("orders[].total_cents"), for reports of fields upstreams did
+// not send.
+func numberFields(nodes []node, prefix string, names []string) []string {
+	for i := range nodes {
+		n := &nodes[i]
+		name := prefix + n.name
+		n.id, n.track = len(names), n.kind != kindConst && !n.omit && !n.hasDefault
+		names = append(names, name)
+		sub := name + "."
+		if n.kind == kindList || n.combine == "concat" {
+			sub = name + "[]."
+		}
+		names = numberFields(n.fields, sub, names)
+	}
+	return names
 }
 
 func compileQueryParam(q QueryParam) (compiledParam, error) {
@@ -499,20 +520,25 @@ func routeParamNames(route string) map[string]struct{} {
 
 // node is a compiled Field.
 type node struct {
-	name    string
-	key     []byte // `"name":`
-	kind    nodeKind
-	call    int    // top level: the source call
-	path    string // gjson path; "" is the source itself
-	fields  []node
-	limit   int
-	literal []byte // Const
-	missing []byte // written when the value is absent
-	combine string // kindCombine: concat, first or merge
-	sources []node // kindCombine: value nodes, one per source
+	name       string
+	key        []byte // `"name":`
+	kind       nodeKind
+	call       int    // top level: the source call
+	path       string // gjson path; "" is the source itself
+	fields     []node
+	limit      int
+	literal    []byte // Const
+	missing    []byte // written when the value is absent
+	combine    string // kindCombine: concat, first or merge
+	hasDefault bool
+	sources    []node // kindCombine: value nodes, one per source
 	// plainKey: path is one object key, found in the parent's single pass.
 	plainKey bool
 	omit     bool // leave the key out when the value is missing
+	// id indexes Plan.fieldNames; track says a missing value is worth
+	// noting (no default, not omitted: the view expects the upstream to send it).
+	id    int
+	track bool
 }
 
 type nodeKind int
@@ -601,7 +627,7 @@ func compileFields(fields []Field, prefix string, calls map[string]int) ([]node,
 			if !json.Valid(f.Default) {
 				return nil, &fieldError{at, "default is not valid JSON"}
 			}
-			n.missing = compact(f.Default)
+			n.missing, n.hasDefault = compact(f.Default), true
 		}
 		if len(f.Fields) > 0 {
 			sub, err := compileFields(f.Fields, at+".fields", nil)
@@ -641,7 +667,7 @@ func compileCombine(f Field, at string, n node, calls map[string]int) (node, err
 		if !json.Valid(f.Default) {
 			return n, &fieldError{at, "default is not valid JSON"}
 		}
-		n.missing = compact(f.Default)
+		n.missing, n.hasDefault = compact(f.Default), true
 	}
 	for _, src := range f.Sources {
 		name, path, _ := strings.Cut(src, ".")

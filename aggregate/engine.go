@@ -75,6 +75,10 @@ type Result struct {
 	Missing []Missing
 	// Calls reports every call in definition order.
 	Calls []CallReport
+	// MissingFields names the fields of the response that their upstream
+	// did not send although its call succeeded ("orders[].total_cents"),
+	// fields with a default or omit aside: the upstream may have changed.
+	MissingFields []string
 }
 
 // Missing is an optional part left out of a response.
@@ -227,7 +231,19 @@ func (e *Engine) Run(ctx context.Context, p *Plan, in Input) (res *Result, err e
 	if in.Variant > 0 && in.Variant <= len(p.variants) {
 		shape = p.variants[in.Variant-1]
 	}
-	res.Body = p.shapeBody(shape, slots)
+	var run shapeRun
+	if len(p.fieldNames) <= 64 {
+		var inline [64]bool
+		run.missed = inline[:len(p.fieldNames)]
+	} else {
+		run.missed = make([]bool, len(p.fieldNames))
+	}
+	res.Body = p.shapeBody(&run, shape, slots)
+	for id, missed := range run.missed {
+		if missed {
+			res.MissingFields = append(res.MissingFields, p.fieldNames[id])
+		}
+	}
 	return res, nil
 }
 
@@ -483,14 +499,14 @@ func missingOf(call string, err error) Missing {
 
 var shapeBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 8<<10); return &b }}
 
-func (p *Plan) shapeBody(shape []node, slots []slot) []byte {
+func (p *Plan) shapeBody(run *shapeRun, shape []node, slots []slot) []byte {
 	bodies := make([]string, len(slots))
 	present := make([]bool, len(slots))
 	for i := range slots {
 		bodies[i], present[i] = slots[i].body, slots[i].present
 	}
 	bp := shapeBuffers.Get().(*[]byte)
-	buf := appendShape((*bp)[:0], shape, bodies, present)
+	buf := run.appendShape((*bp)[:0], shape, bodies, present)
 	body := make([]byte, len(buf))
 	copy(body, buf)
 	if cap(buf) <= 1<<20 {

@@ -2,10 +2,27 @@ package aggregate
 
 import "strconv"
 
+// shapeRun notes, for one response, the fields an upstream did not send.
+// A nil *shapeRun notes nothing.
+type shapeRun struct {
+	missed []bool // by node id
+}
+
+func (r *shapeRun) miss(n *node) {
+	if r != nil && n.track {
+		r.missed[n.id] = true
+	}
+}
+
+// appendShape writes a shape without noting missing fields (tests).
+func appendShape(dst []byte, nodes []node, bodies []string, present []bool) []byte {
+	return (*shapeRun)(nil).appendShape(dst, nodes, bodies, present)
+}
+
 // appendShape writes the top-level object. bodies[i] is call i's body;
 // present[i] is false when the call failed or was skipped. Plain keys are
 // found by the scanner (scan.go); other paths by gjson.
-func appendShape(dst []byte, nodes []node, bodies []string, present []bool) []byte {
+func (r *shapeRun) appendShape(dst []byte, nodes []node, bodies []string, present []bool) []byte {
 	dst = append(dst, '{')
 	wrote := false
 	for i := range nodes {
@@ -20,18 +37,18 @@ func appendShape(dst []byte, nodes []node, bodies []string, present []bool) []by
 		case n.kind == kindConst:
 			dst = append(dst, n.literal...)
 		case n.kind == kindCombine:
-			dst, found = appendCombined(dst, n, bodies, present)
+			dst, found = r.appendCombined(dst, n, bodies, present)
 		case !present[n.call]:
 			dst, found = append(dst, n.missing...), false
 		case n.path == "":
 			s := bodies[n.call]
-			dst, found = appendNode(dst, n, s, skipSpace(s, 0))
+			dst, found = r.appendNode(dst, n, s, skipSpace(s, 0))
 		case n.plainKey:
 			s := bodies[n.call]
-			dst, found = appendNode(dst, n, s, findMember(s, skipSpace(s, 0), n.path))
+			dst, found = r.appendNode(dst, n, s, findMember(s, skipSpace(s, 0), n.path))
 		default:
 			raw := lookup(bodies[n.call], n.path).Raw
-			dst, found = appendNode(dst, n, raw, 0)
+			dst, found = r.appendNode(dst, n, raw, 0)
 		}
 		if !found && n.omit {
 			dst = dst[:mark] // the key is left out
@@ -49,7 +66,7 @@ const maxInlineFields = 16
 // appendFields writes an object of nodes taken from the object at s[i] and
 // returns where that object ends. Each object is read once; every field
 // reading a key gets its first occurrence, as with gjson.Get.
-func appendFields(dst []byte, nodes []node, s string, i int) ([]byte, int) {
+func (r *shapeRun) appendFields(dst []byte, nodes []node, s string, i int) ([]byte, int) {
 	var inline [maxInlineFields]int
 	var found []int
 	if len(nodes) <= maxInlineFields {
@@ -88,10 +105,10 @@ func appendFields(dst []byte, nodes []node, s string, i int) ([]byte, int) {
 		case n.kind == kindConst:
 			dst = append(dst, n.literal...)
 		case n.plainKey:
-			dst, ok = appendNode(dst, n, s, found[j])
+			dst, ok = r.appendNode(dst, n, s, found[j])
 		default:
 			raw := lookup(s[start:end], n.path).Raw
-			dst, ok = appendNode(dst, n, raw, 0)
+			dst, ok = r.appendNode(dst, n, raw, 0)
 		}
 		if !ok && n.omit {
 			dst = dst[:mark]
@@ -104,8 +121,9 @@ func appendFields(dst []byte, nodes []node, s string, i int) ([]byte, int) {
 
 // appendNode writes the value at s[i] shaped by n, or n's missing value when
 // there is none (i < 0) or it is not what n expects; found says which.
-func appendNode(dst []byte, n *node, s string, i int) ([]byte, bool) {
+func (r *shapeRun) appendNode(dst []byte, n *node, s string, i int) ([]byte, bool) {
 	if i < 0 || i >= len(s) {
+		r.miss(n)
 		return append(dst, n.missing...), false
 	}
 	switch n.kind {
@@ -113,12 +131,14 @@ func appendNode(dst []byte, n *node, s string, i int) ([]byte, bool) {
 		return append(dst, s[i:skipValue(s, i)]...), true
 	case kindObject:
 		if s[i] != '{' {
+			r.miss(n)
 			return append(dst, n.missing...), false
 		}
-		dst, _ = appendFields(dst, n.fields, s, i)
+		dst, _ = r.appendFields(dst, n.fields, s, i)
 		return dst, true
 	case kindCount:
 		if s[i] != '[' {
+			r.miss(n)
 			return append(dst, n.missing...), false
 		}
 		count := 0
@@ -126,6 +146,7 @@ func appendNode(dst []byte, n *node, s string, i int) ([]byte, bool) {
 		return strconv.AppendInt(dst, int64(count), 10), true
 	case kindList:
 		if s[i] != '[' {
+			r.miss(n)
 			return append(dst, n.missing...), false
 		}
 		dst = append(dst, '[')
@@ -140,7 +161,7 @@ func appendNode(dst []byte, n *node, s string, i int) ([]byte, bool) {
 				end = skipValue(s, e)
 				dst = append(dst, s[e:end]...)
 			case s[e] == '{':
-				dst, end = appendFields(dst, n.fields, s, e)
+				dst, end = r.appendFields(dst, n.fields, s, e)
 			default:
 				dst = append(dst, "null"...)
 			}
@@ -177,13 +198,13 @@ func locate(n *node, bodies []string, present []bool) (string, int, bool) {
 }
 
 // appendCombined writes a key made from several sources, in their order.
-func appendCombined(dst []byte, n *node, bodies []string, present []bool) ([]byte, bool) {
+func (r *shapeRun) appendCombined(dst []byte, n *node, bodies []string, present []bool) ([]byte, bool) {
 	switch n.combine {
 	case "first":
 		for k := range n.sources {
 			if s, i, ok := locate(&n.sources[k], bodies, present); ok {
 				if len(n.fields) > 0 && s[i] == '{' {
-					dst, _ = appendFields(dst, n.fields, s, i)
+					dst, _ = r.appendFields(dst, n.fields, s, i)
 					return dst, true
 				}
 				return append(dst, s[i:skipValue(s, i)]...), true
@@ -211,7 +232,7 @@ func appendCombined(dst []byte, n *node, bodies []string, present []bool) ([]byt
 					end = skipValue(s, e)
 					dst = append(dst, s[e:end]...)
 				case s[e] == '{':
-					dst, end = appendFields(dst, n.fields, s, e)
+					dst, end = r.appendFields(dst, n.fields, s, e)
 				default:
 					dst = append(dst, "null"...)
 				}
@@ -258,5 +279,6 @@ func appendCombined(dst []byte, n *node, bodies []string, present []bool) ([]byt
 			return append(dst, '}'), true
 		}
 	}
+	r.miss(n)
 	return append(dst, n.missing...), false
 }

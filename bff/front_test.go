@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -72,6 +73,8 @@ type options struct {
 	forwardsAuth map[string]bool
 	maxInFlight  int
 	now          func() time.Time
+	logger       *slog.Logger
+	metrics      bff.Metrics
 }
 
 func newHarness(t testing.TB, o options) *harness {
@@ -125,6 +128,8 @@ func newHarness(t testing.TB, o options) *harness {
 		ForwardsAuthorization: func(name string) bool { return o.forwardsAuth[name] },
 		MaxInFlight:           o.maxInFlight,
 		Now:                   o.now,
+		Logger:                o.logger,
+		Metrics:               o.metrics,
 	})
 	if err != nil {
 		t.Fatal(err)

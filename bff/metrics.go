@@ -17,6 +17,9 @@ type ViewMetrics interface {
 	// Shed counts a request turned away, before any upstream work, because
 	// too many were in progress.
 	Shed()
+	// MissingField counts a response field its upstream did not send
+	// ("orders[].total_cents"): a sign the upstream changed.
+	MissingField(field string)
 }
 
 // CacheResult is how the response cache took part in a request.
@@ -55,3 +58,4 @@ type noMetrics struct{}
 func (noMetrics) View(string, string) ViewMetrics               { return noMetrics{} }
 func (noMetrics) Request(int, time.Duration, CacheResult, bool) {}
 func (noMetrics) Shed()                                         {}
+func (noMetrics) MissingField(string)                           {}

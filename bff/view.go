@@ -37,6 +37,7 @@ type viewHandler struct {
 	ttl          time.Duration
 	swr, sie     time.Duration // stale-while-revalidate, stale-if-error
 	refreshing   sync.Map      // keys being revalidated in the background
+	drifted      sync.Map      // fields already logged as missing
 	cacheControl []string
 	vary         []string
 	params       []string // parameter names, in the plan's order: path, then query
@@ -237,6 +238,13 @@ func (h *viewHandler) execute(ctx context.Context, key string, params []string, 
 	hdr["Vary"] = h.vary
 	hdr["X-Content-Type-Options"] = nosniff
 	out := &outcome{timing: []string{serverTiming(res.Calls)}, summary: callSummary(res.Calls)}
+	for _, field := range res.MissingFields {
+		h.metrics.MissingField(field)
+		if _, logged := h.drifted.LoadOrStore(field, struct{}{}); !logged {
+			h.front.log.Warn("an upstream did not send a field the view picks; it is written as null (logged once per view and field, counted in bff_view_missing_fields_total)",
+				"view", h.plan.Name(), "field", field)
+		}
+	}
 	ttl := h.ttl
 	if len(res.Missing) > 0 {
 		hdr[PartialHeader] = []string{partialValue(res.Missing)}

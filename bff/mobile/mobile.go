@@ -1,7 +1,8 @@
 package mobile
 
 import (
-	_ "embed"
+	"embed"
+	"io/fs"
 
 	"github.com/bffproxy/bff/aggregate/viewfile"
 	"github.com/bffproxy/bff/bff"
@@ -9,6 +10,13 @@ import (
 
 //go:embed views.yaml
 var views []byte
+
+//go:embed tests
+var tests embed.FS
+
+// Tests returns the mobile views' fixtures: tests/*.test.yaml and the bodies
+// they name, for view tests (internal/viewtest, bff test).
+func Tests() fs.FS { return tests }
 
 // Routes returns the mobile client's views, read from the embedded views.yaml.
 func Routes() (bff.RouteSet, error) {

@@ -35,6 +35,7 @@ type Metrics struct {
 	partial     *prometheus.CounterVec
 	cacheLookup *prometheus.CounterVec
 	shed        *prometheus.CounterVec
+	missing     *prometheus.CounterVec
 
 	calls        *prometheus.CounterVec
 	callDuration *prometheus.HistogramVec
@@ -103,7 +104,11 @@ func New() *Metrics {
 		Name: "bff_upstream_retries_denied_total", Help: "Retries not made because the upstream's retry budget was spent.",
 	}, up)
 
-	m.reg.MustRegister(m.requests, m.duration, m.partial, m.cacheLookup, m.shed,
+	m.missing = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "bff_view_missing_fields_total",
+		Help: "Response fields their upstream did not send although the call succeeded (no default or omit): the upstream may have changed.",
+	}, append(view, "field"))
+	m.reg.MustRegister(m.requests, m.duration, m.partial, m.cacheLookup, m.shed, m.missing,
 		m.calls, m.callDuration, m.retries, m.inFlight, m.transitions, m.attempts, m.denied,
 		&breakerCollector{m: m},
 		collectors.NewGoCollector(),
@@ -127,6 +132,7 @@ type ViewRecorder struct {
 	duration     prometheus.Observer
 	partial      prometheus.Counter
 	shed         prometheus.Counter
+	missing      *prometheus.CounterVec
 	cache        [5]prometheus.Counter // index bff.CacheResult; [0] unused
 
 	mu           sync.Mutex // guards the latency baselines of the status page
@@ -152,6 +158,7 @@ func (m *Metrics) View(client, view string) bff.ViewMetrics {
 	r.duration = m.duration.WithLabelValues(client, view)
 	r.partial = m.partial.WithLabelValues(client, view)
 	r.shed = m.shed.WithLabelValues(client, view)
+	r.missing = m.missing
 	if client != "none" {
 		r.cache[bff.CacheHit] = m.cacheLookup.WithLabelValues(client, view, "hit")
 		r.cache[bff.CacheMiss] = m.cacheLookup.WithLabelValues(client, view, "miss")
@@ -180,6 +187,12 @@ func (r *ViewRecorder) Request(status int, d time.Duration, c bff.CacheResult, p
 
 // Shed implements bff.ViewMetrics.
 func (r *ViewRecorder) Shed() { r.shed.Inc() }
+
+// MissingField implements bff.ViewMetrics. Field names come from the view
+// definition, so the series stay bounded.
+func (r *ViewRecorder) MissingField(field string) {
+	r.missing.WithLabelValues(r.client, r.view, field).Inc()
+}
 
 // UpstreamRecorder is one upstream's upstream.Observer, with its series
 // resolved once. Attach the client to export its breaker state.
