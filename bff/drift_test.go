@@ -28,7 +28,7 @@ type driftView struct {
 }
 
 func (v *driftView) Request(int, time.Duration, bff.CacheResult, bool) {}
-func (v *driftView) Shed()                                         {}
+func (v *driftView) Shed()                                             {}
 func (v *driftView) MissingField(field string) {
 	v.d.mu.Lock()
 	v.d.missing[v.view+" "+field]++

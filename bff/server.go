@@ -57,6 +57,10 @@ type Config struct {
 	// Tracing names the server span in the request's context after the
 	// view's route. The span itself is started outside the front.
 	Tracing bool
+	// FaultInjection honours the Bff-Fault request header (see package
+	// faults): such requests bypass the cache. For demo and development
+	// setups only; the engine's upstreams must be wrapped with faults.Wrap.
+	FaultInjection bool
 	// MaxInFlight bounds the requests doing upstream work at once (cache
 	// hits are not counted); past it a request gets 503 at once, or a stale
 	// copy if its view allows one. Zero means 1024; negative means no bound.
@@ -83,6 +87,7 @@ type Front struct {
 	executing    atomic.Int64 // view executions in flight, some detached from any request
 	inFlight     atomic.Int64 // requests past the cache doing upstream work
 	maxInFlight  int64
+	faults       bool
 }
 
 var clientRE = regexp.MustCompile(`^[a-z][a-z0-9-]*$`)
@@ -105,6 +110,7 @@ func New(cfg Config) (*Front, error) {
 		metrics:     cfg.Metrics,
 		tracing:     cfg.Tracing,
 		maxInFlight: int64(cfg.MaxInFlight),
+		faults:      cfg.FaultInjection,
 	}
 	if f.maxInFlight == 0 {
 		f.maxInFlight = 1024

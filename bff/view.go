@@ -14,6 +14,7 @@ import (
 
 	"github.com/bffproxy/bff/aggregate"
 	"github.com/bffproxy/bff/cache"
+	"github.com/bffproxy/bff/internal/faults"
 	"github.com/go-chi/chi/v5"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
@@ -121,6 +122,12 @@ func (h *viewHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, info, err)
 		return
 	}
+	if h.front.faults {
+		if v := r.Header[faults.Header]; len(v) > 0 {
+			h.faulted(w, r, info, params, v)
+			return
+		}
+	}
 	key := h.cacheKey(params, r.Header)
 	var stale *cache.Entry // a copy past its TTL that may still stand in
 	if e, ok := h.front.cache.Get(key); ok {
@@ -162,7 +169,7 @@ func (h *viewHandler) revalidate(key string, values []string, r *http.Request) {
 		defer h.refreshing.Delete(key)
 		// Nobody waits for it: the view's own deadline bounds it.
 		_, _, _ = h.front.flights.Do(context.Background(), key, func(ctx context.Context) (*outcome, error) {
-			return h.execute(ctx, key, params, header)
+			return h.execute(ctx, key, params, header, true)
 		})
 	}()
 }
@@ -184,7 +191,7 @@ func (h *viewHandler) miss(w http.ResponseWriter, r *http.Request, info *request
 	defer h.front.release()
 	params := append([]string(nil), values...) // outlives this request if others wait
 	out, shared, err := h.front.flights.Do(r.Context(), key, func(ctx context.Context) (*outcome, error) {
-		return h.execute(ctx, key, params, r.Header)
+		return h.execute(ctx, key, params, r.Header, true)
 	})
 	if info != nil {
 		info.cache = CacheMiss
@@ -213,6 +220,25 @@ func (h *viewHandler) miss(w http.ResponseWriter, r *http.Request, info *request
 	h.write(w, r, out.entry, miss, "")
 }
 
+// faulted runs the view with injected upstream faults, past the cache both
+// ways: a degraded answer made on request must not reach anyone else.
+func (h *viewHandler) faulted(w http.ResponseWriter, r *http.Request, info *requestInfo, params []string, v []string) {
+	if _, err := faults.Parse(strings.Join(v, ",")); err != nil {
+		writeProblem(w, r, newProblem(http.StatusBadRequest, ProblemBadRequest, faults.Header+": "+err.Error()))
+		return
+	}
+	if info != nil {
+		info.cache = CacheMiss
+	}
+	out, err := h.execute(r.Context(), "", params, r.Header, false)
+	if err != nil {
+		h.fail(w, r, info, err)
+		return
+	}
+	w.Header()["Server-Timing"] = out.timing
+	h.write(w, r, out.entry, miss, "")
+}
+
 // serveStale sends a copy past its TTL in place of a fresh answer that
 // could not be made, saying so in the partial header.
 func (h *viewHandler) serveStale(w http.ResponseWriter, r *http.Request, info *requestInfo, e *cache.Entry, reason string) {
@@ -224,7 +250,7 @@ func (h *viewHandler) serveStale(w http.ResponseWriter, r *http.Request, info *r
 }
 
 // execute runs the view once and caches what it made.
-func (h *viewHandler) execute(ctx context.Context, key string, params []string, header http.Header) (*outcome, error) {
+func (h *viewHandler) execute(ctx context.Context, key string, params []string, header http.Header, store bool) (*outcome, error) {
 	h.front.executing.Add(1)
 	defer h.front.executing.Add(-1)
 	epoch := h.front.cache.Epoch() // a purge while upstreams answer covers this result
@@ -257,7 +283,9 @@ func (h *viewHandler) execute(ctx context.Context, key string, params []string, 
 	if len(res.Missing) == 0 {
 		ttl += max(h.swr, h.sie) // kept past its TTL to stand in when needed
 	}
-	h.front.cache.Set(key, out.entry, ttl)
+	if store {
+		h.front.cache.Set(key, out.entry, ttl)
+	}
 	return out, nil
 }
 

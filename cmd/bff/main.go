@@ -26,6 +26,7 @@ import (
 	"github.com/bffproxy/bff/internal/admin"
 	"github.com/bffproxy/bff/internal/config"
 	"github.com/bffproxy/bff/internal/demo"
+	"github.com/bffproxy/bff/internal/faults"
 	"github.com/bffproxy/bff/internal/telemetry"
 	"github.com/bffproxy/bff/upstream"
 	"github.com/sony/gobreaker/v2"
@@ -52,9 +53,10 @@ type listeners struct{ Public, Admin string }
 //	bff [-addr ADDR] [-admin-addr ADDR] [-config FILE]    serve
 //	bff check [-config FILE]           validate config and views, exit non-zero on a problem
 //	bff views [-config FILE]           list every route, its calls and cache policy
+//	bff test [-config FILE] [DIR...]   run the views' fixture tests (0 pass, 1 fail, 2 cannot run)
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer, listening chan<- listeners) int {
 	command := "serve"
-	if len(args) > 0 && (args[0] == "check" || args[0] == "views") {
+	if len(args) > 0 && (args[0] == "check" || args[0] == "views" || args[0] == "test") {
 		command, args = args[0], args[1:]
 	}
 	fs := flag.NewFlagSet("bff "+command, flag.ContinueOnError)
@@ -65,8 +67,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
+	if command == "test" {
+		return testViews(ctx, *configPath, fs.Args(), getenv, stdout, stderr)
+	}
 	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "bff: unexpected argument %q (commands: check, views)\n", fs.Arg(0))
+		fmt.Fprintf(stderr, "bff: unexpected argument %q (commands: check, views, test)\n", fs.Arg(0))
 		return 2
 	}
 	if command != "serve" {
@@ -216,6 +221,17 @@ func serve(ctx context.Context, configPath, addrFlag, adminFlag string, getenv f
 		_ = demos.Close(sctx)
 	}()
 
+	// Fault injection is for trying things out: on by default only when
+	// nothing real is behind the BFF.
+	faultInjection := demos.Count() == len(cfg.Upstreams)
+	if cfg.FaultInjection != nil {
+		faultInjection = *cfg.FaultInjection
+	}
+	if faultInjection {
+		log.Info("fault injection on: requests may carry "+faults.Header+" (e.g. recs=timeout, users=503); set fault_injection: false to refuse it",
+			"example", faults.Header+": recs=timeout")
+	}
+
 	clients := map[string]aggregate.Doer{}
 	forwardsAuth := map[string]bool{}
 	var adminUpstreams []admin.Upstream
@@ -235,6 +251,9 @@ func serve(ctx context.Context, configPath, addrFlag, adminFlag string, getenv f
 		defer c.CloseIdleConnections()
 		rec.Attach(c, uc.BaseURL)
 		clients[name] = c
+		if faultInjection {
+			clients[name] = faults.Wrap(name, c)
+		}
 		forwardsAuth[name] = uc.ForwardAuthorization
 		adminUpstreams = append(adminUpstreams, admin.Upstream{Name: name, URL: uc.BaseURL, Client: c})
 	}
@@ -268,6 +287,7 @@ func serve(ctx context.Context, configPath, addrFlag, adminFlag string, getenv f
 		Metrics:               metrics,
 		Tracing:               tracer != nil,
 		MaxInFlight:           cfg.Server.MaxInFlight,
+		FaultInjection:        faultInjection,
 	})
 	if err != nil {
 		return 1, err

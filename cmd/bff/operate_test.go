@@ -213,3 +213,45 @@ func TestSlowHeadersAreCutOff(t *testing.T) {
 		}
 	}
 }
+
+// With only demo upstreams, Bff-Fault makes a named upstream misbehave for
+// that request, through the real engine, and nothing of it is cached; with
+// real upstreams configured, the header is ignored.
+func TestFaultInjectionInDemoOnly(t *testing.T) {
+	demo, _, _ := start(t, map[string]string{"BFF_ADDR": "127.0.0.1:0", "BFF_ADMIN_ADDR": "127.0.0.1:0"}, "")
+	base := "http://" + demo.Public
+	get := func(base, path string, header ...string) (int, http.Header, string) {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodGet, base+path, nil)
+		for i := 0; i+1 < len(header); i += 2 {
+			req.Header.Set(header[i], header[i+1])
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, resp.Header, string(b)
+	}
+	code, h, _ := get(base, "/web/home/7", "Bff-Fault", "recs=timeout")
+	if code != http.StatusOK || h.Get("Bff-Partial") != "recommendations;reason=timeout" {
+		t.Errorf("recs=timeout: %d partial %q", code, h.Get("Bff-Partial"))
+	}
+	if code, _, body := get(base, "/web/home/7", "Bff-Fault", "users=503"); code != http.StatusBadGateway || !strings.Contains(body, "upstream-error") {
+		t.Errorf("users=503: %d %s; want 502 problem", code, body)
+	}
+	if code, _, body := get(base, "/web/home/7", "Bff-Fault", "users=slow"); code != http.StatusBadRequest || !strings.Contains(body, "Bff-Fault") {
+		t.Errorf("a bad fault: %d %s; want 400 naming the header", code, body)
+	}
+	// The degraded answers were not cached: the next plain request is whole and fresh.
+	if code, h, _ := get(base, "/web/home/7"); code != http.StatusOK || h.Get("Bff-Partial") != "" || h.Get("X-Cache") != "MISS" {
+		t.Errorf("plain request after faults: %d partial %q X-Cache %s", code, h.Get("Bff-Partial"), h.Get("X-Cache"))
+	}
+
+	f := newFakeUpstreams(t, nil, nil)
+	real, _, _ := start(t, f.env(), "")
+	if code, h, _ := get("http://"+real.Public, "/web/home/7", "Bff-Fault", "recs=timeout"); code != http.StatusOK || h.Get("Bff-Partial") != "" {
+		t.Errorf("real upstreams: %d partial %q; the header must be ignored", code, h.Get("Bff-Partial"))
+	}
+}

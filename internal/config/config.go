@@ -19,14 +19,19 @@ import (
 // Config is the whole file. Every field may be omitted.
 type Config struct {
 	// Addr is the public listener. Default 127.0.0.1:8080.
-	Addr      string                     `yaml:"addr"`
-	Server    Server                     `yaml:"server"`
-	Log       Log                        `yaml:"log"`
-	Cache     Cache                      `yaml:"cache"`
-	Views     Views                      `yaml:"views"`
-	Admin     Admin                      `yaml:"admin"`
-	Tracing   Tracing                    `yaml:"tracing"`
-	Upstreams map[string]*UpstreamConfig `yaml:"upstreams"`
+	Addr    string  `yaml:"addr"`
+	Server  Server  `yaml:"server"`
+	Log     Log     `yaml:"log"`
+	Cache   Cache   `yaml:"cache"`
+	Views   Views   `yaml:"views"`
+	Admin   Admin   `yaml:"admin"`
+	Tracing Tracing `yaml:"tracing"`
+	// FaultInjection honours the Bff-Fault request header, so frontend
+	// teams can see their degraded states. Default: on only when every
+	// upstream is a demo upstream; a production config leaves it out or
+	// sets false.
+	FaultInjection *bool                      `yaml:"fault_injection"`
+	Upstreams      map[string]*UpstreamConfig `yaml:"upstreams"`
 }
 
 // Admin is the operators' listener: metrics, health, pprof, status page.
@@ -178,6 +183,13 @@ func (c *Config) ApplyEnv(getenv func(string) string) error {
 	}
 	if v := getenv("BFF_TRACING_ENDPOINT"); v != "" {
 		c.Tracing.Endpoint = v
+	}
+	if v := getenv("BFF_FAULT_INJECTION"); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return fmt.Errorf("BFF_FAULT_INJECTION=%q: want true or false", v)
+		}
+		c.FaultInjection = &b
 	}
 	if v := getenv("BFF_CACHE_MAX_BYTES"); v != "" {
 		n, err := strconv.ParseInt(v, 10, 64)

@@ -90,6 +90,9 @@ func (s *Servers) URL(name string) string {
 	return ""
 }
 
+// Count is how many demo upstreams are serving.
+func (s *Servers) Count() int { return len(s.byName) }
+
 // Close shuts all servers down: gracefully until ctx is done, then by
 // closing the remaining connections. It returns once every server has
 // stopped; the error reports a shutdown cut short by ctx or a server that

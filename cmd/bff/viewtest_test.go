@@ -1,0 +1,187 @@
+package main
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/bffproxy/bff/bff/web"
+)
+
+// A views directory as a frontend team keeps it: a view, and its tests in
+// tests/ (the server reads every *.yaml beside the views as a view).
+const profileView = `client: web
+views:
+  - name: web.profile
+    route: /profile/{id}
+    params: {id: '[0-9]+'}
+    calls:
+      user: {upstream: users, path: '/users/{id}'}
+    shape:
+      name: user.name
+      city: user.address.city
+`
+
+const profileTests = `view: web.profile
+cases:
+  - name: ada
+    request: /web/profile/42
+    upstreams:
+      users:
+        - {path: /users/42, body: {name: Ada, address: {city: London}}}
+    expect:
+      body: {name: Ada, city: London}
+`
+
+func writeFiles(t *testing.T, dir string, files map[string]string) {
+	t.Helper()
+	for name, data := range files {
+		path := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func runTest(t *testing.T, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errOut strings.Builder
+	code = run(context.Background(), append([]string{"test"}, args...), func(string) string { return "" }, &out, &errOut, nil)
+	return code, out.String(), errOut.String()
+}
+
+// TestViewTests: `bff test` passes on the shipped fixtures (0), fails with
+// a readable diff when a fixture is changed (1), and cannot run with a
+// broken config, view or fixture file (2).
+func TestViewTests(t *testing.T) {
+	t.Run("shipped fixtures pass", func(t *testing.T) {
+		t.Parallel()
+		code, out, errOut := runTest(t)
+		if code != 0 || strings.Contains(out, "FAIL") || errOut != "" {
+			t.Fatalf("exit %d\n%s%s", code, out, errOut)
+		}
+		for _, line := range []string{"ok    web.home/user 7\n", "ok    mobile.order/catalog times out\n", "PASS  "} {
+			if !strings.Contains(out, line) {
+				t.Errorf("output lacks %q:\n%s", line, out)
+			}
+		}
+	})
+
+	t.Run("a changed fixture fails with a diff", func(t *testing.T) {
+		t.Parallel()
+		dir := t.TempDir()
+		if err := os.CopyFS(dir, web.Tests()); err != nil {
+			t.Fatal(err)
+		}
+		data, err := os.ReadFile(filepath.Join(dir, "tests/expect/home_7.json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		changed := strings.Replace(string(data), `"total_cents": 157595,`, `"total_cents": 100,`, 1)
+		writeFiles(t, dir, map[string]string{"tests/expect/home_7.json": changed})
+		code, out, _ := runTest(t, dir)
+		want := "FAIL  web.home/user 7  (" + dir + "/tests/home.test.yaml:60)\n" +
+			"      $.orders[2].total_cents: want 100, got 157595\n"
+		if code != 1 || !strings.Contains(out, want) || !strings.Contains(out, "FAIL  1 of ") {
+			t.Errorf("exit %d, want 1 with\n%s\ngot\n%s", code, want, out)
+		}
+	})
+
+	t.Run("the config's views dir", func(t *testing.T) {
+		t.Parallel()
+		dir := t.TempDir()
+		writeFiles(t, dir, map[string]string{
+			"views/profile.yaml":            profileView,
+			"views/tests/profile.test.yaml": profileTests,
+			"bff.yaml":                      "views:\n  dir: " + filepath.Join(dir, "views") + "\n",
+		})
+		code, out, errOut := runTest(t, "-config", filepath.Join(dir, "bff.yaml"))
+		if code != 0 || !strings.Contains(out, "ok    web.profile/ada\n") {
+			t.Errorf("exit %d\n%s%s", code, out, errOut)
+		}
+	})
+
+	t.Run("an unforeseen upstream request fails", func(t *testing.T) {
+		t.Parallel()
+		dir := t.TempDir()
+		writeFiles(t, dir, map[string]string{
+			"profile.yaml":            profileView,
+			"tests/profile.test.yaml": strings.Replace(profileTests, "/users/42,", "/users/7,", 1),
+		})
+		code, out, _ := runTest(t, dir)
+		want := "      unexpected upstream request: users GET /users/42 (answers given for users: GET /users/7)\n"
+		if code != 1 || !strings.Contains(out, want) {
+			t.Errorf("exit %d, want 1 with\n%s\ngot\n%s", code, want, out)
+		}
+	})
+
+	t.Run("a replaced view's built-in fixtures are skipped", func(t *testing.T) {
+		t.Parallel()
+		dir := t.TempDir()
+		writeFiles(t, dir, map[string]string{
+			"home.yaml": strings.Replace(profileView, "web.profile", "web.home", 1),
+			"profile.yaml": `client: web
+views:
+  - name: web.untested
+    route: /untested
+    calls:
+      user: {upstream: users, path: /users/1}
+    shape: {name: user.name}
+`,
+		})
+		code, out, _ := runTest(t, dir)
+		for _, line := range []string{
+			"skip  bff/web/tests/home.test.yaml: web.home is replaced by " + dir + "/home.yaml:3\n",
+			"note  web.home has no tests (" + dir + "/home.yaml:3)\n",
+			"note  web.untested has no tests (" + dir + "/profile.yaml:3)\n",
+		} {
+			if !strings.Contains(out, line) {
+				t.Errorf("output lacks %q:\n%s", line, out)
+			}
+		}
+		if code != 0 || strings.Contains(out, "ok    web.home/") {
+			t.Errorf("exit %d\n%s", code, out)
+		}
+	})
+
+	for _, tc := range []struct {
+		name  string
+		files map[string]string
+		args  []string
+		want  string // on stderr
+	}{
+		{"bad flag", nil, []string{"-nope"}, "flag provided but not defined: -nope"},
+		{"no config file", nil, []string{"-config", "/nonexistent/bff.yaml"}, "bff test: config: open /nonexistent/bff.yaml: no such file or directory\n"},
+		{"no such dir", nil, []string{"/nonexistent/views"}, "bff test: views: stat /nonexistent/views: no such file or directory\n"},
+		{"typo in a fixture", map[string]string{
+			"profile.yaml":            profileView,
+			"tests/profile.test.yaml": strings.Replace(profileTests, "expect:\n      body:", "expect:\n      bdoy:", 1),
+		}, nil, `DIR/tests/profile.test.yaml:9: case "ada": expect: unknown key "bdoy" (known: body, body_file, headers, partial, problem, status)`},
+		{"fixture beside the views", map[string]string{
+			"profile.yaml":      profileView,
+			"profile.test.yaml": profileTests,
+		}, nil, "bff test: DIR/profile.test.yaml: fixture files go in DIR/tests: the server reads every *.yaml in DIR as a view file\n"},
+		{"broken view", map[string]string{
+			"profile.yaml": strings.Replace(profileView, "upstream: users", "upstrem: users", 1),
+		}, nil, `DIR/profile.yaml:7: view "web.profile": calls.user: unknown key "upstrem"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			dir := t.TempDir()
+			writeFiles(t, dir, tc.files)
+			args := tc.args
+			if tc.files != nil {
+				args = []string{dir}
+			}
+			code, out, errOut := runTest(t, args...)
+			if want := strings.ReplaceAll(tc.want, "DIR", dir); code != 2 || !strings.Contains(errOut, want) {
+				t.Errorf("exit %d, want 2 with %q on stderr; got\n%s%s", code, want, errOut, out)
+			}
+		})
+	}
+}
