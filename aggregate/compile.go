@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -350,7 +351,7 @@ func compileCall(i int, c Call, params, calls map[string]int, cat Catalog) (comp
 		return cc, errors.New("upstream is required")
 	}
 	if cat.Upstream != nil && !cat.Upstream(c.Upstream) {
-		return cc, fmt.Errorf("upstream %q is not configured", c.Upstream)
+		return cc, fmt.Errorf("upstream %q is not configured (add it under upstreams: in the config, with its url)", c.Upstream)
 	}
 	if c.Timeout < 0 {
 		return cc, errors.New("timeout must not be negative")
@@ -369,7 +370,7 @@ func compileCall(i int, c Call, params, calls map[string]int, cat Catalog) (comp
 		name, path, _ := strings.Cut(ref, ".")
 		j, ok := calls[name]
 		if !ok {
-			return part{}, fmt.Errorf("{%s}: no parameter or call named %q", ref, name)
+			return part{}, fmt.Errorf("{%s}: no parameter or call named %q (%s)", ref, name, known(params, calls))
 		}
 		if j == i {
 			return part{}, fmt.Errorf("{%s}: a call cannot refer to itself", ref)
@@ -451,10 +452,29 @@ func checkPathLiterals(raw string, t template) error {
 			return fmt.Errorf("%q: %v", raw, err)
 		}
 		if dec == "." || dec == ".." {
-			return fmt.Errorf("%q: dot segments are not allowed", raw)
+			return fmt.Errorf("%q: dot segments (. or ..) could leave the upstream's path prefix; name the path without them", raw)
 		}
 	}
 	return nil
+}
+
+// known lists the names a template may refer to, for error messages.
+func known(params, calls map[string]int) string {
+	names := func(m map[string]int) string {
+		out := make([]string, 0, len(m))
+		for k, i := range m {
+			out = append(out, fmt.Sprintf("%03d%s", i, k))
+		}
+		sort.Strings(out) // definition order
+		for i := range out {
+			out[i] = out[i][3:]
+		}
+		if len(out) == 0 {
+			return "none"
+		}
+		return strings.Join(out, ", ")
+	}
+	return "parameters: " + names(params) + "; calls: " + names(calls)
 }
 
 // findCycle returns a readable cycle, or "".

@@ -123,7 +123,7 @@ func TestCompileErrorsNameTheFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = aggregate.Compile(views[0], aggregate.Catalog{Upstream: func(string) bool { return false }})
-	if err == nil || err.Error() != `views/p.yaml:5: view "p": calls.u: upstream "nope" is not configured` {
+	if err == nil || err.Error() != `views/p.yaml:5: view "p": calls.u: upstream "nope" is not configured (add it under upstreams: in the config, with its url)` {
 		t.Errorf("err = %v", err)
 	}
 	_, err = aggregate.Compile(views[0], aggregate.Catalog{})
@@ -315,5 +315,40 @@ func TestCombineKeys(t *testing.T) {
 	want := `feed.yaml:10: view "feed": shape: "title" is given twice; to build one key from several calls, say how: concat, first or merge`
 	if err == nil || err.Error() != want {
 		t.Errorf("two calls writing title:\n got %v\nwant %s", err, want)
+	}
+}
+
+// Each validation error a view author can meet, with the exact message:
+// file, line, view, field, what is wrong and what would be right.
+func TestValidationMessages(t *testing.T) {
+	const base = `views:
+  - name: v
+    route: /v/{id}
+    params: {id: '[0-9]+'}
+    calls:
+      user: {upstream: users, path: '/users/{id}'}
+      orders: {upstream: orders, path: /orders, query: 'user_id={user.id}'}
+    shape:
+      name: user.name
+`
+	catalog := aggregate.Catalog{Upstream: func(name string) bool { return name == "users" || name == "orders" }}
+	for _, tc := range []struct{ from, to, want string }{
+		{"upstream: users,", "upstream: userz,", `v.yaml:6: view "v": calls.user: upstream "userz" is not configured (add it under upstreams: in the config, with its url)`},
+		{"query: 'user_id={user.id}'", "query: 'user_id={usr.id}'", `v.yaml:7: view "v": calls.orders: query: {usr.id}: no parameter or call named "usr" (parameters: id; calls: user, orders)`},
+		{"name: user.name", "name: usr.name", `v.yaml:9: view "v": shape.name: from "usr.name": no call named "usr"`},
+		{"path: '/users/{id}'}", "path: '/users/{orders.uid}'}", `v.yaml:5: view "v": calls: dependency cycle: orders -> user -> orders`},
+		{"path: '/users/{id}'}", "path: '/users/{uid}'}", `v.yaml:6: view "v": calls.user: path: {uid}: no parameter or call named "uid" (parameters: id; calls: user, orders)`},
+		{"route: /v/{id}", "route: /v/{id}/{tab}", `v.yaml:4: view "v": params: route parameter "tab" is not declared`},
+		{"path: '/users/{id}'}", "path: '/users/../admin/{id}'}", `v.yaml:6: view "v": calls.user: path: "/users/../admin/{id}": dot segments (. or ..) could leave the upstream's path prefix; name the path without them`},
+		{"path: /orders,", "pth: /orders,", `v.yaml:7: view "v": calls.orders: unknown key "pth" (known: concurrency, depends_on, for_each, max_each, method, optional, path, query, stale_if_error, timeout, upstream)`},
+	} {
+		src := strings.Replace(base, tc.from, tc.to, 1)
+		views, err := viewfile.Parse("v.yaml", []byte(src))
+		if err == nil {
+			_, err = aggregate.Compile(views[0], catalog)
+		}
+		if err == nil || err.Error() != tc.want {
+			t.Errorf("%s -> %s:\n got %v\nwant %s", tc.from, tc.to, err, tc.want)
+		}
 	}
 }
