@@ -99,3 +99,32 @@ func TestMissingFieldsAreReported(t *testing.T) {
 		t.Errorf("missing fields %q; want user.email,orders[].total", got)
 	}
 }
+
+// Parameters can be written into the response: strings quoted, int query
+// parameters as numbers, escapes kept valid.
+func TestShapeParams(t *testing.T) {
+	e := aggregate.NewEngine(map[string]aggregate.Doer{"a": body(`{"x":1}`)})
+	ten := "10"
+	v := aggregate.View{
+		Name: "v", Route: "/v/{id}", Params: []aggregate.Param{{Name: "id", Pattern: `.+`}},
+		Query: []aggregate.QueryParam{{Name: "limit", Type: "int", Default: &ten}},
+		Calls: []aggregate.Call{{Name: "a", Upstream: "a", Path: "/a"}},
+		Shape: []aggregate.Field{{Name: "id", Param: "id"}, {Name: "limit", Param: "limit"}, aggregate.Rename("x", "a.x")},
+	}
+	p, err := aggregate.Compile(v, e.Catalog(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := e.Run(context.Background(), p, aggregate.Input{Params: []string{"a\"b\\\x00é", "25"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := `{"id":"a\"b\\\u0000é","limit":25,"x":1}`; string(res.Body) != want || !json.Valid(res.Body) {
+		t.Errorf("got %s, want %s", res.Body, want)
+	}
+	bad := v
+	bad.Shape = []aggregate.Field{{Name: "id", Param: "nope"}}
+	if _, err := aggregate.Compile(bad, e.Catalog(nil)); err == nil || !strings.Contains(err.Error(), `param "nope": the view has no such parameter`) {
+		t.Errorf("unknown param: %v", err)
+	}
+}

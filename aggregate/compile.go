@@ -28,6 +28,7 @@ type Plan struct {
 	variants      [][]node // shapes by app version, after shape
 	ranges        []versionRange
 	fieldNames    []string // by node id
+	intParams     []bool   // by parameter index
 	shapeFunc     ShapeFunc
 	timeout       time.Duration
 }
@@ -161,6 +162,9 @@ func Compile(v View, cat Catalog) (*Plan, error) {
 		paramIndex[q.Name] = len(p.params)
 		p.params = append(p.params, cp)
 	}
+	for _, prm := range p.params {
+		p.intParams = append(p.intParams, prm.isInt)
+	}
 
 	// Calls: names first, so templates may refer to any call.
 	if len(v.Calls) == 0 && v.ShapeFunc == "" {
@@ -222,7 +226,7 @@ func Compile(v View, cat Catalog) (*Plan, error) {
 	if len(v.Shape) == 0 {
 		return fail("shape", "is empty")
 	}
-	shape, err := compileFields(v.Shape, "shape", callIndex)
+	shape, err := compileFields(v.Shape, "shape", callIndex, paramIndex)
 	if err != nil {
 		var fe *fieldError
 		if errors.As(err, &fe) {
@@ -241,7 +245,7 @@ func Compile(v View, cat Catalog) (*Plan, error) {
 		if len(vr.Shape) == 0 {
 			return fail(field, "has no shape")
 		}
-		vs, err := compileFields(vr.Shape, field+".shape", callIndex)
+		vs, err := compileFields(vr.Shape, field+".shape", callIndex, paramIndex)
 		if err != nil {
 			var fe *fieldError
 			if errors.As(err, &fe) {
@@ -550,6 +554,7 @@ type node struct {
 	literal    []byte // Const
 	missing    []byte // written when the value is absent
 	combine    string // kindCombine: concat, first or merge
+	param      int    // kindParam: index in Input.Params
 	hasDefault bool
 	sources    []node // kindCombine: value nodes, one per source
 	// plainKey: path is one object key, found in the parent's single pass.
@@ -570,11 +575,12 @@ const (
 	kindCount
 	kindConst
 	kindCombine
+	kindParam
 )
 
 // compileFields compiles one object's fields. calls is non-nil only at the
 // top level, where From starts with a call name.
-func compileFields(fields []Field, prefix string, calls map[string]int) ([]node, error) {
+func compileFields(fields []Field, prefix string, calls, params map[string]int) ([]node, error) {
 	seen := map[string]bool{}
 	out := make([]node, 0, len(fields))
 	for i, f := range fields {
@@ -594,6 +600,20 @@ func compileFields(fields []Field, prefix string, calls map[string]int) ([]node,
 		n := node{name: f.Name, key: append(key, ':'), call: -1, limit: f.Limit}
 		if f.Limit < 0 {
 			return nil, &fieldError{at, "limit must not be negative"}
+		}
+		if f.Param != "" {
+			j, ok := params[f.Param]
+			switch {
+			case calls == nil:
+				return nil, &fieldError{at, "param applies at the top level of shape"}
+			case !ok:
+				return nil, &fieldError{at, fmt.Sprintf("param %q: the view has no such parameter", f.Param)}
+			case f.From != "" || f.List || f.Count || len(f.Const) > 0 || len(f.Fields) > 0 || f.Combine != "":
+				return nil, &fieldError{at, "param writes the parameter's value: no from, list, count, const, fields or combine"}
+			}
+			n.kind, n.param = kindParam, j
+			out = append(out, n)
+			continue
 		}
 		if f.Combine != "" || len(f.Sources) > 0 {
 			cn, err := compileCombine(f, at, n, calls)
@@ -650,7 +670,7 @@ func compileFields(fields []Field, prefix string, calls map[string]int) ([]node,
 			n.missing, n.hasDefault = compact(f.Default), true
 		}
 		if len(f.Fields) > 0 {
-			sub, err := compileFields(f.Fields, at+".fields", nil)
+			sub, err := compileFields(f.Fields, at+".fields", nil, nil)
 			if err != nil {
 				return nil, err
 			}
@@ -698,7 +718,7 @@ func compileCombine(f Field, at string, n node, calls map[string]int) (node, err
 		n.sources = append(n.sources, node{call: j, path: path, plainKey: isPlainKey(path), kind: kindValue, missing: []byte("null")})
 	}
 	if len(f.Fields) > 0 {
-		sub, err := compileFields(f.Fields, at+".fields", nil)
+		sub, err := compileFields(f.Fields, at+".fields", nil, nil)
 		if err != nil {
 			return n, err
 		}

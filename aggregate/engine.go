@@ -231,7 +231,7 @@ func (e *Engine) Run(ctx context.Context, p *Plan, in Input) (res *Result, err e
 	if in.Variant > 0 && in.Variant <= len(p.variants) {
 		shape = p.variants[in.Variant-1]
 	}
-	var run shapeRun
+	run := shapeRun{params: in.Params, ints: p.intParams}
 	if len(p.fieldNames) <= 64 {
 		var inline [64]bool
 		run.missed = inline[:len(p.fieldNames)]

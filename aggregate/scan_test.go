@@ -24,7 +24,7 @@ func shapes(t testing.TB) [][]node {
 		{Rename("v", "a.id"), Rename("w", "b.id"), List("l", "a.list", 3, Pick("k"), Rename("k2", "k")),
 			Rename("first", "b.0"), Rename("firstid", "b.0.id"), Object("o0", "a", Pick("0"), Rename("one", "1"))},
 	} {
-		nodes, err := compileFields(fields, "shape", calls)
+		nodes, err := compileFields(fields, "shape", calls, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,11 +1,16 @@
 package aggregate
 
-import "strconv"
+import (
+	"encoding/json"
+	"strconv"
+)
 
 // shapeRun notes, for one response, the fields an upstream did not send.
 // A nil *shapeRun notes nothing.
 type shapeRun struct {
 	missed []bool // by node id
+	params []string
+	ints   []bool // params[i] is an int query parameter
 }
 
 func (r *shapeRun) miss(n *node) {
@@ -38,6 +43,8 @@ func (r *shapeRun) appendShape(dst []byte, nodes []node, bodies []string, presen
 			dst = append(dst, n.literal...)
 		case n.kind == kindCombine:
 			dst, found = r.appendCombined(dst, n, bodies, present)
+		case n.kind == kindParam:
+			dst = r.appendParam(dst, n.param)
 		case !present[n.call]:
 			dst, found = append(dst, n.missing...), false
 		case n.path == "":
@@ -281,4 +288,20 @@ func (r *shapeRun) appendCombined(dst []byte, n *node, bodies []string, present 
 	}
 	r.miss(n)
 	return append(dst, n.missing...), false
+}
+
+// appendParam writes a parameter's value: validated already, so an int is
+// written as it came, and a string is quoted.
+func (r *shapeRun) appendParam(dst []byte, i int) []byte {
+	if r == nil || i >= len(r.params) {
+		return append(dst, "null"...)
+	}
+	if r.ints[i] {
+		return append(dst, r.params[i]...)
+	}
+	b, err := json.Marshal(r.params[i]) // JSON's escapes, not Go's
+	if err != nil {
+		return append(dst, "null"...)
+	}
+	return append(dst, b...)
 }

@@ -30,7 +30,7 @@ func BenchmarkShapeHome(b *testing.B) {
 		Object("user", "user", Pick("id"), Pick("name"), Pick("email"), Pick("avatar_url")),
 		List("orders", "orders.orders", 10, Pick("id"), Pick("status"), Pick("total_cents"), Pick("created_at"), Count("item_count", "items")),
 		List("recommendations", "recommendations.items", 10, Pick("id"), Pick("title"), Pick("price_cents"), Pick("image_url"), Pick("rating")),
-	}, "shape", calls)
+	}, "shape", calls, nil)
 	if err != nil {
 		b.Fatal(err)
 	}

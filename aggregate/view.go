@@ -167,6 +167,9 @@ type Field struct {
 	// was skipped, or the upstream did not send it), instead of writing a
 	// default.
 	Omit bool
+	// Param writes the value of a path or query parameter (top level only):
+	// a string, or a number for an int query parameter.
+	Param string
 	// Combine writes one key from several sources (top level only), always
 	// in the order of Sources, never in the order calls answered:
 	// "concat" joins arrays (Fields and Limit apply to the elements), "first"

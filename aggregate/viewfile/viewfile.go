@@ -550,6 +550,7 @@ func (p *parser) field(name string, n *yaml.Node, field string) aggregate.Field 
 		"concat":  func(x *yaml.Node) { kinds = append(kinds, "concat"); p.combine(x, join(field, "concat"), "concat", &f) },
 		"first":   func(x *yaml.Node) { kinds = append(kinds, "first"); p.combine(x, join(field, "first"), "first", &f) },
 		"merge":   func(x *yaml.Node) { kinds = append(kinds, "merge"); p.combine(x, join(field, "merge"), "merge", &f) },
+		"param":   func(x *yaml.Node) { kinds = append(kinds, "param"); p.str(x, join(field, "param"), &f.Param) },
 		"default": func(x *yaml.Node) { p.jsonValue(x, join(field, "default"), &f.Default) },
 		"omit":    func(x *yaml.Node) { p.boolean(x, join(field, "omit"), &f.Omit) },
 		"limit":   func(x *yaml.Node) { p.integer(x, join(field, "limit"), &f.Limit) },
@@ -563,7 +564,7 @@ func (p *parser) field(name string, n *yaml.Node, field string) aggregate.Field 
 		},
 	})
 	if len(kinds) > 1 {
-		p.fail(n, field, "use one of from, list, count, const, concat, first or merge, not %s", strings.Join(kinds, " and "))
+		p.fail(n, field, "use one of from, list, count, const, param, concat, first or merge, not %s", strings.Join(kinds, " and "))
 	}
 	return f
 }

@@ -86,7 +86,7 @@ func TestParseErrors(t *testing.T) {
 		{"call typo", "views:\n  - name: v\n    calls:\n      u: {upstream: x, pth: /}\n", `v.yaml:4: view "v": calls.u: unknown key "pth" (known: concurrency, depends_on, for_each, max_each, method, optional, path, query, stale_if_error, timeout, upstream)`},
 		{"optional not bool", "views:\n  - name: v\n    calls:\n      u: {upstream: x, optional: yes please}\n", `v.yaml:4: view "v": calls.u.optional: want true or false, found "yes please"`},
 		{"call twice", "views:\n  - name: v\n    calls:\n      u: {upstream: x}\n      u: {upstream: y}\n", `v.yaml:5: view "v": calls: "u" is given twice`},
-		{"two kinds", "views:\n  - name: v\n    shape:\n      a: {from: x, count: y}\n", `v.yaml:4: view "v": shape.a: use one of from, list, count, const, concat, first or merge, not from and count`},
+		{"two kinds", "views:\n  - name: v\n    shape:\n      a: {from: x, count: y}\n", `v.yaml:4: view "v": shape.a: use one of from, list, count, const, param, concat, first or merge, not from and count`},
 		{"bad limit", "views:\n  - name: v\n    shape:\n      a: {list: x, limit: lots}\n", `v.yaml:4: view "v": shape.a.limit: want a whole number >= 0, found "lots"`},
 		{"bad fields item", "views:\n  - name: v\n    shape:\n      a: {from: x, fields: [[1]]}\n", `v.yaml:4: view "v": shape.a.fields: want a field name, or one ` + "`name: source`" + ` pair`},
 		{"alias", "views:\n  - &v {name: v}\n", `v.yaml:2: view "v": anchors and aliases are not supported in view files`},
