@@ -1,8 +1,11 @@
 package bff_test
 
 import (
+	"strconv"
+
 	"encoding/json"
 	"fmt"
+	"github.com/klauspost/compress/zstd"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -380,24 +383,51 @@ func TestErrorsAreNotCachedAndPartialsExpireFast(t *testing.T) {
 	})
 }
 
-func TestGzip(t *testing.T) {
+// Compression follows Accept-Encoding with q-values: zstd or gzip,
+// whichever the client prefers (zstd on a tie), none for small bodies.
+func TestCompression(t *testing.T) {
 	h := newHarness(t, options{})
 	plain := h.get(t, "/web/home/7").Body.Bytes()
-	for _, ae := range []string{"gzip", "br, gzip;q=0.5", "*"} {
+	for ae, want := range map[string]string{
+		"gzip": "gzip", "br, gzip;q=0.5": "gzip", "gzip, deflate, br": "gzip",
+		"*": "zstd", "zstd": "zstd", "gzip, deflate, br, zstd": "zstd", "zstd;q=0.5, gzip": "gzip", "gzip;q=0, *": "zstd",
+		"": "", "gzip;q=0": "", "identity": "", "br": "", "zstd;q=0, gzip;q=0": "",
+	} {
 		w := h.get(t, "/web/home/7", "Accept-Encoding", ae)
-		if w.Header().Get("Content-Encoding") != "gzip" {
-			t.Errorf("Accept-Encoding %q: not gzipped", ae)
+		got := w.Header().Get("Content-Encoding")
+		if got != want {
+			t.Errorf("Accept-Encoding %q: Content-Encoding %q, want %q", ae, got, want)
 			continue
 		}
-		if got := gunzip(t, w.Body.Bytes()); string(got) != string(plain) {
-			t.Errorf("gzip body differs")
+		var body []byte
+		switch got {
+		case "gzip":
+			body = gunzip(t, w.Body.Bytes())
+		case "zstd":
+			d, err := zstd.NewReader(nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, err = d.DecodeAll(w.Body.Bytes(), nil)
+			d.Close()
+			if err != nil {
+				t.Fatalf("zstd: %v", err)
+			}
+		default:
+			body = w.Body.Bytes()
+		}
+		if string(body) != string(plain) {
+			t.Errorf("Accept-Encoding %q: decoded body differs", ae)
+		}
+		if cl := w.Header().Get("Content-Length"); cl != strconv.Itoa(w.Body.Len()) {
+			t.Errorf("Accept-Encoding %q: Content-Length %s for %d bytes", ae, cl, w.Body.Len())
 		}
 	}
-	for _, ae := range []string{"", "gzip;q=0", "identity", "br"} {
-		w := h.get(t, "/web/home/7", "Accept-Encoding", ae)
-		if w.Header().Get("Content-Encoding") != "" || w.Body.String() != string(plain) {
-			t.Errorf("Accept-Encoding %q: got encoding %q", ae, w.Header().Get("Content-Encoding"))
-		}
+	// A small body is sent as it is.
+	small := newHarness(t, options{routeSets: profileView(aggregate.CachePolicy{TTL: time.Minute}),
+		handlers: map[string]http.Handler{"users": &switchable{}}})
+	if w := small.get(t, "/web/profile/1", "Accept-Encoding", "zstd, gzip"); w.Header().Get("Content-Encoding") != "" {
+		t.Errorf("a %d-byte body was compressed", w.Body.Len())
 	}
 }
 

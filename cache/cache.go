@@ -12,6 +12,7 @@ import (
 
 	"github.com/cespare/xxhash/v2"
 	"github.com/dgraph-io/ristretto/v2"
+	"github.com/klauspost/compress/zstd"
 )
 
 // Config sizes the cache.
@@ -162,6 +163,7 @@ type Entry struct {
 	contentLength []string
 	fields        []field // Header as a slice: cheaper to copy on every hit
 	gzipped       atomic.Pointer[[]byte]
+	zstded        atomic.Pointer[[]byte]
 }
 
 type field struct {
@@ -219,9 +221,23 @@ func (e *Entry) Gzip() []byte {
 	return *e.gzipped.Load()
 }
 
+// Zstd returns the body zstd-compressed, compressing it on first use.
+func (e *Entry) Zstd() []byte {
+	if p := e.zstded.Load(); p != nil {
+		return *p
+	}
+	z := zstdEncoder.EncodeAll(e.Body, make([]byte, 0, len(e.Body)/3+64))
+	e.zstded.CompareAndSwap(nil, &z)
+	return *e.zstded.Load()
+}
+
+// zstdEncoder is safe for concurrent EncodeAll calls.
+var zstdEncoder, _ = zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedDefault), zstd.WithEncoderConcurrency(1))
+
 func (e *Entry) cost() int64 {
-	// Room for the gzip variant, which JSON shrinks to well under a third.
-	return int64(len(e.Body)+len(e.Body)/3) + entryOverhead
+	// Room for the gzip and zstd variants, which JSON shrinks to well under
+	// a third each.
+	return int64(len(e.Body)+2*(len(e.Body)/3)) + entryOverhead
 }
 
 // GzipBytes compresses b at the default level.

@@ -244,8 +244,8 @@ func TestStats(t *testing.T) {
 	if !s.Enabled || s.MaxBytes != 1<<20 {
 		t.Errorf("Stats = %+v; want enabled with MaxBytes %d", s, 1<<20)
 	}
-	if s.Entries != 10 || s.Bytes < 10*1000 || s.Bytes > 10*(1000+1000/3+entryOverhead) {
-		t.Errorf("Stats = %+v; want 10 entries of about %d bytes each", s, 1000+1000/3+entryOverhead)
+	if s.Entries != 10 || s.Bytes < 10*1000 || s.Bytes > 10*(1000+2*(1000/3)+entryOverhead) {
+		t.Errorf("Stats = %+v; want 10 entries of about %d bytes each", s, 1000+2*(1000/3)+entryOverhead)
 	}
 	if off, _ := New(Config{}); off.Stats().Enabled {
 		t.Error("a disabled cache reports Enabled in its Stats")
