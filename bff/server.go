@@ -25,6 +25,8 @@ type RouteSet struct {
 	Views  []aggregate.View
 	// Shapers are the Go shaping functions this client's views may name.
 	Shapers map[string]aggregate.ShapeFunc
+	// CORS, if set, is the client's cross-origin policy.
+	CORS *CORS
 }
 
 // Config wires the front. Engine and Cache are required.
@@ -194,8 +196,17 @@ func (f *Front) build(sets []RouteSet) (*table, error) {
 		}
 		seen[rs.Client] = true
 		// Views are routed from the root, not through a mounted subrouter:
-		// one routing pass per request instead of two.
+		// one routing pass per request instead of two. CORS comes before
+		// everything that could refuse the request, so refusals are readable
+		// by the page.
 		sub := r.With(f.limits)
+		if rs.CORS != nil {
+			mw, err := rs.CORS.handler()
+			if err != nil {
+				return nil, fmt.Errorf("client %s: %w", rs.Client, err)
+			}
+			sub = r.With(mw, f.limits)
+		}
 		routes := map[string]string{}
 		for _, v := range rs.Views {
 			plan, err := aggregate.Compile(v, f.engine.Catalog(rs.Shapers))
@@ -225,6 +236,15 @@ func (f *Front) build(sets []RouteSet) (*table, error) {
 			t.views = append(t.views, h)
 			if err := mount(sub, plan.Method(), "/"+rs.Client+plan.Route(), h); err != nil {
 				return nil, fmt.Errorf("client %s: %sview %q: route %q: %w", rs.Client, source(v), v.Name, plan.Route(), err)
+			}
+			if rs.CORS != nil {
+				allow := plan.Method() + ", OPTIONS"
+				if plan.Method() == http.MethodGet {
+					allow = "GET, HEAD, OPTIONS"
+				}
+				if err := mount(sub, http.MethodOptions, "/"+rs.Client+plan.Route(), preflightOnly(allow)); err != nil {
+					return nil, fmt.Errorf("client %s: %sview %q: route %q: %w", rs.Client, source(v), v.Name, plan.Route(), err)
+				}
 			}
 		}
 	}

@@ -323,7 +323,11 @@ var (
 // partial header.
 func (h *viewHandler) write(w http.ResponseWriter, r *http.Request, e *cache.Entry, cacheStatus []string, note string) {
 	hdr := w.Header()
+	vary := hdr["Vary"] // set by CORS (Origin): kept beside the entry's
 	e.CopyHeader(hdr)
+	if vary != nil {
+		hdr["Vary"] = append(append([]string(nil), vary...), e.Header["Vary"]...)
+	}
 	hdr["X-Cache"] = cacheStatus
 	if note != "" {
 		hdr[PartialHeader] = []string{note}

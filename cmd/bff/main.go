@@ -14,6 +14,7 @@ import (
 	"runtime/debug"
 	"slices"
 	"sort"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -99,6 +100,9 @@ func prepare(configPath string, getenv func(string) string) (*config.Config, *vi
 	}
 	builtin, err := builtinRoutes()
 	if err != nil {
+		return nil, nil, nil, err
+	}
+	if err := applyClients(cfg, builtin); err != nil {
 		return nil, nil, nil, err
 	}
 	if err := cfg.ApplyEnv(getenv); err != nil {
@@ -503,6 +507,28 @@ func startDemos(cfg *config.Config, sets []bff.RouteSet, log *slog.Logger) (*dem
 		log.Info("demo upstream started (no URL configured)", "upstream", name, "url", servers.URL(name), "env", config.EnvURL(name))
 	}
 	return servers, nil
+}
+
+// applyClients gives each route set its edge policy from the config.
+func applyClients(cfg *config.Config, sets []bff.RouteSet) error {
+	var names []string
+	for _, rs := range sets {
+		names = append(names, rs.Client)
+	}
+	for name, cc := range cfg.Clients {
+		i := slices.IndexFunc(sets, func(rs bff.RouteSet) bool { return rs.Client == name })
+		if i < 0 {
+			return fmt.Errorf("config: clients.%s: no such client (clients: %s)", name, strings.Join(names, ", "))
+		}
+		if cc != nil && cc.CORS != nil {
+			c := cc.CORS
+			sets[i].CORS = &bff.CORS{
+				AllowedOrigins: c.AllowedOrigins, AllowedMethods: c.AllowedMethods, AllowedHeaders: c.AllowedHeaders,
+				ExposedHeaders: c.ExposedHeaders, AllowCredentials: c.AllowCredentials, MaxAge: c.MaxAge,
+			}
+		}
+	}
+	return nil
 }
 
 func builtinRoutes() ([]bff.RouteSet, error) {

@@ -255,3 +255,36 @@ func TestFaultInjectionInDemoOnly(t *testing.T) {
 		t.Errorf("real upstreams: %d partial %q; the header must be ignored", code, h.Get("Bff-Partial"))
 	}
 }
+
+// The config's CORS policy reaches the web client only; a bad policy or an
+// unknown client stops the start with a message saying what to fix.
+func TestCORSFromConfig(t *testing.T) {
+	f := newFakeUpstreams(t, nil, nil)
+	l, _, _ := start(t, f.env(), "clients:\n  web:\n    cors:\n      allowed_origins: [https://app.example.com]\n      allow_credentials: true\n")
+	for path, want := range map[string]string{"/web/home/7": "https://app.example.com", "/mobile/home/7": ""} {
+		req, _ := http.NewRequest(http.MethodOptions, "http://"+l.Public+path, nil)
+		req.Header.Set("Origin", "https://app.example.com")
+		req.Header.Set("Access-Control-Request-Method", "GET")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if got := resp.Header.Get("Access-Control-Allow-Origin"); got != want {
+			t.Errorf("preflight %s: Allow-Origin %q, want %q", path, got, want)
+		}
+	}
+	for conf, want := range map[string]string{
+		"clients:\n  web:\n    cors: {allowed_origins: ['*'], allow_credentials: true}\n": `the origin "*" cannot be combined with allow_credentials`,
+		"clients:\n  tv: {}\n": "clients.tv: no such client (clients: web, mobile)",
+	} {
+		path := filepath.Join(t.TempDir(), "bff.yaml")
+		if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		var errs strings.Builder
+		if code := run(context.Background(), []string{"check", "-config", path}, func(string) string { return "" }, io.Discard, &errs, nil); code == 0 || !strings.Contains(errs.String(), want) {
+			t.Errorf("%s: exit %d, %q; want it to say %q", conf, code, errs.String(), want)
+		}
+	}
+}

@@ -26,6 +26,8 @@ type Config struct {
 	Views   Views   `yaml:"views"`
 	Admin   Admin   `yaml:"admin"`
 	Tracing Tracing `yaml:"tracing"`
+	// Clients holds each client's edge policy (CORS), by client name.
+	Clients map[string]*Client `yaml:"clients"`
 	// FaultInjection honours the Bff-Fault request header, so frontend
 	// teams can see their degraded states. Default: on only when every
 	// upstream is a demo upstream; a production config leaves it out or
@@ -41,6 +43,21 @@ type Admin struct {
 	// Token, if set, must be sent as a bearer token to every admin
 	// endpoint but /healthz and /readyz.
 	Token string `yaml:"token"`
+}
+
+// Client is one route set's edge policy.
+type Client struct {
+	CORS *CORS `yaml:"cors"`
+}
+
+// CORS: see bff.CORS.
+type CORS struct {
+	AllowedOrigins   []string      `yaml:"allowed_origins"`
+	AllowedMethods   []string      `yaml:"allowed_methods"`
+	AllowedHeaders   []string      `yaml:"allowed_headers"`
+	ExposedHeaders   []string      `yaml:"exposed_headers"`
+	AllowCredentials bool          `yaml:"allow_credentials"`
+	MaxAge           time.Duration `yaml:"max_age"`
 }
 
 // AdminOff is the Admin.Addr that turns the admin listener off.
