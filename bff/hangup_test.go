@@ -5,10 +5,12 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/bffproxy/bff/aggregate"
+	"github.com/bffproxy/bff/bff"
 )
 
 // A client that hangs up cancels the upstream calls made for it, and that
@@ -77,5 +79,31 @@ func TestHangUpCancelsUpstreamWorkButNotOtherWaiters(t *testing.T) {
 	}
 	if n := h.calls("users"); n != 2 {
 		t.Errorf("users called %d times; want one call per key", n)
+	}
+}
+
+// When the server itself cuts requests off (a shutdown out of time), the
+// cut-off request is answered 503, not left as an empty 200.
+func TestAbortedRequestGets503(t *testing.T) {
+	arrived := make(chan struct{}, 1)
+	users := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		arrived <- struct{}{}
+		<-r.Context().Done()
+	})
+	h := newHarness(t, options{
+		routeSets: profileView(aggregate.CachePolicy{TTL: time.Minute}),
+		handlers:  map[string]http.Handler{"users": users},
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	req := httptest.NewRequest(http.MethodGet, "/web/profile/1", nil).WithContext(ctx)
+	w := httptest.NewRecorder()
+	done := make(chan struct{})
+	go func() { h.front.ServeHTTP(w, req); close(done) }()
+	<-arrived
+	h.front.Abort()
+	cancel()
+	<-done
+	if w.Code != http.StatusServiceUnavailable || !strings.Contains(w.Body.String(), bff.ProblemShuttingDown) {
+		t.Errorf("cut-off request: %d %s; want 503 shutting-down", w.Code, w.Body)
 	}
 }

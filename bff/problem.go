@@ -39,6 +39,7 @@ const (
 	ProblemUnauthorized        = "urn:bff:problem:unauthorized"
 	ProblemBadRequest          = "urn:bff:problem:bad-request"
 	ProblemOverloaded          = "urn:bff:problem:overloaded"
+	ProblemShuttingDown        = "urn:bff:problem:shutting-down"
 )
 
 func newProblem(status int, typ, detail string) *Problem {

@@ -88,6 +88,7 @@ type Front struct {
 	tracing      bool
 	executing    atomic.Int64 // view executions in flight, some detached from any request
 	inFlight     atomic.Int64 // requests past the cache doing upstream work
+	aborting     atomic.Bool  // shutdown ran out of time: request contexts are being canceled
 	maxInFlight  int64
 	faults       bool
 }
@@ -376,6 +377,11 @@ func (f *Front) Drain(ctx context.Context) error {
 	}
 	return nil
 }
+
+// Abort tells the front that request contexts are about to be canceled by
+// the server itself (a shutdown out of time), so a canceled request is
+// answered 503 rather than taken for a client that hung up.
+func (f *Front) Abort() { f.aborting.Store(true) }
 
 // admit takes an in-flight slot for a request about to do upstream work.
 func (f *Front) admit() bool {

@@ -204,7 +204,13 @@ func (h *viewHandler) miss(w http.ResponseWriter, r *http.Request, info *request
 	}
 	if err != nil {
 		if r.Context().Err() != nil {
-			return // the client is gone; nobody reads an answer
+			if h.front.aborting.Load() {
+				w.Header()["Connection"] = []string{"close"}
+				w.Header()["Retry-After"] = retryAfterOne
+				writeProblem(w, r, newProblem(http.StatusServiceUnavailable, ProblemShuttingDown,
+					"the server is shutting down; try again"))
+			}
+			return // otherwise the client is gone; nobody reads an answer
 		}
 		if stale != nil {
 			if info != nil {

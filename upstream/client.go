@@ -288,7 +288,10 @@ func (c *Client) breakerSettings() gobreaker.Settings {
 			if n.ConsecutiveFailures >= b.ConsecutiveFailures {
 				return true
 			}
-			return n.Requests >= b.MinRequests && float64(n.TotalFailures) >= b.FailureRatio*float64(n.Requests)
+			// gobreaker counts excluded calls (the caller hung up) in
+			// Requests too: they must not dilute the ratio.
+			counted := n.Requests - min(n.TotalExclusions, n.Requests)
+			return counted >= b.MinRequests && float64(n.TotalFailures) >= b.FailureRatio*float64(counted)
 		},
 		// The caller hanging up says nothing about the upstream's health.
 		IsExcluded: func(err error) bool { return errors.Is(err, errCallerCanceled) },

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/bffproxy/bff/upstream"
+	"github.com/sony/gobreaker/v2"
 )
 
 // With every answer a 503, retries stop once they would add more than the
@@ -233,3 +234,46 @@ func (o *countingObserver) CallDone(_ context.Context, r upstream.CallResult) {
 	}
 }
 func (o *countingObserver) AttemptDone(context.Context, int, error) { o.attempts.Add(1) }
+
+// Calls the caller abandoned are excluded from the breaker's judgement: a
+// thousand hang-ups must not dilute the failure ratio of the calls that
+// did reach a verdict.
+func TestCancellationsDoNotDiluteTheFailureRatio(t *testing.T) {
+	block := make(chan struct{})
+	var fail atomic.Bool
+	s := newServer(t, func(w http.ResponseWriter, r *http.Request, call int64) {
+		if fail.Load() {
+			w.WriteHeader(http.StatusInternalServerError)
+			return
+		}
+		select {
+		case <-block:
+		case <-r.Context().Done():
+		}
+		w.Write([]byte(`{}`))
+	})
+	cfg := testConfig(s.URL)
+	cfg.Retry.Max = 0
+	cfg.Breaker = upstream.BreakerConfig{ConsecutiveFailures: 1000, FailureRatio: 0.5, MinRequests: 4, OpenTimeout: time.Minute}
+	c := newClient(t, cfg)
+	for range 50 {
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() {
+			_, _ = c.Do(ctx, &upstream.Request{Path: "/x"})
+			close(done)
+		}()
+		waitFor(t, "the call to reach the upstream", func() bool { return s.calls.Load() > 0 })
+		cancel()
+		<-done
+		s.calls.Store(0)
+	}
+	close(block)
+	fail.Store(true)
+	for range 4 {
+		_, _ = c.Do(context.Background(), &upstream.Request{Path: "/x"})
+	}
+	if st := c.BreakerState(); st != gobreaker.StateOpen {
+		t.Errorf("breaker %v after 4 failures in 4 judged calls (and 50 hang-ups); want open", st)
+	}
+}

@@ -367,6 +367,7 @@ func serve(ctx context.Context, configPath, addrFlag, adminFlag string, getenv f
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil {
 		log.Warn("in-flight requests did not finish in time; closing", "error", err)
+		front.Abort()
 		cancelRequests()
 		_ = srv.Close()
 	}

@@ -135,8 +135,11 @@ type upstreamJSON struct {
 }
 
 type breakerJSON struct {
-	State               string `json:"state"`
+	State string `json:"state"`
+	// Requests are the calls the breaker judged; Excluded, those it did not
+	// (the caller hung up).
 	Requests            uint32 `json:"requests"`
+	Excluded            uint32 `json:"excluded"`
 	TotalFailures       uint32 `json:"total_failures"`
 	ConsecutiveFailures uint32 `json:"consecutive_failures"`
 }
@@ -147,7 +150,8 @@ func (h *handler) upstreamList() []upstreamJSON {
 		j := upstreamJSON{Name: u.Name, URL: u.URL, Calls: map[string]uint64{}}
 		if u.Client != nil {
 			n := u.Client.BreakerCounts()
-			j.Breaker = breakerJSON{State: u.Client.BreakerState().String(), Requests: n.Requests,
+			j.Breaker = breakerJSON{State: u.Client.BreakerState().String(),
+				Requests: n.Requests - min(n.TotalExclusions, n.Requests), Excluded: n.TotalExclusions,
 				TotalFailures: n.TotalFailures, ConsecutiveFailures: n.ConsecutiveFailures}
 		}
 		if s, ok := h.cfg.Metrics.UpstreamStats(u.Name); ok {

@@ -219,13 +219,14 @@ type lastError struct {
 
 // outcomeNames label upstream.Kind values; index 0 is success.
 var outcomeNames = [...]string{
-	0:                        "ok",
-	upstream.KindTransport:   "transport_error",
-	upstream.KindTimeout:     "timeout",
-	upstream.KindCanceled:    "canceled",
-	upstream.KindBreakerOpen: "breaker_open",
-	upstream.KindStatus:      "http_error",
-	upstream.KindBadResponse: "bad_response",
+	0:                         "ok",
+	upstream.KindTransport:    "transport_error",
+	upstream.KindTimeout:      "timeout",
+	upstream.KindCanceled:     "canceled",
+	upstream.KindBreakerOpen:  "breaker_open",
+	upstream.KindStatus:       "http_error",
+	upstream.KindBadResponse:  "bad_response",
+	upstream.KindBulkheadFull: "bulkhead_full",
 }
 
 // Upstream returns the recorder of one upstream, creating its series.

@@ -1,6 +1,8 @@
 package telemetry_test
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -10,6 +12,8 @@ import (
 	"testing"
 
 	dto "github.com/prometheus/client_model/go"
+	"github.com/bffproxy/bff/internal/telemetry"
+	"github.com/bffproxy/bff/upstream"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 )
@@ -174,5 +178,20 @@ func TestSeriesStayBoundedOverManyIDs(t *testing.T) {
 	}
 	if got := value(t, fams, "bff_request_duration_seconds", "client", "none", "view", "none"); got < ids/4 {
 		t.Errorf("unknown paths counted %v times; want at least %d", got, ids/4)
+	}
+}
+
+// Every kind of upstream failure has its outcome label: a kind without one
+// would panic on the request path.
+func TestEveryOutcomeHasALabel(t *testing.T) {
+	m := telemetry.New()
+	r := m.Upstream("u")
+	for k := upstream.Kind(0); k <= upstream.KindBulkheadFull; k++ {
+		r.CallStarted(context.Background())
+		r.CallDone(context.Background(), upstream.CallResult{Kind: k, Attempts: 1, Err: errors.New("x")})
+	}
+	fams := scrape(t, m.Handler())
+	if got := value(t, fams, "bff_upstream_calls_total", "upstream", "u", "outcome", "bulkhead_full"); got != 1 {
+		t.Errorf("bulkhead_full counted %v times; want 1", got)
 	}
 }

@@ -1,0 +1,367 @@
+package openapi
+
+import (
+	"bytes"
+	"cmp"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+
+	"github.com/bffproxy/bff/aggregate"
+	"github.com/bffproxy/bff/bff"
+)
+
+// Options add what the routes do not say.
+type Options struct {
+	// Title is info.title. Empty means "bff: <client> views".
+	Title string
+	// Version is info.version. Empty means "0".
+	Version string
+	// Examples maps a view's name to example response bodies, such as the
+	// expected outputs of its view tests. They refine the types of values
+	// copied from upstreams, which a view does not declare, and are shown
+	// as the response's examples. Each must be one valid JSON value.
+	Examples map[string][]json.RawMessage
+}
+
+// Version is the OpenAPI version the documents follow.
+const Version = "3.1.0"
+
+// Document returns the OpenAPI document of client's views among routes
+// (bff.Front.Routes lists every client's) as indented JSON. The same input
+// gives the same bytes.
+func Document(client string, routes []bff.Route, opts Options) ([]byte, error) {
+	var own []bff.Route
+	for _, r := range routes {
+		if r.Client == client {
+			own = append(own, r)
+		}
+	}
+	// Names are handed out in view-name order, so adding a route elsewhere
+	// does not rename an operation.
+	slices.SortFunc(own, func(a, b bff.Route) int { return cmp.Compare(a.View, b.View) })
+	names := newNamer()
+	schemas := map[string]*schema{"Problem": problemSchema()}
+	ops := make([]operation, 0, len(own))
+	for _, r := range own {
+		examples := opts.Examples[r.View]
+		decoded := make([]any, 0, len(examples))
+		for i, e := range examples {
+			if !json.Valid(e) {
+				return nil, fmt.Errorf("openapi: view %q: example %d is not valid JSON", r.View, i+1)
+			}
+			v, err := decode(e)
+			if err != nil {
+				return nil, fmt.Errorf("openapi: view %q: example %d: %v", r.View, i+1, err)
+			}
+			decoded = append(decoded, v)
+		}
+		opID := names.operation(r.View)
+		schemaName := names.schema(r.View)
+		schemas[schemaName] = responseSchema(r, decoded)
+		path, chiPatterns, params := openAPIPath(r.Path)
+		ops = append(ops, operation{
+			route: r, id: opID, schema: schemaName, path: path,
+			method: strings.ToLower(cmp.Or(r.Method, http.MethodGet)),
+			params: params, chiPatterns: chiPatterns, examples: examples,
+		})
+	}
+	slices.SortStableFunc(ops, func(a, b operation) int {
+		return cmp.Or(cmp.Compare(a.path, b.path), cmp.Compare(methodRank(a.method), methodRank(b.method)))
+	})
+
+	var paths obj
+	var shadowed []string
+	for i := 0; i < len(ops); {
+		var item obj
+		j := i
+		for ; j < len(ops) && ops[j].path == ops[i].path; j++ {
+			if j > i && ops[j].method == ops[j-1].method {
+				// chi tells {id:[0-9]+} from {id:[a-z]+}; an OpenAPI path does not.
+				shadowed = append(shadowed, fmt.Sprintf("view %s (%s %s, the same OpenAPI path as view %s)",
+					ops[j].route.View, ops[j].route.Method, ops[j].route.Path, ops[j-1].route.View))
+				continue
+			}
+			item.set(ops[j].method, ops[j].build())
+		}
+		paths.set(ops[i].path, item)
+		i = j
+	}
+
+	title := opts.Title
+	if title == "" {
+		title = "bff: " + client + " views"
+	}
+	info := obj{{"title", title}, {"version", cmp.Or(opts.Version, "0")}, {"description", infoDescription(client, shadowed)}}
+	doc := obj{
+		{"openapi", Version},
+		{"info", info},
+		{"paths", paths},
+		{"components", obj{
+			{"schemas", sorted(schemas)},
+			{"responses", sorted(problemResponses())},
+			{"parameters", sorted(requestHeaders())},
+		}},
+	}
+	var out bytes.Buffer
+	out.Grow(32 << 10)
+	if err := write(&out, doc, 0); err != nil {
+		return nil, err
+	}
+	out.WriteByte('\n')
+	return out.Bytes(), nil
+}
+
+// operation is one view's operation, before it is written.
+type operation struct {
+	route       bff.Route
+	id, schema  string
+	path        string
+	method      string
+	params      []string
+	chiPatterns map[string]string
+	examples    []json.RawMessage
+}
+
+func (op operation) build() obj {
+	r := op.route
+	var o obj
+	o.set("operationId", op.id)
+	o.set("summary", r.View)
+	o.set("description", viewDescription(r))
+	var params []any
+	for _, name := range op.params {
+		params = append(params, pathParameter(name, patternOf(r.Params, name), op.chiPatterns[name]))
+	}
+	for _, h := range []string{"Accept-Language", "If-None-Match", "X-Request-Id"} {
+		params = append(params, ref("parameters", h))
+	}
+	o.set("parameters", params)
+
+	content := obj{{"schema", ref("schemas", op.schema)}}
+	if len(op.examples) > 0 {
+		var ex obj
+		for i, e := range op.examples {
+			ex.set("example-"+strconv.Itoa(i+1), obj{{"value", compactRaw(e)}})
+		}
+		content.set("examples", ex)
+	}
+	var ok obj
+	ok.set("description", "The view's response. A response missing optional parts is still a 200: the "+
+		bff.PartialHeader+" header names them, and a missing part is null, [] for a list, 0 for a count, or the field's default.")
+	ok.set("headers", obj{
+		{"Age", header("Age", false)},
+		{bff.PartialHeader, header(bff.PartialHeader, false)},
+		{"Cache-Control", header("Cache-Control", true)},
+		{"ETag", header("ETag", true)},
+		{"Server-Timing", header("Server-Timing", false)},
+		{"Vary", header("Vary", true)},
+		{"X-Cache", header("X-Cache", true)},
+		{"X-Request-Id", header("X-Request-Id", false)},
+	})
+	ok.set("content", obj{{"application/json", content}})
+
+	responses := obj{{"200", ok}, {"304", ref("responses", "NotModified")}}
+	if len(op.params) > 0 {
+		responses.set("400", ref("responses", "InvalidParameter"))
+	}
+	responses.set("404", ref("responses", "NotFound"))
+	responses.set("414", ref("responses", "URITooLong"))
+	responses.set("500", ref("responses", "Internal"))
+	if slices.ContainsFunc(r.Calls, func(c aggregate.Call) bool { return !c.Optional }) {
+		responses.set("502", ref("responses", "UpstreamError"))
+	}
+	responses.set("503", ref("responses", "Unavailable"))
+	responses.set("504", ref("responses", "Timeout"))
+	o.set("responses", responses)
+	return o
+}
+
+func methodRank(m string) int {
+	i := slices.Index([]string{"get", "head", "post", "put", "patch", "delete", "options", "trace"}, m)
+	if i < 0 {
+		return 100
+	}
+	return i
+}
+
+func ref(kind, name string) obj { return obj{{"$ref", "#/components/" + kind + "/" + name}} }
+
+// sorted lists a map's entries by key, for maps whose order means nothing.
+func sorted[V any](m map[string]V) obj {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	o := make(obj, 0, len(keys))
+	for _, k := range keys {
+		o.set(k, m[k])
+	}
+	return o
+}
+
+func compactRaw(raw json.RawMessage) json.RawMessage {
+	var b bytes.Buffer
+	if err := json.Compact(&b, raw); err != nil {
+		return raw
+	}
+	return b.Bytes()
+}
+
+// openAPIPath turns a chi route into an OpenAPI path: {id:[0-9]+} becomes
+// {id}. It returns the parameter names in order and chi's patterns by name.
+func openAPIPath(route string) (string, map[string]string, []string) {
+	var b strings.Builder
+	patterns := map[string]string{}
+	var names []string
+	for i := 0; i < len(route); i++ {
+		if route[i] != '{' {
+			b.WriteByte(route[i])
+			continue
+		}
+		// chi allows braces inside a pattern ({id:[0-9]{1,3}}): count them.
+		depth, end := 0, -1
+		for j := i; j < len(route) && end < 0; j++ {
+			switch route[j] {
+			case '{':
+				depth++
+			case '}':
+				if depth--; depth == 0 {
+					end = j
+				}
+			}
+		}
+		if end < 0 {
+			b.WriteString(route[i:])
+			break
+		}
+		name, pattern, _ := strings.Cut(route[i+1:end], ":")
+		names = append(names, name)
+		if pattern != "" {
+			patterns[name] = pattern
+		}
+		b.WriteString("{" + name + "}")
+		i = end
+	}
+	return b.String(), patterns, names
+}
+
+func patternOf(params []aggregate.Param, name string) string {
+	for _, p := range params {
+		if p.Name == name {
+			return p.Pattern
+		}
+	}
+	return ""
+}
+
+func viewDescription(r bff.Route) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "View `%s`", r.View)
+	if r.Source != "" {
+		fmt.Fprintf(&b, ", defined at `%s`", r.Source)
+	}
+	b.WriteString(".\n\nUpstream calls, made in parallel unless one waits for another:\n")
+	for _, c := range r.Calls {
+		target := c.Path
+		if c.Query != "" {
+			target += "?" + c.Query
+		}
+		kind := "required"
+		if c.Optional {
+			kind = "optional"
+		}
+		fmt.Fprintf(&b, "\n- `%s`: %s %s `%s` (%s", c.Name, cmp.Or(c.Method, http.MethodGet), c.Upstream, target, kind)
+		if c.ForEach != "" {
+			fmt.Fprintf(&b, ", once per element of `%s`", c.ForEach)
+		}
+		if len(c.DependsOn) > 0 {
+			fmt.Fprintf(&b, ", after %s", strings.Join(c.DependsOn, ", "))
+		}
+		b.WriteString(")")
+	}
+	b.WriteString("\n\nCache: " + cacheDescription(r.Cache) + ".")
+	return b.String()
+}
+
+func cacheDescription(p aggregate.CachePolicy) string {
+	if p.TTL <= 0 {
+		return "not cached (`Cache-Control: no-store`)"
+	}
+	s := fmt.Sprintf("public, %s (`Cache-Control: public, max-age=%d`)", p.TTL, int(p.TTL/time.Second))
+	if p.Scope == aggregate.ScopeUser {
+		s = fmt.Sprintf("per caller, %s (`Cache-Control: private, max-age=%d`, `Vary` includes `Authorization`)", p.TTL, int(p.TTL/time.Second))
+	}
+	if p.StaleWhileRevalidate > 0 {
+		s += fmt.Sprintf("; served stale for up to %s while it is refreshed", p.StaleWhileRevalidate)
+	}
+	if p.StaleIfError > 0 {
+		s += fmt.Sprintf("; a copy up to %s past its TTL stands in when a fresh answer fails (marked in %s)", p.StaleIfError, bff.PartialHeader)
+	}
+	return s
+}
+
+func infoDescription(client string, shadowed []string) string {
+	s := "The views of client `" + client + "`, generated from their definitions. " +
+		"Every GET route also answers HEAD (same headers, no body); HEAD is not listed. " +
+		"A route exists only for the methods listed: others get 405 (`" + bff.ProblemMethodNotAllowed + "`, with `Allow`). " +
+		"Errors are RFC 9457 problem details (`application/problem+json`, schema `Problem`)."
+	if len(shadowed) > 0 {
+		s += "\n\nNot described, because OpenAPI paths cannot tell their parameter patterns apart: " + strings.Join(shadowed, "; ") + "."
+	}
+	return s
+}
+
+// namer hands out operation IDs ("web.home" gives webHome) and schema
+// names (WebHome), unique within a document.
+type namer struct{ ops, schemas map[string]bool }
+
+func newNamer() *namer {
+	return &namer{ops: map[string]bool{}, schemas: map[string]bool{"Problem": true}}
+}
+
+func (n *namer) operation(view string) string { return unique(n.ops, camel(view)) }
+
+func (n *namer) schema(view string) string {
+	c := camel(view)
+	return unique(n.schemas, strings.ToUpper(c[:1])+c[1:])
+}
+
+func unique(taken map[string]bool, name string) string {
+	out := name
+	for i := 2; taken[out]; i++ {
+		out = name + strconv.Itoa(i)
+	}
+	taken[out] = true
+	return out
+}
+
+// camel joins a name's runs of letters and digits: "web.order_detail" is
+// webOrderDetail.
+func camel(name string) string {
+	var b strings.Builder
+	upper := false
+	for _, r := range name {
+		if r > unicode.MaxASCII || !unicode.IsLetter(r) && !unicode.IsDigit(r) {
+			upper = b.Len() > 0
+			continue
+		}
+		if upper {
+			r = unicode.ToUpper(r)
+			upper = false
+		} else if b.Len() == 0 {
+			r = unicode.ToLower(r)
+		}
+		b.WriteRune(r)
+	}
+	if b.Len() == 0 || unicode.IsDigit(rune(b.String()[0])) {
+		return "view" + strings.ToUpper(b.String()[:min(1, b.Len())]) + b.String()[min(1, b.Len()):]
+	}
+	return b.String()
+}
