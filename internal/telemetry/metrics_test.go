@@ -11,9 +11,9 @@ import (
 	"sync"
 	"testing"
 
-	dto "github.com/prometheus/client_model/go"
 	"github.com/bffproxy/bff/internal/telemetry"
 	"github.com/bffproxy/bff/upstream"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 )
