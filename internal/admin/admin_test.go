@@ -587,7 +587,7 @@ func checkStatusContract(t *testing.T, body []byte) {
 		wantKeys(t, "upstream", u, "name", "url", "breaker", "calls", "retries", "in_flight", "last_error")
 		var b struct{ Breaker json.RawMessage }
 		_ = json.Unmarshal(u, &b)
-		wantKeys(t, "upstream breaker", b.Breaker, "state", "requests", "total_failures", "consecutive_failures")
+		wantKeys(t, "upstream breaker", b.Breaker, "state", "requests", "excluded", "total_failures", "consecutive_failures")
 	}
 	for _, v := range top.Views {
 		wantKeys(t, "view", v, "client", "view", "method", "path", "requests", "partial", "latency_ms", "cache")
