@@ -125,3 +125,12 @@ func (p *Plan) Variant(appVersion string) int {
 
 // Variants counts the view's app-version variants besides its own shape.
 func (p *Plan) Variants() int { return len(p.ranges) }
+
+// AppVersions lists the view's variants' app-version ranges, in order.
+func (p *Plan) AppVersions() []string {
+	out := make([]string, len(p.view.Variants))
+	for i, v := range p.view.Variants {
+		out[i] = v.AppVersion
+	}
+	return out
+}

@@ -341,6 +341,11 @@ type Route struct {
 	Source                     string // where the view was written, if in a file
 	// Params are the path parameters with their patterns.
 	Params []aggregate.Param
+	// Query are the query parameters; StrictQuery rejects undeclared ones.
+	Query       []aggregate.QueryParam
+	StrictQuery bool
+	// AppVersions are the X-App-Version ranges with a shape of their own.
+	AppVersions []string
 	// Shape is the declarative response shape; empty when ShapeFunc is set.
 	Shape     []aggregate.Field
 	ShapeFunc string
@@ -355,6 +360,7 @@ func (f *Front) Routes() []Route {
 			Client: h.client, Method: h.plan.Method(), Path: "/" + h.client + h.plan.Route(),
 			View: h.plan.Name(), Upstreams: h.plan.Upstreams(), Calls: h.plan.Calls(), Cache: h.plan.Cache(),
 			Source: h.plan.Source(), Params: h.plan.Params(), Shape: h.plan.Shape(), ShapeFunc: h.plan.ShapeFuncName(),
+			Query: h.plan.QueryParams(), StrictQuery: h.plan.RejectsUnknownQuery(), AppVersions: h.plan.AppVersions(),
 		})
 	}
 	return out

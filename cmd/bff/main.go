@@ -28,7 +28,9 @@ import (
 	"github.com/bffproxy/bff/internal/config"
 	"github.com/bffproxy/bff/internal/demo"
 	"github.com/bffproxy/bff/internal/faults"
+	"github.com/bffproxy/bff/internal/openapi"
 	"github.com/bffproxy/bff/internal/telemetry"
+	"github.com/bffproxy/bff/internal/viewtest"
 	"github.com/bffproxy/bff/upstream"
 	"github.com/sony/gobreaker/v2"
 )
@@ -321,7 +323,9 @@ func serve(ctx context.Context, configPath, addrFlag, adminFlag string, getenv f
 	// runs out of time: http.Server.Shutdown does not cancel them.
 	reqCtx, cancelRequests := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelRequests()
-	srv := newServer(cfg.Server, tracer.Handler(front), log)
+	// /{client}/openapi.json documents each client's views as they are now.
+	public := openapi.Mount(front, front.Routes, docOptions(routeSets, log))
+	srv := newServer(cfg.Server, tracer.Handler(public), log)
 	srv.BaseContext = func(net.Listener) context.Context { return reqCtx }
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
@@ -340,7 +344,7 @@ func serve(ctx context.Context, configPath, addrFlag, adminFlag string, getenv f
 
 	base := "http://" + ln.Addr().String()
 	log.Info("bff listening", "addr", ln.Addr().String(),
-		"try", []string{base + "/web/home/7", base + "/mobile/home/7", base + "/web/orders/ord-7-20"},
+		"try", []string{base + "/web/home/7", base + "/mobile/home/7", base + "/web/orders/ord-7-20", base + "/web/openapi.json"},
 		"cache_max_bytes", cfg.CacheMaxBytes(cache.DefaultMaxBytes))
 	if listening != nil {
 		listening <- listeners{Public: ln.Addr().String(), Admin: adminAddr}
@@ -381,6 +385,30 @@ func serve(ctx context.Context, configPath, addrFlag, adminFlag string, getenv f
 	}
 	log.Info("stopped", "coalesced_requests", front.Coalesced())
 	return 0, nil
+}
+
+// docOptions gives the OpenAPI documents the built-in views' test fixtures
+// as examples, which refine the types of values copied from upstreams.
+func docOptions(sets []bff.RouteSet, log *slog.Logger) openapi.Options {
+	opts := openapi.Options{Version: version(), ExamplesFor: map[string]string{}}
+	builtin, err := builtinRoutes()
+	if err != nil {
+		return opts
+	}
+	files, _, err := fixtureFiles(builtin, sets, nil)
+	if err != nil {
+		log.Warn("openapi: fixtures not read; documents without examples", "error", err)
+		return opts
+	}
+	opts.Examples = viewtest.Examples(files)
+	for _, rs := range sets {
+		for _, v := range rs.Views {
+			if _, ok := opts.Examples[v.Name]; ok {
+				opts.ExamplesFor[v.Name] = v.Source
+			}
+		}
+	}
+	return opts
 }
 
 // startAdmin listens on the admin address unless it is off.

@@ -2,10 +2,13 @@ package main
 
 import (
 	"context"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // readmeBlock returns the fenced block after the line holding marker, or
@@ -50,5 +53,51 @@ func TestREADMEFixturesPass(t *testing.T) {
 	code := run(context.Background(), []string{"test", dir}, func(string) string { return "" }, &out, &errs, nil)
 	if code != 0 || !strings.Contains(out.String(), "ok    web.profile/the profile") || !strings.Contains(out.String(), "ok    web.profile/orders time out") {
 		t.Errorf("bff test on the README example: exit %d\n%s\n%s", code, out.String(), errs.String())
+	}
+}
+
+// The README's walkthrough, step by step: a running binary with a views
+// directory, one new file, and the view is served, listed by bff views and
+// present in the OpenAPI document.
+func TestREADMEViewsDirWalkthrough(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(readme)
+	at := strings.Index(s, "cat > /tmp/views/profile.yaml <<'YAML'")
+	if at < 0 {
+		t.Fatal("README lost its views directory walkthrough")
+	}
+	body := s[at:]
+	body = body[strings.IndexByte(body, '\n')+1:]
+	view := body[:strings.Index(body, "\nYAML\n")+1]
+
+	dir := t.TempDir()
+	env := map[string]string{"BFF_ADDR": "127.0.0.1:0", "BFF_ADMIN_ADDR": "off", "BFF_VIEWS_DIR": dir}
+	conf := "views:\n  poll: 20ms\n"
+	l, logs, _ := start(t, env, conf)                                                             // 1. the running binary
+	if err := os.WriteFile(filepath.Join(dir, "profile.yaml"), []byte(view), 0o600); err != nil { // 2. one file
+		t.Fatal(err)
+	}
+	base := "http://" + l.Public
+	deadline := time.Now().Add(10 * time.Second) // 3. served after the reload
+	for {
+		code, body := request(t, http.MethodGet, base+"/web/profile/7")
+		if code == http.StatusOK && strings.Contains(body, `"city":`) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the new view was never served: %d %s\n%s", code, body, logs.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	var out strings.Builder // 4. listed
+	if code := run(context.Background(), []string{"views"}, func(k string) string { return env[k] }, &out, io.Discard, nil); code != 0 ||
+		!strings.Contains(out.String(), "GET /web/profile/{id}\tweb.profile") {
+		t.Errorf("bff views: exit %d\n%s", code, out.String())
+	}
+	if code, doc := request(t, http.MethodGet, base+"/web/openapi.json"); code != http.StatusOK || !strings.Contains(doc, `"/web/profile/{id}"`) { // 5. documented
+		t.Errorf("/web/openapi.json: %d, has the view: %v", code, strings.Contains(doc, "/web/profile/{id}"))
 	}
 }

@@ -14,7 +14,10 @@ import (
 	"github.com/bffproxy/bff/cache"
 	"github.com/bffproxy/bff/internal/demo"
 	"github.com/bffproxy/bff/upstream"
+	"go.uber.org/goleak"
 )
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // swappable is an upstream handler a test may replace, to make one fail.
 type swappable struct {

@@ -27,10 +27,15 @@ type Options struct {
 	// copied from upstreams, which a view does not declare, and are shown
 	// as the response's examples. Each must be one valid JSON value.
 	Examples map[string][]json.RawMessage
+	// ExamplesFor, if set, names the definition (bff.Route.Source) each
+	// view's examples were written for: a view since replaced or changed at
+	// run time gets none, rather than types taken from another definition.
+	ExamplesFor map[string]string
 }
 
-// Version is the OpenAPI version the documents follow.
-const Version = "3.1.0"
+// specVersion is the OpenAPI version the documents follow: 3.1.0 rather
+// than a later patch, which some generators still refuse.
+const specVersion = "3.1.0"
 
 // Document returns the OpenAPI document of client's views among routes
 // (bff.Front.Routes lists every client's) as indented JSON. The same input
@@ -42,14 +47,17 @@ func Document(client string, routes []bff.Route, opts Options) ([]byte, error) {
 			own = append(own, r)
 		}
 	}
-	// Names are handed out in view-name order, so adding a route elsewhere
-	// does not rename an operation.
+	// Names are handed out in view-name order, so they do not depend on the
+	// order of routes.
 	slices.SortFunc(own, func(a, b bff.Route) int { return cmp.Compare(a.View, b.View) })
 	names := newNamer()
 	schemas := map[string]*schema{"Problem": problemSchema()}
 	ops := make([]operation, 0, len(own))
 	for _, r := range own {
 		examples := opts.Examples[r.View]
+		if src, ok := opts.ExamplesFor[r.View]; ok && src != r.Source {
+			examples = nil
+		}
 		decoded := make([]any, 0, len(examples))
 		for i, e := range examples {
 			if !json.Valid(e) {
@@ -77,19 +85,25 @@ func Document(client string, routes []bff.Route, opts Options) ([]byte, error) {
 
 	var paths obj
 	var shadowed []string
+	owner := map[string]string{} // a path with its parameters unnamed: the path that has it
 	for i := 0; i < len(ops); {
 		var item obj
 		j := i
 		for ; j < len(ops) && ops[j].path == ops[i].path; j++ {
-			if j > i && ops[j].method == ops[j-1].method {
-				// chi tells {id:[0-9]+} from {id:[a-z]+}; an OpenAPI path does not.
-				shadowed = append(shadowed, fmt.Sprintf("view %s (%s %s, the same OpenAPI path as view %s)",
-					ops[j].route.View, ops[j].route.Method, ops[j].route.Path, ops[j-1].route.View))
+			// chi tells /c/{id:[0-9]+} from /c/{sku:[A-Z]+}; OpenAPI takes
+			// /c/{id} and /c/{sku} for the same path, which it forbids twice.
+			shape := unnamed(ops[j].path)
+			if prev, taken := owner[shape]; taken && prev != ops[j].path || j > i && ops[j].method == ops[j-1].method {
+				shadowed = append(shadowed, fmt.Sprintf("view %s (%s %s)", ops[j].route.View, ops[j].route.Method, ops[j].route.Path))
+				delete(schemas, ops[j].schema)
 				continue
 			}
+			owner[shape] = ops[j].path
 			item.set(ops[j].method, ops[j].build())
 		}
-		paths.set(ops[i].path, item)
+		if len(item) > 0 {
+			paths.set(ops[i].path, item)
+		}
 		i = j
 	}
 
@@ -99,8 +113,13 @@ func Document(client string, routes []bff.Route, opts Options) ([]byte, error) {
 	}
 	info := obj{{"title", title}, {"version", cmp.Or(opts.Version, "0")}, {"description", infoDescription(client, shadowed)}}
 	doc := obj{
-		{"openapi", Version},
+		{"openapi", specVersion},
 		{"info", info},
+		// Relative: the document is served by the BFF it describes.
+		{"servers", []any{obj{{"url", "/"}}}},
+		// The BFF asks for no credentials itself (per-caller views forward
+		// Authorization to the upstreams that take it).
+		{"security", []any{}},
 		{"paths", paths},
 		{"components", obj{
 			{"schemas", sorted(schemas)},
@@ -138,8 +157,14 @@ func (op operation) build() obj {
 	for _, name := range op.params {
 		params = append(params, pathParameter(name, patternOf(r.Params, name), op.chiPatterns[name]))
 	}
+	for _, q := range r.Query {
+		params = append(params, queryParameter(q))
+	}
 	for _, h := range []string{"Accept-Language", "If-None-Match", "X-Request-Id"} {
 		params = append(params, ref("parameters", h))
+	}
+	if len(r.AppVersions) > 0 {
+		params = append(params, appVersionParameter(r.AppVersions))
 	}
 	o.set("parameters", params)
 
@@ -252,6 +277,20 @@ func openAPIPath(route string) (string, map[string]string, []string) {
 	return b.String(), patterns, names
 }
 
+// unnamed is path with its parameters' names left out: /c/{id} is /c/{}.
+func unnamed(path string) string {
+	var b strings.Builder
+	for {
+		open := strings.IndexByte(path, '{')
+		end := strings.IndexByte(path[max(open, 0):], '}')
+		if open < 0 || end < 0 {
+			return b.String() + path
+		}
+		b.WriteString(path[:open+1] + "}")
+		path = path[open+end+1:]
+	}
+}
+
 func patternOf(params []aggregate.Param, name string) string {
 	for _, p := range params {
 		if p.Name == name {
@@ -313,7 +352,7 @@ func infoDescription(client string, shadowed []string) string {
 		"A route exists only for the methods listed: others get 405 (`" + bff.ProblemMethodNotAllowed + "`, with `Allow`). " +
 		"Errors are RFC 9457 problem details (`application/problem+json`, schema `Problem`)."
 	if len(shadowed) > 0 {
-		s += "\n\nNot described, because OpenAPI paths cannot tell their parameter patterns apart: " + strings.Join(shadowed, "; ") + "."
+		s += "\n\nNot described, because OpenAPI cannot tell their paths from those of views described here: " + strings.Join(shadowed, "; ") + "."
 	}
 	return s
 }

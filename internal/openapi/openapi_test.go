@@ -520,6 +520,41 @@ func TestNamesUnique(t *testing.T) {
 	}
 }
 
+// Routes chi tells apart by their patterns but OpenAPI cannot are left out,
+// and the document says so; it stays valid.
+func TestShadowedRoutes(t *testing.T) {
+	route := func(view, path string) bff.Route {
+		return bff.Route{Client: "web", Method: http.MethodGet, Path: path, View: view,
+			Calls: []aggregate.Call{{Name: "c", Upstream: "u", Path: "/"}}, Shape: []aggregate.Field{{Name: "c"}}}
+	}
+	routes := []bff.Route{route("web.a", "/web/c/{id:[0-9]+}"), route("web.b", "/web/c/{sku:[A-Z]+}"), route("web.c", "/web/c/{id:[a-z]+}")}
+	raw, err := openapi.Document("web", routes, openapi.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc map[string]any
+	if err := json.Unmarshal(raw, &doc); err != nil {
+		t.Fatal(err)
+	}
+	if got := keys(at(t, doc, "paths").(map[string]any)); !slices.Equal(got, []string{"/web/c/{id}"}) {
+		t.Errorf("paths = %v", got)
+	}
+	if at(t, doc, "paths", "/web/c/{id}", "get", "operationId") != "webA" {
+		t.Error("the first view by name does not keep the path")
+	}
+	if got := keys(at(t, doc, "components", "schemas").(map[string]any)); !slices.Equal(got, []string{"Problem", "WebA"}) {
+		t.Errorf("schemas = %v", got)
+	}
+	d := at(t, doc, "info", "description").(string)
+	if !strings.Contains(d, "web.b") || !strings.Contains(d, "web.c") {
+		t.Errorf("info.description does not name the views left out: %s", d)
+	}
+	_, v := newValidator(t, raw)
+	if ok, errs := v.ValidateDocument(); !ok {
+		t.Fatal(errs[0])
+	}
+}
+
 func TestHandler(t *testing.T) {
 	routes := builtinRoutes(t)
 	current := routes
@@ -574,5 +609,32 @@ func TestHandler(t *testing.T) {
 	bad.ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/web/openapi.json", nil))
 	if w.Code != http.StatusInternalServerError || w.Header().Get("Content-Type") != "application/problem+json" {
 		t.Errorf("bad examples: %d %v", w.Code, w.Header())
+	}
+}
+
+func TestMount(t *testing.T) {
+	front, _ := demoFront(t)
+	routes := front.Routes()
+	routes = append(routes, bff.Route{Client: "test", Method: http.MethodGet, Path: "/test/openapi.json", View: "test.doc",
+		Calls: []aggregate.Call{{Name: "c", Upstream: "users", Path: "/"}}, Shape: []aggregate.Field{{Name: "c"}}})
+	h := openapi.Mount(front, func() []bff.Route { return routes }, openapi.Options{})
+	for path, want := range map[string]string{
+		"/web/openapi.json":    "document",
+		"/mobile/openapi.json": "document",
+		"/other/openapi.json":  "front", // no such client
+		"/web/x/openapi.json":  "front",
+		"/openapi.json":        "front",
+		"/web/home/7":          "front",
+		"/test/openapi.json":   "front", // a view's own route wins
+	} {
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, httptest.NewRequest(http.MethodGet, path, nil))
+		got := "front"
+		if bytes.HasPrefix(w.Body.Bytes(), []byte("{\n  \"openapi\": \"3.1.0\"")) {
+			got = "document"
+		}
+		if got != want {
+			t.Errorf("%s: served by the %s (%d), want the %s", path, got, w.Code, want)
+		}
 	}
 }

@@ -1,9 +1,11 @@
 package openapi
 
 import (
+	"encoding/json"
 	"regexp/syntax"
 	"strings"
 
+	"github.com/bffproxy/bff/aggregate"
 	"github.com/bffproxy/bff/bff"
 )
 
@@ -138,4 +140,54 @@ func span(re *syntax.Regexp) (lo, hi int) {
 		return lo, hi
 	}
 	return 0, 0 // empty matches, anchors, word boundaries
+}
+
+// queryParameter describes a view's query parameter: its type and bounds,
+// its default, and whether it is required (it is when it has no default).
+func queryParameter(q aggregate.QueryParam) obj {
+	s := &schema{Type: types{tString}}
+	desc := "Without a default it is required. Given twice, or out of bounds, the answer is 400 (`" + bff.ProblemInvalidParameter + "`)."
+	if q.Type == "int" {
+		s.Type = types{tInteger}
+		if q.Min != nil {
+			s.Minimum = ptr(int(*q.Min))
+		}
+		if q.Max != nil {
+			s.Maximum = ptr(int(*q.Max))
+		}
+	} else {
+		pattern := q.Pattern
+		if pattern == "" {
+			s.MaxLength = ptr(256)
+		} else if ecmaSafe(pattern) {
+			s.Pattern = "^(?:" + pattern + ")$"
+		}
+	}
+	if q.Default != nil {
+		if q.Type == "int" {
+			s.Default = json.RawMessage(*q.Default)
+		} else {
+			b, _ := json.Marshal(*q.Default)
+			s.Default = b
+		}
+	}
+	return obj{
+		{"name", q.Name},
+		{"in", "query"},
+		{"required", q.Default == nil},
+		{"description", desc},
+		{"schema", s},
+	}
+}
+
+// appVersionParameter is X-App-Version for a view with variants.
+func appVersionParameter(ranges []string) obj {
+	return obj{
+		{"name", "X-App-Version"},
+		{"in", "header"},
+		{"required", false},
+		{"description", "The app's version (dotted numbers). Versions in " + strings.Join(ranges, "; ") +
+			" get an older shape of this response; others, and requests without it, get the one described here."},
+		{"schema", &schema{Type: types{tString}, Pattern: `^[0-9]+(\.[0-9]+){0,2}$`}},
+	}
 }

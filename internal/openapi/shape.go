@@ -136,8 +136,8 @@ func (sh shaper) field(f aggregate.Field, parent source, top bool, values []any)
 		s.Default = compactRaw(f.Default)
 		t := rawTypeOf(f.Default)
 		s.allow(t)
-		if f.Count && (t != tInteger || strings.HasPrefix(string(s.Default), "-")) {
-			s.Minimum = nil // the default is outside the count's range
+		if f.Count && (t == tInteger || t == tNumber) && strings.HasPrefix(string(s.Default), "-") {
+			s.Minimum = nil // the default is below any count
 		}
 		s.Description += " " + string(s.Default) + " when missing."
 	}

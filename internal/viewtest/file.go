@@ -2,6 +2,7 @@ package viewtest
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -714,4 +715,19 @@ func (p *parser) expect(n *yaml.Node, e *Expect) {
 	if p.err == nil && hasBody && e.BodyFile != "" {
 		p.fail(n, "expect", "use body or body_file, not both")
 	}
+}
+
+// Examples collects the expected 200 bodies of the files' cases, by view:
+// what the views answer, e.g. to refine the types of an OpenAPI document.
+func Examples(files []*File) map[string][]json.RawMessage {
+	out := map[string][]json.RawMessage{}
+	for _, f := range files {
+		for _, c := range f.Cases {
+			e := c.Expect
+			if e.body != nil && (e.Status == 0 || e.Status == http.StatusOK) && e.Problem == "" {
+				out[f.View] = append(out[f.View], json.RawMessage(e.body.encode(nil)))
+			}
+		}
+	}
+	return out
 }
