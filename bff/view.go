@@ -236,7 +236,8 @@ func (h *viewHandler) faulted(w http.ResponseWriter, r *http.Request, info *requ
 	if info != nil {
 		info.cache = CacheMiss
 	}
-	out, err := h.execute(r.Context(), "", params, r.Header, false)
+	// A copy: the caller's parameters live on its stack.
+	out, err := h.execute(r.Context(), "", append([]string(nil), params...), r.Header, false)
 	if err != nil {
 		h.fail(w, r, info, err)
 		return
