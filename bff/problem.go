@@ -40,6 +40,7 @@ const (
 	ProblemBadRequest          = "urn:bff:problem:bad-request"
 	ProblemOverloaded          = "urn:bff:problem:overloaded"
 	ProblemShuttingDown        = "urn:bff:problem:shutting-down"
+	ProblemTooManyRequests     = "urn:bff:problem:too-many-requests"
 )
 
 func newProblem(status int, typ, detail string) *Problem {

@@ -27,6 +27,8 @@ type RouteSet struct {
 	Shapers map[string]aggregate.ShapeFunc
 	// CORS, if set, is the client's cross-origin policy.
 	CORS *CORS
+	// RateLimit, if set, bounds each caller's requests to this client.
+	RateLimit *RateLimit
 }
 
 // Config wires the front. Engine and Cache are required.
@@ -59,6 +61,9 @@ type Config struct {
 	// Tracing names the server span in the request's context after the
 	// view's route. The span itself is started outside the front.
 	Tracing bool
+	// TrustedProxies are the CIDR prefixes whose X-Forwarded-For is
+	// believed when rate limits key callers by address.
+	TrustedProxies []string
 	// FaultInjection honours the Bff-Fault request header (see package
 	// faults): such requests bypass the cache. For demo and development
 	// setups only; the engine's upstreams must be wrapped with faults.Wrap.
@@ -91,6 +96,7 @@ type Front struct {
 	aborting     atomic.Bool  // shutdown ran out of time: request contexts are being canceled
 	maxInFlight  int64
 	faults       bool
+	trusted      []string
 }
 
 var clientRE = regexp.MustCompile(`^[a-z][a-z0-9-]*$`)
@@ -114,6 +120,7 @@ func New(cfg Config) (*Front, error) {
 		tracing:     cfg.Tracing,
 		maxInFlight: int64(cfg.MaxInFlight),
 		faults:      cfg.FaultInjection,
+		trusted:     cfg.TrustedProxies,
 	}
 	if f.maxInFlight == 0 {
 		f.maxInFlight = 1024
@@ -200,13 +207,33 @@ func (f *Front) build(sets []RouteSet) (*table, error) {
 		// one routing pass per request instead of two. CORS comes before
 		// everything that could refuse the request, so refusals are readable
 		// by the page.
-		sub := r.With(f.limits)
+		// The chain, as the edge needs it: CORS, then rate limit, then
+		// request validation, then the view.
+		var chain []func(http.Handler) http.Handler
 		if rs.CORS != nil {
 			mw, err := rs.CORS.handler()
 			if err != nil {
 				return nil, fmt.Errorf("client %s: %w", rs.Client, err)
 			}
-			sub = r.With(mw, f.limits)
+			chain = append(chain, mw)
+		}
+		if rs.RateLimit != nil {
+			if err := rs.RateLimit.validate(""); err != nil {
+				return nil, fmt.Errorf("client %s: %w", rs.Client, err)
+			}
+			ipmw, err := clientIP(f.trusted)
+			if err != nil {
+				return nil, fmt.Errorf("client %s: %w", rs.Client, err)
+			}
+			chain = append(chain, ipmw, rs.RateLimit.limiter(rs.Client))
+		}
+		sub := r.With(append(chain, f.limits)...)
+		if rs.RateLimit != nil {
+			for name := range rs.RateLimit.Views {
+				if !slices.ContainsFunc(rs.Views, func(v aggregate.View) bool { return v.Name == name }) {
+					return nil, fmt.Errorf("client %s: rate limit for view %q: the client has no such view", rs.Client, name)
+				}
+			}
 		}
 		routes := map[string]string{}
 		for _, v := range rs.Views {
@@ -235,7 +262,16 @@ func (f *Front) build(sets []RouteSet) (*table, error) {
 			}
 			h := f.newViewHandler(rs.Client, plan)
 			t.views = append(t.views, h)
-			if err := mount(sub, plan.Method(), "/"+rs.Client+plan.Route(), h); err != nil {
+			var handler http.Handler = h
+			if rs.RateLimit != nil {
+				if l, ok := rs.RateLimit.Views[v.Name]; ok {
+					if err := l.validate(" of view " + v.Name); err != nil {
+						return nil, fmt.Errorf("client %s: %w", rs.Client, err)
+					}
+					handler = l.limiter(v.Name)(h)
+				}
+			}
+			if err := mount(sub, plan.Method(), "/"+rs.Client+plan.Route(), handler); err != nil {
 				return nil, fmt.Errorf("client %s: %sview %q: route %q: %w", rs.Client, source(v), v.Name, plan.Route(), err)
 			}
 			if rs.CORS != nil {

@@ -152,6 +152,7 @@ func inspect(command, configPath string, getenv func(string) string, stdout io.W
 	front, err := bff.New(bff.Config{
 		Engine: aggregate.NewEngine(doers), Cache: off, RouteSets: sets,
 		ForwardsAuthorization: func(name string) bool { return forwardsAuth[name] },
+		TrustedProxies:        cfg.Server.TrustedProxies,
 	})
 	if err != nil {
 		return err
@@ -294,6 +295,7 @@ func serve(ctx context.Context, configPath, addrFlag, adminFlag string, getenv f
 		Tracing:               tracer != nil,
 		MaxInFlight:           cfg.Server.MaxInFlight,
 		FaultInjection:        faultInjection,
+		TrustedProxies:        cfg.Server.TrustedProxies,
 	})
 	if err != nil {
 		return 1, err
@@ -548,6 +550,16 @@ func applyClients(cfg *config.Config, sets []bff.RouteSet) error {
 		i := slices.IndexFunc(sets, func(rs bff.RouteSet) bool { return rs.Client == name })
 		if i < 0 {
 			return fmt.Errorf("config: clients.%s: no such client (clients: %s)", name, strings.Join(names, ", "))
+		}
+		if cc != nil && cc.RateLimit != nil {
+			rl := cc.RateLimit
+			sets[i].RateLimit = &bff.RateLimit{Limit: bff.Limit{Requests: rl.Requests, Window: rl.Window}}
+			for view, l := range rl.Views {
+				if sets[i].RateLimit.Views == nil {
+					sets[i].RateLimit.Views = map[string]bff.Limit{}
+				}
+				sets[i].RateLimit.Views[view] = bff.Limit{Requests: l.Requests, Window: l.Window}
+			}
 		}
 		if cc != nil && cc.CORS != nil {
 			c := cc.CORS

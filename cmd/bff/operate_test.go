@@ -288,3 +288,32 @@ func TestCORSFromConfig(t *testing.T) {
 		}
 	}
 }
+
+// Rate limits come from the config per client and view; a bad one stops
+// the start with a message.
+func TestRateLimitFromConfig(t *testing.T) {
+	f := newFakeUpstreams(t, nil, nil)
+	l, _, _ := start(t, f.env(), "clients:\n  web:\n    rate_limit: {requests: 2, window: 1h}\n")
+	codes := []int{}
+	for range 3 {
+		code, _ := request(t, http.MethodGet, "http://"+l.Public+"/web/home/7")
+		codes = append(codes, code)
+	}
+	if codes[0] != 200 || codes[1] != 200 || codes[2] != http.StatusTooManyRequests {
+		t.Errorf("codes %v; want 200 200 429", codes)
+	}
+	for conf, want := range map[string]string{
+		"clients:\n  web:\n    rate_limit: {requests: 0, window: 1s}\n":                                               "want requests > 0 per window > 0",
+		"clients:\n  web:\n    rate_limit: {requests: 5, window: 1s, views: {web.nope: {requests: 1, window: 1s}}}\n": `rate limit for view "web.nope": the client has no such view`,
+		"server:\n  trusted_proxies: [10.0.0.1]\nclients:\n  web:\n    rate_limit: {requests: 5, window: 1s}\n":       `trusted proxy "10.0.0.1": want a CIDR prefix`,
+	} {
+		path := filepath.Join(t.TempDir(), "bff.yaml")
+		if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		var errs strings.Builder
+		if code := run(context.Background(), []string{"check", "-config", path}, func(string) string { return "" }, io.Discard, &errs, nil); code == 0 || !strings.Contains(errs.String(), want) {
+			t.Errorf("%s: exit %d, %q; want %q", conf, code, errs.String(), want)
+		}
+	}
+}

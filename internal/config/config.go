@@ -47,7 +47,21 @@ type Admin struct {
 
 // Client is one route set's edge policy.
 type Client struct {
-	CORS *CORS `yaml:"cors"`
+	CORS      *CORS      `yaml:"cors"`
+	RateLimit *RateLimit `yaml:"rate_limit"`
+}
+
+// RateLimit: see bff.RateLimit.
+type RateLimit struct {
+	Requests int              `yaml:"requests"`
+	Window   time.Duration    `yaml:"window"`
+	Views    map[string]Limit `yaml:"views"`
+}
+
+// Limit is a number of requests per window.
+type Limit struct {
+	Requests int           `yaml:"requests"`
+	Window   time.Duration `yaml:"window"`
 }
 
 // CORS: see bff.CORS.
@@ -97,6 +111,9 @@ type Server struct {
 	// stop signal before the listener closes, so load balancers stop sending
 	// new requests first. Default 0.
 	ShutdownDelay time.Duration `yaml:"shutdown_delay"`
+	// TrustedProxies are the CIDR prefixes whose X-Forwarded-For is believed
+	// (rate limits key callers by address). Empty: the peer is the caller.
+	TrustedProxies []string `yaml:"trusted_proxies"`
 	// MaxInFlight bounds requests doing upstream work; past it, 503 at once.
 	// Default 1024; negative means no bound.
 	MaxInFlight int `yaml:"max_in_flight"`

@@ -1,0 +1,110 @@
+package bff_test
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/bffproxy/bff/aggregate"
+	"github.com/bffproxy/bff/bff"
+)
+
+func rateLimited(t *testing.T, rl *bff.RateLimit, trusted ...string) *harness {
+	sets := builtinRoutes(t)
+	for i := range sets {
+		if sets[i].Client == "web" {
+			sets[i].RateLimit = rl
+		}
+	}
+	h := newHarness(t, options{routeSets: sets})
+	if len(trusted) > 0 {
+		doers := map[string]aggregate.Doer{}
+		for name, c := range h.clients {
+			doers[name] = c
+		}
+		f, err := bff.New(bff.Config{Engine: aggregate.NewEngine(doers), Cache: h.cache, RouteSets: sets, TrustedProxies: trusted})
+		if err != nil {
+			t.Fatal(err)
+		}
+		h.front = f
+	}
+	return h
+}
+
+func from(h *harness, path, peer string, header ...string) *httptest.ResponseRecorder {
+	req := httptest.NewRequest(http.MethodGet, path, nil)
+	req.RemoteAddr = peer + ":40000"
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	w := httptest.NewRecorder()
+	h.front.ServeHTTP(w, req)
+	return w
+}
+
+// Each caller gets the client's budget; past it, 429 problem+json with
+// Retry-After and the IETF RateLimit headers; other callers and clients
+// are not affected.
+func TestRateLimitPerCaller(t *testing.T) {
+	h := rateLimited(t, &bff.RateLimit{Limit: bff.Limit{Requests: 3, Window: time.Hour}})
+	for i := range 3 {
+		w := from(h, "/web/home/7", "198.51.100.1")
+		if w.Code != http.StatusOK || w.Header().Get("RateLimit-Policy") != `"web";q=3;w=3600` {
+			t.Fatalf("request %d: %d, policy %q", i+1, w.Code, w.Header().Get("RateLimit-Policy"))
+		}
+	}
+	w := from(h, "/web/home/7", "198.51.100.1")
+	if w.Code != http.StatusTooManyRequests || !strings.Contains(w.Body.String(), bff.ProblemTooManyRequests) ||
+		w.Header().Get("Content-Type") != "application/problem+json" || w.Header().Get("Retry-After") == "" ||
+		!strings.HasPrefix(w.Header().Get("RateLimit"), `"web";r=0;t=`) {
+		t.Errorf("over the limit: %d %v %s", w.Code, w.Header(), w.Body)
+	}
+	if w := from(h, "/web/home/7", "198.51.100.2"); w.Code != http.StatusOK {
+		t.Errorf("another caller: %d", w.Code)
+	}
+	if w := from(h, "/mobile/home/7", "198.51.100.1"); w.Code != http.StatusOK {
+		t.Errorf("the mobile client, which has no limit: %d", w.Code)
+	}
+	// A spoofed X-Forwarded-For from a peer nobody trusts changes nothing.
+	if w := from(h, "/web/home/7", "198.51.100.1", "X-Forwarded-For", "203.0.113.9"); w.Code != http.StatusTooManyRequests {
+		t.Errorf("a spoofed X-Forwarded-For escaped the limit: %d", w.Code)
+	}
+}
+
+// Behind a trusted proxy, the caller is the address it vouches for.
+func TestRateLimitBehindTrustedProxy(t *testing.T) {
+	h := rateLimited(t, &bff.RateLimit{Limit: bff.Limit{Requests: 1, Window: time.Hour}}, "10.0.0.0/8")
+	if w := from(h, "/web/home/7", "10.1.2.3", "X-Forwarded-For", "203.0.113.1"); w.Code != http.StatusOK {
+		t.Fatalf("first caller: %d", w.Code)
+	}
+	if w := from(h, "/web/home/7", "10.1.2.3", "X-Forwarded-For", "203.0.113.2"); w.Code != http.StatusOK {
+		t.Errorf("a second caller behind the same proxy: %d; want its own budget", w.Code)
+	}
+	if w := from(h, "/web/home/7", "10.9.9.9", "X-Forwarded-For", "203.0.113.1"); w.Code != http.StatusTooManyRequests {
+		t.Errorf("the first caller through another proxy: %d; want 429", w.Code)
+	}
+	// Left of an untrusted hop nothing is believed: 198.51.100.7 is the caller.
+	if w := from(h, "/web/home/7", "10.1.2.3", "X-Forwarded-For", "203.0.113.50, 198.51.100.7"); w.Code != http.StatusOK {
+		t.Errorf("a new caller: %d", w.Code)
+	}
+	if w := from(h, "/web/home/7", "10.1.2.3", "X-Forwarded-For", "203.0.113.51, 198.51.100.7"); w.Code != http.StatusTooManyRequests {
+		t.Errorf("the same caller with a forged entry on the left: %d; want 429", w.Code)
+	}
+}
+
+// A view can have a tighter budget than its client.
+func TestRateLimitPerView(t *testing.T) {
+	h := rateLimited(t, &bff.RateLimit{Limit: bff.Limit{Requests: 100, Window: time.Hour},
+		Views: map[string]bff.Limit{"web.home": {Requests: 1, Window: time.Hour}}})
+	if w := from(h, "/web/home/7", "198.51.100.1"); w.Code != http.StatusOK {
+		t.Fatalf("%d", w.Code)
+	}
+	if w := from(h, "/web/home/7", "198.51.100.1"); w.Code != http.StatusTooManyRequests || w.Header().Get("RateLimit-Policy") == "" {
+		t.Errorf("the view's second request: %d", w.Code)
+	}
+	if w := from(h, "/web/orders/ord-7-20", "198.51.100.1"); w.Code != http.StatusOK {
+		t.Errorf("another view of the client: %d", w.Code)
+	}
+}
