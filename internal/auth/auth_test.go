@@ -95,19 +95,19 @@ func TestVerify(t *testing.T) {
 	rsaPEM := pemOf(t, &rsaKey.PublicKey)
 	other, _ := rsa.GenerateKey(rand.Reader, 2048)
 	for name, tok := range map[string]string{
-		"alg none":                     none,
+		"alg none":                      none,
 		"HS256 signed with the RSA pem": sign(t, jwt.SigningMethodHS256, "rs", rsaPEM, claims(nil)),
-		"expired":                      sign(t, jwt.SigningMethodHS256, "hs", secret, claims(func(c jwt.MapClaims) { c["exp"] = time.Now().Add(-time.Hour).Unix() })),
-		"no exp":                       sign(t, jwt.SigningMethodHS256, "hs", secret, claims(func(c jwt.MapClaims) { delete(c, "exp") })),
-		"not yet valid":                sign(t, jwt.SigningMethodHS256, "hs", secret, claims(func(c jwt.MapClaims) { c["nbf"] = time.Now().Add(time.Hour).Unix() })),
-		"wrong audience":               sign(t, jwt.SigningMethodHS256, "hs", secret, claims(func(c jwt.MapClaims) { c["aud"] = "payments" })),
-		"wrong issuer":                 sign(t, jwt.SigningMethodHS256, "hs", secret, claims(func(c jwt.MapClaims) { c["iss"] = "https://evil.example" })),
-		"no subject":                   sign(t, jwt.SigningMethodHS256, "hs", secret, claims(func(c jwt.MapClaims) { delete(c, "sub") })),
-		"unknown kid":                  sign(t, jwt.SigningMethodHS256, "nope", secret, claims(nil)),
-		"another RSA key":              sign(t, jwt.SigningMethodRS256, "rs", other, claims(nil)),
-		"RS256 under the ES256 kid":    sign(t, jwt.SigningMethodRS256, "es", rsaKey, claims(nil)),
-		"too long":                     sign(t, jwt.SigningMethodHS256, "hs", secret, claims(func(c jwt.MapClaims) { c["pad"] = strings.Repeat("x", 9000) })),
-		"garbage":                      "a.b.c",
+		"expired":                       sign(t, jwt.SigningMethodHS256, "hs", secret, claims(func(c jwt.MapClaims) { c["exp"] = time.Now().Add(-time.Hour).Unix() })),
+		"no exp":                        sign(t, jwt.SigningMethodHS256, "hs", secret, claims(func(c jwt.MapClaims) { delete(c, "exp") })),
+		"not yet valid":                 sign(t, jwt.SigningMethodHS256, "hs", secret, claims(func(c jwt.MapClaims) { c["nbf"] = time.Now().Add(time.Hour).Unix() })),
+		"wrong audience":                sign(t, jwt.SigningMethodHS256, "hs", secret, claims(func(c jwt.MapClaims) { c["aud"] = "payments" })),
+		"wrong issuer":                  sign(t, jwt.SigningMethodHS256, "hs", secret, claims(func(c jwt.MapClaims) { c["iss"] = "https://evil.example" })),
+		"no subject":                    sign(t, jwt.SigningMethodHS256, "hs", secret, claims(func(c jwt.MapClaims) { delete(c, "sub") })),
+		"unknown kid":                   sign(t, jwt.SigningMethodHS256, "nope", secret, claims(nil)),
+		"another RSA key":               sign(t, jwt.SigningMethodRS256, "rs", other, claims(nil)),
+		"RS256 under the ES256 kid":     sign(t, jwt.SigningMethodRS256, "es", rsaKey, claims(nil)),
+		"too long":                      sign(t, jwt.SigningMethodHS256, "hs", secret, claims(func(c jwt.MapClaims) { c["pad"] = strings.Repeat("x", 9000) })),
+		"garbage":                       "a.b.c",
 	} {
 		if c, err := v.Verify(ctx, tok); err == nil || !errors.Is(err, auth.ErrInvalid) {
 			t.Errorf("%s: accepted (%+v, %v)", name, c, err)
