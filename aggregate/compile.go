@@ -37,6 +37,7 @@ type compiledParam struct {
 	name     string
 	pattern  *regexp.Regexp
 	query    bool
+	claim    bool // a claim of the verified token: {auth.sub}
 	isInt    bool
 	min, max *int64
 	def      *string
@@ -161,6 +162,29 @@ func Compile(v View, cat Catalog) (*Plan, error) {
 		}
 		paramIndex[q.Name] = len(p.params)
 		p.params = append(p.params, cp)
+	}
+	// {auth.sub} and the like: claims of the verified token, filled in
+	// by the front after the parameters.
+	for _, c := range v.Calls {
+		for _, m := range claimRefRE.FindAllStringSubmatch(c.Path+" "+c.Query, -1) {
+			name := "auth." + m[1]
+			if _, ok := paramIndex[name]; ok {
+				continue
+			}
+			if v.Auth.Mode != "required" {
+				return fail("calls."+c.Name, "{%s}: a view reading the token's claims needs auth mode required", name)
+			}
+			if v.Cache.TTL > 0 && v.Cache.Scope != ScopeUser {
+				return fail("calls."+c.Name, "{%s}: the answer depends on who asks, so cache.scope must be %q", name, ScopeUser)
+			}
+			paramIndex[name] = len(p.params)
+			p.params = append(p.params, compiledParam{name: name, claim: true, pattern: anyValueRE})
+		}
+	}
+	switch v.Auth.Mode {
+	case "", "none", "optional", "required":
+	default:
+		return fail("auth.mode", "%q: want none, optional or required", v.Auth.Mode)
 	}
 	for _, prm := range p.params {
 		p.intParams = append(p.intParams, prm.isInt)
@@ -314,6 +338,11 @@ func compileQueryParam(q QueryParam) (compiledParam, error) {
 }
 
 var intRE = regexp.MustCompile(`^-?[0-9]{1,18}$`)
+
+var (
+	claimRefRE = regexp.MustCompile(`\{auth\.([A-Za-z0-9_]+)\}`)
+	anyValueRE = regexp.MustCompile(`(?s)^.{1,256}$`)
+)
 
 // check says what is wrong with a value, or "".
 func (cp *compiledParam) check(v string) string {

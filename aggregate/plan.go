@@ -3,6 +3,7 @@ package aggregate
 import (
 	"fmt"
 	"slices"
+	"strings"
 )
 
 // ParamError is a parameter value the view does not accept.
@@ -108,3 +109,18 @@ func (p *Plan) Shape() []Field { return slices.Clone(p.view.Shape) }
 
 // ShapeFuncName names the view's Go shaping function, if it has one.
 func (p *Plan) ShapeFuncName() string { return p.view.ShapeFunc }
+
+// ClaimParams lists the token claims the view's templates read ("sub" for
+// {auth.sub}), in ParamNames order after the path and query parameters.
+func (p *Plan) ClaimParams() []string {
+	var out []string
+	for _, prm := range p.params {
+		if prm.claim {
+			out = append(out, strings.TrimPrefix(prm.name, "auth."))
+		}
+	}
+	return out
+}
+
+// Auth returns the view's token policy as written.
+func (p *Plan) Auth() AuthPolicy { return p.view.Auth }

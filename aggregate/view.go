@@ -29,6 +29,8 @@ type View struct {
 	Timeout time.Duration
 	// Cache is the response cache policy.
 	Cache CachePolicy
+	// Auth says whether the view needs a verified token, and which scopes.
+	Auth AuthPolicy
 	// Shape is the response object, field by field, in output order.
 	Shape []Field
 	// Variants are other shapes of the same calls for app-version ranges,
@@ -64,6 +66,15 @@ const (
 	// ScopeUser: cached per caller identity; never served to anyone else.
 	ScopeUser Scope = "user"
 )
+
+// AuthPolicy is a view's need for a verified bearer token.
+type AuthPolicy struct {
+	// Mode is "none" (tokens are not looked at), "optional" (a token, if
+	// sent, must verify) or "required". Empty means the client's default.
+	Mode string
+	// Scopes must all be granted, else 403.
+	Scopes []string
+}
 
 // QueryParam is a query-string parameter of a view. Templates use it like
 // a path parameter: "{limit}".

@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"github.com/bffproxy/bff/internal/auth"
 	"net/http"
 	"runtime/debug"
 	"strconv"
@@ -18,6 +19,8 @@ type requestInfo struct {
 	cache  CacheResult
 	// metrics is the serving view's recorder; nil until a view takes the request.
 	metrics ViewMetrics
+	// claims are the verified token's, if the view looked at one.
+	claims *auth.Claims
 	// partial is the partial-response header value, if any.
 	partial string
 	// upstreams summarizes the calls of the execution that answered, if any.

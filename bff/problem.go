@@ -37,6 +37,7 @@ const (
 	ProblemUpstreamUnavailable = "urn:bff:problem:upstream-unavailable"
 	ProblemInternal            = "urn:bff:problem:internal"
 	ProblemUnauthorized        = "urn:bff:problem:unauthorized"
+	ProblemForbidden           = "urn:bff:problem:forbidden"
 	ProblemBadRequest          = "urn:bff:problem:bad-request"
 	ProblemOverloaded          = "urn:bff:problem:overloaded"
 	ProblemShuttingDown        = "urn:bff:problem:shutting-down"

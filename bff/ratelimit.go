@@ -62,9 +62,13 @@ func (l Limit) limiter(name string) func(http.Handler) http.Handler {
 	}
 }
 
-// clientKey is the caller's address as the client-IP middleware resolved
-// it, or the peer's when it could not (a trusted proxy sent garbage).
+// clientKey is the verified subject, or else the caller's address as the
+// client-IP middleware resolved it, or the peer's when it could not (a
+// trusted proxy sent garbage).
 func clientKey(r *http.Request) (string, error) {
+	if sub := subjectOf(r.Context()); sub != "" {
+		return "sub:" + sub, nil // the verified caller, wherever it connects from
+	}
 	if ip := middleware.GetClientIPAddr(r.Context()); ip.IsValid() {
 		return httprate.CanonicalizeIP(ip.String()), nil
 	}

@@ -29,6 +29,8 @@ type RouteSet struct {
 	CORS *CORS
 	// RateLimit, if set, bounds each caller's requests to this client.
 	RateLimit *RateLimit
+	// Auth, if set, verifies bearer tokens for this client's views.
+	Auth *ClientAuth
 }
 
 // Config wires the front. Engine and Cache are required.
@@ -216,6 +218,13 @@ func (f *Front) build(sets []RouteSet) (*table, error) {
 				return nil, fmt.Errorf("client %s: %w", rs.Client, err)
 			}
 			chain = append(chain, mw)
+		}
+		policies, err := authPolicies(rs)
+		if err != nil {
+			return nil, fmt.Errorf("client %s: %w", rs.Client, err)
+		}
+		if rs.Auth != nil {
+			chain = append(chain, f.authn(rs.Auth, policies))
 		}
 		if rs.RateLimit != nil {
 			if err := rs.RateLimit.validate(""); err != nil {

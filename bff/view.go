@@ -14,6 +14,7 @@ import (
 
 	"github.com/bffproxy/bff/aggregate"
 	"github.com/bffproxy/bff/cache"
+	"github.com/bffproxy/bff/internal/auth"
 	"github.com/bffproxy/bff/internal/faults"
 	"github.com/go-chi/chi/v5"
 	"go.opentelemetry.io/otel/attribute"
@@ -43,6 +44,7 @@ type viewHandler struct {
 	vary         []string
 	params       []string // parameter names, in the plan's order: path, then query
 	nPath        int      // how many of params are path parameters
+	claims       []string // token claims the templates read, after the query parameters
 	query        []aggregate.QueryParam
 	strictQuery  bool // undeclared query parameters are a 400
 }
@@ -74,6 +76,7 @@ func (f *Front) newViewHandler(client string, plan *aggregate.Plan) *viewHandler
 		params:    plan.ParamNames(),
 	}
 	h.nPath, h.query, h.strictQuery = plan.PathParams(), plan.QueryParams(), plan.RejectsUnknownQuery()
+	h.claims = plan.ClaimParams()
 	h.keyPath = keyParts("/"+client+plan.Route(), h.params[:h.nPath])
 	secs := strconv.Itoa(int(pol.TTL / time.Second))
 	switch {
@@ -118,6 +121,19 @@ func (h *viewHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	if len(h.claims) > 0 {
+		at := h.nPath + len(h.query)
+		for i, name := range h.claims {
+			if info == nil || info.claims == nil {
+				h.fail(w, r, info, &aggregate.ParamError{View: h.plan.Name(), Param: "auth." + name, Reason: "needs a verified token"})
+				return
+			}
+			if params[at+i] = claimValue(info.claims, name); params[at+i] == "" {
+				writeProblem(w, r, newProblem(http.StatusForbidden, ProblemForbidden, "the token has no "+name+" claim, which this view needs"))
+				return
+			}
+		}
+	}
 	if err := h.plan.Validate(params); err != nil {
 		h.fail(w, r, info, err)
 		return
@@ -128,7 +144,11 @@ func (h *viewHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	key := h.cacheKey(params, r.Header)
+	var claims *auth.Claims
+	if info != nil {
+		claims = info.claims
+	}
+	key := h.cacheKey(params, r.Header, claims)
 	var stale *cache.Entry // a copy past its TTL that may still stand in
 	if e, ok := h.front.cache.Get(key); ok {
 		age := h.front.now().Sub(e.StoredAt)
@@ -391,7 +411,7 @@ func (h *viewHandler) fail(w http.ResponseWriter, r *http.Request, info *request
 // cacheKey is the request's canonical path (so operators can purge by path
 // prefix), the view's fingerprint, the language the upstreams are asked
 // for, and for per-user views the caller's identity.
-func (h *viewHandler) cacheKey(params []string, header http.Header) string {
+func (h *viewHandler) cacheKey(params []string, header http.Header, claims *auth.Claims) string {
 	var b strings.Builder
 	b.Grow(64)
 	for _, part := range h.keyPath {
@@ -424,7 +444,7 @@ func (h *viewHandler) cacheKey(params []string, header http.Header) string {
 	}
 	if h.perUser {
 		b.WriteByte(0)
-		b.WriteString(identity(header))
+		b.WriteString(identity(header, claims))
 	}
 	return b.String()
 }
@@ -528,9 +548,12 @@ func dropOddLanguage(h http.Header) {
 	}
 }
 
-// identity is who the caller is, for per-user cache keys: until tokens are
-// verified, a hash of the Authorization header (never the token itself).
-func identity(header http.Header) string {
+// identity is who the caller is, for per-user cache keys: the verified
+// subject, or else a hash of the Authorization header (never the token).
+func identity(header http.Header, claims *auth.Claims) string {
+	if claims != nil {
+		return "sub:" + claims.Subject
+	}
 	auth := header.Get("Authorization")
 	if auth == "" {
 		return "anonymous"

@@ -371,6 +371,16 @@ func (p *parser) view(n *yaml.Node) []Entry {
 				v.Query = append(v.Query, q)
 			})
 		},
+		"auth": func(c *yaml.Node) {
+			if c.Kind == yaml.ScalarNode {
+				p.str(c, "auth", &v.Auth.Mode)
+				return
+			}
+			p.mapping(c, "auth", map[string]func(*yaml.Node){
+				"mode":   func(x *yaml.Node) { p.str(x, "auth.mode", &v.Auth.Mode) },
+				"scopes": func(x *yaml.Node) { p.strings(x, "auth.scopes", &v.Auth.Scopes) },
+			})
+		},
 		"query_unknown": func(c *yaml.Node) {
 			var mode string
 			p.str(c, "query_unknown", &mode)

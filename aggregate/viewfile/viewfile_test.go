@@ -79,7 +79,7 @@ func TestParseErrors(t *testing.T) {
 		{"syntax", "views:\n  - name: [unclosed\n", "v.yaml:"},
 		{"top-level typo", "veiws: []\n", `v.yaml:1: unknown key "veiws" (known: client, views)`},
 		{"views not a list", "views: {a: 1}\n", "v.yaml:1: views: want a list of views, found a mapping"},
-		{"unknown view key", "views:\n  - name: v\n    rout: /x\n", `v.yaml:3: view "v": unknown key "rout" (known: cache, calls, client, method, name, params, projections, query, query_unknown, route, shape, shape_func, timeout, versions)`},
+		{"unknown view key", "views:\n  - name: v\n    rout: /x\n", `v.yaml:3: view "v": unknown key "rout" (known: auth, cache, calls, client, method, name, params, projections, query, query_unknown, route, shape, shape_func, timeout, versions)`},
 		{"no name", "views:\n  - route: /x\n", "v.yaml:2: name: every view needs a name"},
 		{"bad duration", "views:\n  - name: v\n    timeout: soon\n", `v.yaml:3: view "v": timeout: want a duration such as 500ms or 2s, found "soon"`},
 		{"negative duration", "views:\n  - name: v\n    cache: {ttl: -1s}\n", `v.yaml:3: view "v": cache.ttl: want a duration such as 500ms or 2s, found "-1s"`},

@@ -25,6 +25,7 @@ import (
 	"github.com/bffproxy/bff/bff/web"
 	"github.com/bffproxy/bff/cache"
 	"github.com/bffproxy/bff/internal/admin"
+	"github.com/bffproxy/bff/internal/auth"
 	"github.com/bffproxy/bff/internal/config"
 	"github.com/bffproxy/bff/internal/demo"
 	"github.com/bffproxy/bff/internal/faults"
@@ -57,7 +58,11 @@ type listeners struct{ Public, Admin string }
 //	bff check [-config FILE]           validate config and views, exit non-zero on a problem
 //	bff views [-config FILE]           list every route, its calls and cache policy
 //	bff test [-config FILE] [DIR...]   run the views' fixture tests (0 pass, 1 fail, 2 cannot run)
+//	bff token -config FILE -sub ID     mint a token with a client's HMAC key (demo and tests)
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer, listening chan<- listeners) int {
+	if len(args) > 0 && args[0] == "token" {
+		return mintToken(args[1:], getenv, stdout, stderr)
+	}
 	command := "serve"
 	if len(args) > 0 && (args[0] == "check" || args[0] == "views" || args[0] == "test") {
 		command, args = args[0], args[1:]
@@ -74,7 +79,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return testViews(ctx, *configPath, fs.Args(), getenv, stdout, stderr)
 	}
 	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "bff: unexpected argument %q (commands: check, views, test)\n", fs.Arg(0))
+		fmt.Fprintf(stderr, "bff: unexpected argument %q (commands: check, views, test, token)\n", fs.Arg(0))
 		return 2
 	}
 	if command != "serve" {
@@ -104,19 +109,24 @@ func prepare(configPath string, getenv func(string) string) (*config.Config, *vi
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	if err := applyClients(cfg, builtin); err != nil {
+	if err := applyClients(cfg, builtin, getenv); err != nil {
+		closeAuth(builtin)
+		return nil, nil, nil, err
+	}
+	fail := func(err error) (*config.Config, *viewSet, []bff.RouteSet, error) {
+		closeAuth(builtin) // the verifiers' refreshes would outlive a failed start
 		return nil, nil, nil, err
 	}
 	if err := cfg.ApplyEnv(getenv); err != nil {
-		return nil, nil, nil, err
+		return fail(err)
 	}
 	views := &viewSet{builtin: builtin, dir: cfg.Views.Dir}
 	sets, err := views.load()
 	if err != nil {
-		return nil, nil, nil, err
+		return fail(err)
 	}
 	if err := cfg.AddUpstreams(viewUpstreams(sets), getenv); err != nil {
-		return nil, nil, nil, err
+		return fail(err)
 	}
 	return cfg, views, sets, nil
 }
@@ -128,6 +138,7 @@ func inspect(command, configPath string, getenv func(string) string, stdout io.W
 	if err != nil {
 		return err
 	}
+	defer closeAuth(sets)
 	doers := map[string]aggregate.Doer{}
 	forwardsAuth := map[string]bool{}
 	for _, name := range cfg.UpstreamNames() {
@@ -193,6 +204,7 @@ func serve(ctx context.Context, configPath, addrFlag, adminFlag string, getenv f
 	if err != nil {
 		return 1, err
 	}
+	defer closeAuth(views.builtin)
 	if addrFlag != "" {
 		cfg.Addr = addrFlag
 	}
@@ -540,8 +552,53 @@ func startDemos(cfg *config.Config, sets []bff.RouteSet, log *slog.Logger) (*dem
 	return servers, nil
 }
 
+// clientAuth builds a client's token verifier from the config.
+func clientAuth(name string, a *config.Auth, getenv func(string) string) (*bff.ClientAuth, error) {
+	ac := auth.Config{Issuer: a.Issuer, Audience: a.Audience, Leeway: a.Leeway,
+		JWKSURL: a.JWKSURL, JWKSRefresh: a.JWKSRefresh, JWKSMinRefresh: a.JWKSMinRefresh}
+	for i, k := range a.Keys {
+		key := auth.Key{ID: k.KID, Alg: k.Alg, Secret: []byte(k.Secret), PublicKey: []byte(k.PublicKey)}
+		if k.SecretEnv != "" {
+			if key.Secret = []byte(getenv(k.SecretEnv)); len(key.Secret) == 0 {
+				return nil, fmt.Errorf("config: clients.%s.auth.keys[%d]: %s is not set", name, i, k.SecretEnv)
+			}
+		}
+		if k.PublicKeyFile != "" {
+			b, err := os.ReadFile(k.PublicKeyFile)
+			if err != nil {
+				return nil, fmt.Errorf("config: clients.%s.auth.keys[%d]: %w", name, i, err)
+			}
+			key.PublicKey = b
+		}
+		ac.Keys = append(ac.Keys, key)
+	}
+	switch a.DefaultMode {
+	case "", "none", "optional", "required":
+	default:
+		return nil, fmt.Errorf("config: clients.%s.auth.default_mode %q: want none, optional or required", name, a.DefaultMode)
+	}
+	v, err := auth.New(ac)
+	if err != nil {
+		return nil, fmt.Errorf("config: clients.%s.%w", name, err)
+	}
+	mode := a.DefaultMode
+	if mode == "" {
+		mode = "optional"
+	}
+	return &bff.ClientAuth{Verifier: v, Default: mode}, nil
+}
+
+// closeAuth stops the token verifiers' key refreshes.
+func closeAuth(sets []bff.RouteSet) {
+	for _, rs := range sets {
+		if rs.Auth != nil {
+			rs.Auth.Verifier.Close()
+		}
+	}
+}
+
 // applyClients gives each route set its edge policy from the config.
-func applyClients(cfg *config.Config, sets []bff.RouteSet) error {
+func applyClients(cfg *config.Config, sets []bff.RouteSet, getenv func(string) string) error {
 	var names []string
 	for _, rs := range sets {
 		names = append(names, rs.Client)
@@ -550,6 +607,13 @@ func applyClients(cfg *config.Config, sets []bff.RouteSet) error {
 		i := slices.IndexFunc(sets, func(rs bff.RouteSet) bool { return rs.Client == name })
 		if i < 0 {
 			return fmt.Errorf("config: clients.%s: no such client (clients: %s)", name, strings.Join(names, ", "))
+		}
+		if cc != nil && cc.Auth != nil {
+			ca, err := clientAuth(name, cc.Auth, getenv)
+			if err != nil {
+				return err
+			}
+			sets[i].Auth = ca
 		}
 		if cc != nil && cc.RateLimit != nil {
 			rl := cc.RateLimit

@@ -317,3 +317,32 @@ func TestRateLimitFromConfig(t *testing.T) {
 		}
 	}
 }
+
+// The README's auth walkthrough: a config with auth on for web, a token
+// minted by bff token, a view that needs it.
+func TestAuthFromConfigAndMintedToken(t *testing.T) {
+	f := newFakeUpstreams(t, nil, nil)
+	conf := "clients:\n  web:\n    auth:\n      issuer: https://id.example\n      audience: bff-web\n      default_mode: required\n" +
+		"      keys:\n        - {kid: demo, alg: HS256, secret_env: BFF_JWT_SECRET}\n"
+	env := f.env()
+	env["BFF_JWT_SECRET"] = "a demo secret of at least 32 bytes!"
+	l, _, _ := start(t, env, conf)
+	path := filepath.Join(t.TempDir(), "bff.yaml")
+	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var tok, errs strings.Builder
+	if code := run(context.Background(), []string{"token", "-config", path, "-sub", "7"}, func(k string) string { return env[k] }, &tok, &errs, nil); code != 0 {
+		t.Fatalf("bff token: %d %s", code, errs.String())
+	}
+	base := "http://" + l.Public
+	if code, _ := request(t, http.MethodGet, base+"/web/home/7"); code != http.StatusUnauthorized {
+		t.Errorf("no token: %d; want 401", code)
+	}
+	if code, body := request(t, http.MethodGet, base+"/web/home/7", "Authorization", "Bearer "+strings.TrimSpace(tok.String())); code != http.StatusOK {
+		t.Errorf("minted token: %d %s", code, body)
+	}
+	if code, _ := request(t, http.MethodGet, base+"/mobile/home/7"); code != http.StatusOK {
+		t.Errorf("mobile, without auth: %d", code)
+	}
+}

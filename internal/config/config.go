@@ -49,6 +49,32 @@ type Admin struct {
 type Client struct {
 	CORS      *CORS      `yaml:"cors"`
 	RateLimit *RateLimit `yaml:"rate_limit"`
+	Auth      *Auth      `yaml:"auth"`
+}
+
+// Auth is a client's token verification: see auth.Config.
+type Auth struct {
+	Issuer   string `yaml:"issuer"`
+	Audience string `yaml:"audience"`
+	// DefaultMode is the mode of views that set none: none, optional
+	// (default) or required.
+	DefaultMode    string        `yaml:"default_mode"`
+	Leeway         time.Duration `yaml:"leeway"`
+	JWKSURL        string        `yaml:"jwks_url"`
+	JWKSRefresh    time.Duration `yaml:"jwks_refresh"`
+	JWKSMinRefresh time.Duration `yaml:"jwks_min_refresh"`
+	Keys           []AuthKey     `yaml:"keys"`
+}
+
+// AuthKey is one verification key: an HMAC secret (inline or from an
+// environment variable) or a PEM public key (inline or in a file).
+type AuthKey struct {
+	KID           string `yaml:"kid"`
+	Alg           string `yaml:"alg"`
+	Secret        string `yaml:"secret"`
+	SecretEnv     string `yaml:"secret_env"`
+	PublicKey     string `yaml:"public_key"`
+	PublicKeyFile string `yaml:"public_key_file"`
 }
 
 // RateLimit: see bff.RateLimit.
