@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/santhosh-tekuri/jsonschema/v6"
 	"hash/fnv"
 	"net/http"
 	"net/url"
@@ -28,7 +29,8 @@ type Plan struct {
 	variants      [][]node // shapes by app version, after shape
 	ranges        []versionRange
 	fieldNames    []string // by node id
-	intParams     []bool   // by parameter index
+	bodySchema    *jsonschema.Schema
+	intParams     []bool // by parameter index
 	shapeFunc     ShapeFunc
 	timeout       time.Duration
 }
@@ -86,8 +88,27 @@ func Compile(v View, cat Catalog) (*Plan, error) {
 	switch v.Method {
 	case "", http.MethodGet:
 		p.view.Method = http.MethodGet
+		if v.Body != nil || len(v.Invalidates) > 0 {
+			return fail("body", "a GET view takes no body and invalidates nothing; a mutation is POST, PUT, PATCH or DELETE")
+		}
+	case http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete:
+		if v.Cache.TTL > 0 {
+			return fail("cache", "a mutation's answer is not cached; name the views it changes in invalidates")
+		}
+		if v.Body != nil {
+			if v.Body.MaxBytes < 0 {
+				return fail("body.max_bytes", "must not be negative")
+			}
+			if len(v.Body.Schema) > 0 {
+				sch, err := compileSchema(v.Body.Schema)
+				if err != nil {
+					return fail("body.schema", "%v", err)
+				}
+				p.bodySchema = sch
+			}
+		}
 	default:
-		return fail("method", "%q is not supported yet (only GET)", v.Method)
+		return fail("method", "%q: want GET, POST, PUT, PATCH or DELETE", v.Method)
 	}
 	if !strings.HasPrefix(v.Route, "/") {
 		return fail("route", "%q must start with '/'", v.Route)
@@ -208,7 +229,7 @@ func Compile(v View, cat Catalog) (*Plan, error) {
 		callIndex[c.Name] = i
 	}
 	for i, c := range v.Calls {
-		cc, err := compileCall(i, c, paramIndex, callIndex, cat)
+		cc, err := compileCall(i, c, paramIndex, callIndex, cat, p.view.Method != http.MethodGet)
 		if err != nil {
 			return fail("calls."+c.Name, "%v", err)
 		}
@@ -339,6 +360,27 @@ func compileQueryParam(q QueryParam) (compiledParam, error) {
 
 var intRE = regexp.MustCompile(`^-?[0-9]{1,18}$`)
 
+// compileSchema compiles a view's body schema. Nothing is fetched: a $ref
+// must point inside the schema.
+func compileSchema(raw json.RawMessage) (*jsonschema.Schema, error) {
+	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(raw))
+	if err != nil {
+		return nil, fmt.Errorf("not JSON: %w", err)
+	}
+	c := jsonschema.NewCompiler()
+	c.UseLoader(noLoader{})
+	if err := c.AddResource("view-body.json", doc); err != nil {
+		return nil, err
+	}
+	return c.Compile("view-body.json")
+}
+
+type noLoader struct{}
+
+func (noLoader) Load(url string) (any, error) {
+	return nil, fmt.Errorf("schema %s: only references inside the view's schema are followed", url)
+}
+
 var (
 	claimRefRE = regexp.MustCompile(`\{auth\.([A-Za-z0-9_]+)\}`)
 	anyValueRE = regexp.MustCompile(`(?s)^.{1,256}$`)
@@ -372,13 +414,28 @@ func bounds(lo, hi *int64) string {
 	return s(lo, "-inf") + ".." + s(hi, "+inf")
 }
 
-func compileCall(i int, c Call, params, calls map[string]int, cat Catalog) (compiledCall, error) {
+func compileCall(i int, c Call, params, calls map[string]int, cat Catalog, mutation bool) (compiledCall, error) {
 	cc := compiledCall{Call: c, index: i, method: c.Method}
 	if cc.method == "" {
 		cc.method = http.MethodGet
 	}
-	if cc.method != http.MethodGet {
-		return cc, fmt.Errorf("method %q is not supported yet (only GET)", c.Method)
+	switch cc.method {
+	case http.MethodGet:
+		if c.Body != "" {
+			return cc, errors.New("a GET call sends no body")
+		}
+	case http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete:
+		if !mutation {
+			return cc, fmt.Errorf("method %s: only a mutation view (method POST, PUT, PATCH or DELETE) changes things upstream", c.Method)
+		}
+		if c.ForEach != "" {
+			return cc, errors.New("a mutation call cannot fan out")
+		}
+	default:
+		return cc, fmt.Errorf("method %q: want GET, POST, PUT, PATCH or DELETE", c.Method)
+	}
+	if c.Body != "" && c.Body != "request" {
+		return cc, fmt.Errorf("body %q: the one body a call can send is \"request\", the client's", c.Body)
 	}
 	if c.Upstream == "" {
 		return cc, errors.New("upstream is required")

@@ -63,6 +63,9 @@ type Input struct {
 	// Header is the client request's header; upstreams forward only their
 	// allowlist of it.
 	Header http.Header
+	// Body is a mutation's request body, validated, for calls with Body
+	// "request".
+	Body []byte
 	// Variant selects the shape: 0 is the view's own, i > 0 its Variants[i-1]
 	// (see Plan.Variant).
 	Variant int
@@ -316,14 +319,18 @@ func (e *Engine) runCall(ctx context.Context, p *Plan, i int, slots []slot, in I
 	}
 
 	start := time.Now()
-	resp, err := e.upstreams[c.Upstream].Do(ctx, &upstream.Request{
+	req := &upstream.Request{
 		Method:   c.method,
 		Path:     path,
 		RawQuery: query,
 		Header:   in.Header,
 		Timeout:  c.Timeout,
 		Deadline: deadline,
-	})
+	}
+	if c.Body == "request" {
+		req.Body = in.Body
+	}
+	resp, err := e.upstreams[c.Upstream].Do(ctx, req)
 	s.dur = time.Since(start)
 	if err != nil {
 		var ue *upstream.Error

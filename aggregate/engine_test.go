@@ -104,6 +104,17 @@ func TestCompileRejectsBadViews(t *testing.T) {
 			v.Calls[0].StaleIfError, v.Calls[0].Optional, v.Cache.Scope = time.Minute, true, aggregate.ScopeUser
 		}, "one caller's answer must not stand in for another's"},
 		{"stale copy without ttl", func(v *aggregate.View) { v.Cache.StaleWhileRevalidate = time.Second }, "need a ttl"},
+		{"POST call in a GET view", func(v *aggregate.View) { v.Calls[0].Method = "POST" }, "only a mutation view"},
+		{"body on a GET view", func(v *aggregate.View) { v.Body = &aggregate.BodyPolicy{} }, "a GET view takes no body"},
+		{"cached mutation", func(v *aggregate.View) { v.Method, v.Cache.TTL = "POST", time.Minute }, "a mutation's answer is not cached"},
+		{"bad schema", func(v *aggregate.View) {
+			v.Method, v.Body = "POST", &aggregate.BodyPolicy{Schema: json.RawMessage(`{"type":"nonsense"}`)}
+		}, "body.schema"},
+		{"remote schema ref", func(v *aggregate.View) {
+			v.Method, v.Body = "POST", &aggregate.BodyPolicy{Schema: json.RawMessage(`{"$ref":"https://example.com/s.json"}`)}
+		}, "only references inside the view's schema are followed"},
+		{"odd body", func(v *aggregate.View) { v.Method, v.Calls[0].Method, v.Calls[0].Body = "POST", "POST", "cookie" }, `body "cookie"`},
+		{"odd method", func(v *aggregate.View) { v.Method = "TRACE" }, `"TRACE": want GET, POST, PUT, PATCH or DELETE`},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -1,7 +1,15 @@
 package aggregate
 
 import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"net/http"
+
 	"fmt"
+	"github.com/santhosh-tekuri/jsonschema/v6"
+	"golang.org/x/text/language"
+	"golang.org/x/text/message"
 	"slices"
 	"strings"
 )
@@ -124,3 +132,65 @@ func (p *Plan) ClaimParams() []string {
 
 // Auth returns the view's token policy as written.
 func (p *Plan) Auth() AuthPolicy { return p.view.Auth }
+
+// BodyError is a request body a mutation view refuses.
+type BodyError struct {
+	View string
+	// Pointer is the JSON Pointer of the offending value ("" for the body).
+	Pointer string
+	Msg     string
+}
+
+func (e *BodyError) Error() string {
+	return fmt.Sprintf("view %s: body %s: %s", e.View, e.Pointer, e.Msg)
+}
+
+// ValidateBody checks a mutation's body: JSON, and the view's schema.
+func (p *Plan) ValidateBody(body []byte) error {
+	if !json.Valid(body) {
+		return &BodyError{View: p.view.Name, Msg: "is not valid JSON"}
+	}
+	if p.bodySchema == nil {
+		return nil
+	}
+	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(body))
+	if err != nil {
+		return &BodyError{View: p.view.Name, Msg: "is not valid JSON"}
+	}
+	err = p.bodySchema.Validate(doc)
+	var ve *jsonschema.ValidationError
+	if errors.As(err, &ve) {
+		// The deepest cause names the field; its message says what is wrong.
+		for len(ve.Causes) > 0 {
+			ve = ve.Causes[0]
+		}
+		ptr := ""
+		for _, seg := range ve.InstanceLocation {
+			ptr += "/" + strings.ReplaceAll(strings.ReplaceAll(seg, "~", "~0"), "/", "~1")
+		}
+		return &BodyError{View: p.view.Name, Pointer: ptr, Msg: ve.ErrorKind.LocalizedString(printer)}
+	}
+	if err != nil {
+		return &BodyError{View: p.view.Name, Msg: err.Error()}
+	}
+	return nil
+}
+
+// Mutation reports whether the view changes things upstream.
+func (p *Plan) Mutation() bool { return p.view.Method != http.MethodGet }
+
+// Invalidates names the views a successful mutation drops from the cache.
+func (p *Plan) Invalidates() []string { return slices.Clone(p.view.Invalidates) }
+
+// MaxBodyBytes bounds a mutation's request body.
+func (p *Plan) MaxBodyBytes() int64 {
+	if p.view.Body != nil && p.view.Body.MaxBytes > 0 {
+		return p.view.Body.MaxBytes
+	}
+	return 64 << 10
+}
+
+var printer = message.NewPrinter(language.English)
+
+// TakesBody reports whether a mutation view accepts a request body.
+func (p *Plan) TakesBody() bool { return p.view.Body != nil }

@@ -31,6 +31,12 @@ type View struct {
 	Cache CachePolicy
 	// Auth says whether the view needs a verified token, and which scopes.
 	Auth AuthPolicy
+	// Body is the JSON request body a mutation (POST, PUT, PATCH, DELETE)
+	// accepts; nil means none.
+	Body *BodyPolicy
+	// Invalidates names views whose cached responses a successful mutation
+	// drops (a cart view after adding to the cart).
+	Invalidates []string
 	// Shape is the response object, field by field, in output order.
 	Shape []Field
 	// Variants are other shapes of the same calls for app-version ranges,
@@ -66,6 +72,15 @@ const (
 	// ScopeUser: cached per caller identity; never served to anyone else.
 	ScopeUser Scope = "user"
 )
+
+// BodyPolicy says what request body a mutation view accepts.
+type BodyPolicy struct {
+	// Schema is a JSON Schema (2020-12 unless it says otherwise) the body
+	// must satisfy; empty means any JSON value.
+	Schema json.RawMessage
+	// MaxBytes bounds the body. Zero means 64 KiB.
+	MaxBytes int64
+}
 
 // AuthPolicy is a view's need for a verified bearer token.
 type AuthPolicy struct {
@@ -129,6 +144,8 @@ type Call struct {
 	// Timeout bounds this call inside the view's deadline. Zero means the
 	// upstream's default, still inside the view's deadline.
 	Timeout time.Duration
+	// Body "request" sends the client's request body (a mutation view's).
+	Body string
 	// StaleIfError lets the last good answer of this optional call, up to
 	// this old, stand in when the call fails (see Engine.KeepSections).
 	StaleIfError time.Duration

@@ -24,24 +24,29 @@ type Problem struct {
 	View      string `json:"view,omitempty"`
 	Upstream  string `json:"upstream,omitempty"`
 	RequestID string `json:"request_id,omitempty"`
+	// Pointer is the JSON Pointer of the body value a 400 is about.
+	Pointer string `json:"pointer,omitempty"`
 }
 
 // Problem types.
 const (
-	ProblemNotFound            = "urn:bff:problem:not-found"
-	ProblemMethodNotAllowed    = "urn:bff:problem:method-not-allowed"
-	ProblemInvalidParameter    = "urn:bff:problem:invalid-parameter"
-	ProblemURITooLong          = "urn:bff:problem:uri-too-long"
-	ProblemUpstreamError       = "urn:bff:problem:upstream-error"
-	ProblemUpstreamTimeout     = "urn:bff:problem:upstream-timeout"
-	ProblemUpstreamUnavailable = "urn:bff:problem:upstream-unavailable"
-	ProblemInternal            = "urn:bff:problem:internal"
-	ProblemUnauthorized        = "urn:bff:problem:unauthorized"
-	ProblemForbidden           = "urn:bff:problem:forbidden"
-	ProblemBadRequest          = "urn:bff:problem:bad-request"
-	ProblemOverloaded          = "urn:bff:problem:overloaded"
-	ProblemShuttingDown        = "urn:bff:problem:shutting-down"
-	ProblemTooManyRequests     = "urn:bff:problem:too-many-requests"
+	ProblemNotFound             = "urn:bff:problem:not-found"
+	ProblemMethodNotAllowed     = "urn:bff:problem:method-not-allowed"
+	ProblemInvalidParameter     = "urn:bff:problem:invalid-parameter"
+	ProblemURITooLong           = "urn:bff:problem:uri-too-long"
+	ProblemUpstreamError        = "urn:bff:problem:upstream-error"
+	ProblemUpstreamTimeout      = "urn:bff:problem:upstream-timeout"
+	ProblemUpstreamUnavailable  = "urn:bff:problem:upstream-unavailable"
+	ProblemInternal             = "urn:bff:problem:internal"
+	ProblemUnauthorized         = "urn:bff:problem:unauthorized"
+	ProblemForbidden            = "urn:bff:problem:forbidden"
+	ProblemInvalidBody          = "urn:bff:problem:invalid-body"
+	ProblemBodyTooLarge         = "urn:bff:problem:body-too-large"
+	ProblemUnsupportedMediaType = "urn:bff:problem:unsupported-media-type"
+	ProblemBadRequest           = "urn:bff:problem:bad-request"
+	ProblemOverloaded           = "urn:bff:problem:overloaded"
+	ProblemShuttingDown         = "urn:bff:problem:shutting-down"
+	ProblemTooManyRequests      = "urn:bff:problem:too-many-requests"
 )
 
 func newProblem(status int, typ, detail string) *Problem {
@@ -85,6 +90,15 @@ func problemFor(view string, err error) *Problem {
 		cpe *cache.PanicError
 	)
 	switch {
+	case errors.As(err, new(*aggregate.BodyError)):
+		var be *aggregate.BodyError
+		errors.As(err, &be)
+		p := newProblem(http.StatusBadRequest, ProblemInvalidBody, "the body "+be.Msg)
+		if be.Pointer != "" {
+			p.Detail = "the body's " + be.Pointer + ": " + be.Msg
+		}
+		p.Pointer, p.View = be.Pointer, view
+		return p
 	case errors.As(err, &pe) && pe.Query && pe.Param == "":
 		p := newProblem(http.StatusBadRequest, ProblemInvalidParameter, "the query string is not well-formed")
 		p.View = view

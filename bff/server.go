@@ -294,6 +294,15 @@ func (f *Front) build(sets []RouteSet) (*table, error) {
 			}
 		}
 	}
+	for _, rs := range sets {
+		for _, v := range rs.Views {
+			for _, name := range v.Invalidates {
+				if _, ok := names[name]; !ok {
+					return nil, fmt.Errorf("client %s: %sview %q: invalidates %q, which is no view", rs.Client, source(v), v.Name, name)
+				}
+			}
+		}
+	}
 	t.router = r
 	return t, nil
 }

@@ -4,6 +4,9 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
+	"io"
+	"mime"
 	"net/http"
 	"net/url"
 	"slices"
@@ -45,6 +48,7 @@ type viewHandler struct {
 	params       []string // parameter names, in the plan's order: path, then query
 	nPath        int      // how many of params are path parameters
 	claims       []string // token claims the templates read, after the query parameters
+	takesBody    bool     // a mutation with a body policy
 	query        []aggregate.QueryParam
 	strictQuery  bool // undeclared query parameters are a 400
 }
@@ -77,6 +81,7 @@ func (f *Front) newViewHandler(client string, plan *aggregate.Plan) *viewHandler
 	}
 	h.nPath, h.query, h.strictQuery = plan.PathParams(), plan.QueryParams(), plan.RejectsUnknownQuery()
 	h.claims = plan.ClaimParams()
+	h.takesBody = plan.TakesBody()
 	h.keyPath = keyParts("/"+client+plan.Route(), h.params[:h.nPath])
 	secs := strconv.Itoa(int(pol.TTL / time.Second))
 	switch {
@@ -138,6 +143,10 @@ func (h *viewHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, info, err)
 		return
 	}
+	if h.plan.Mutation() {
+		h.mutate(w, r, info, params)
+		return
+	}
 	if h.front.faults {
 		if v := r.Header[faults.Header]; len(v) > 0 {
 			h.faulted(w, r, info, params, v)
@@ -189,7 +198,7 @@ func (h *viewHandler) revalidate(key string, values []string, r *http.Request) {
 		defer h.refreshing.Delete(key)
 		// Nobody waits for it: the view's own deadline bounds it.
 		_, _, _ = h.front.flights.Do(context.Background(), key, func(ctx context.Context) (*outcome, error) {
-			return h.execute(ctx, key, params, header, true)
+			return h.execute(ctx, key, params, header, true, nil)
 		})
 	}()
 }
@@ -211,7 +220,7 @@ func (h *viewHandler) miss(w http.ResponseWriter, r *http.Request, info *request
 	defer h.front.release()
 	params := append([]string(nil), values...) // outlives this request if others wait
 	out, shared, err := h.front.flights.Do(r.Context(), key, func(ctx context.Context) (*outcome, error) {
-		return h.execute(ctx, key, params, r.Header, true)
+		return h.execute(ctx, key, params, r.Header, true, nil)
 	})
 	if info != nil {
 		info.cache = CacheMiss
@@ -246,6 +255,50 @@ func (h *viewHandler) miss(w http.ResponseWriter, r *http.Request, info *request
 	h.write(w, r, out.entry, miss, "")
 }
 
+// mutate runs a mutation view: the body read within its bound and checked
+// against the view's schema, the calls made once (never coalesced, never
+// cached; retried only with an Idempotency-Key), and on success the views
+// it changes dropped from the cache.
+func (h *viewHandler) mutate(w http.ResponseWriter, r *http.Request, info *requestInfo, params []string) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.plan.MaxBodyBytes()))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			writeProblem(w, r, newProblem(http.StatusRequestEntityTooLarge, ProblemBodyTooLarge,
+				"the body is larger than "+strconv.FormatInt(tooBig.Limit, 10)+" bytes"))
+			return
+		}
+		writeProblem(w, r, newProblem(http.StatusBadRequest, ProblemBadRequest, "the body could not be read"))
+		return
+	}
+	if h.takesBody {
+		if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != "application/json" {
+			writeProblem(w, r, newProblem(http.StatusUnsupportedMediaType, ProblemUnsupportedMediaType, "send the body as application/json"))
+			return
+		}
+		if err := h.plan.ValidateBody(body); err != nil {
+			h.fail(w, r, info, err)
+			return
+		}
+	} else if len(body) > 0 {
+		writeProblem(w, r, newProblem(http.StatusBadRequest, ProblemBadRequest, "this view takes no body"))
+		return
+	}
+	if info != nil {
+		info.cache = CacheMiss
+	}
+	out, err := h.execute(r.Context(), "", append([]string(nil), params...), r.Header, false, body)
+	if err != nil {
+		h.fail(w, r, info, err)
+		return
+	}
+	for _, view := range h.plan.Invalidates() {
+		h.front.cache.Purge(view, "")
+	}
+	w.Header()["Server-Timing"] = out.timing
+	h.write(w, r, out.entry, nil, "")
+}
+
 // faulted runs the view with injected upstream faults, past the cache both
 // ways: a degraded answer made on request must not reach anyone else.
 func (h *viewHandler) faulted(w http.ResponseWriter, r *http.Request, info *requestInfo, params []string, v []string) {
@@ -257,7 +310,7 @@ func (h *viewHandler) faulted(w http.ResponseWriter, r *http.Request, info *requ
 		info.cache = CacheMiss
 	}
 	// A copy: the caller's parameters live on its stack.
-	out, err := h.execute(r.Context(), "", append([]string(nil), params...), r.Header, false)
+	out, err := h.execute(r.Context(), "", append([]string(nil), params...), r.Header, false, nil)
 	if err != nil {
 		h.fail(w, r, info, err)
 		return
@@ -277,11 +330,11 @@ func (h *viewHandler) serveStale(w http.ResponseWriter, r *http.Request, info *r
 }
 
 // execute runs the view once and caches what it made.
-func (h *viewHandler) execute(ctx context.Context, key string, params []string, header http.Header, store bool) (*outcome, error) {
+func (h *viewHandler) execute(ctx context.Context, key string, params []string, header http.Header, store bool, body []byte) (*outcome, error) {
 	h.front.executing.Add(1)
 	defer h.front.executing.Add(-1)
 	epoch := h.front.cache.Epoch() // a purge while upstreams answer covers this result
-	res, err := h.front.engine.Run(ctx, h.plan, aggregate.Input{Params: params, Header: header, Variant: h.variant(header)})
+	res, err := h.front.engine.Run(ctx, h.plan, aggregate.Input{Params: params, Header: header, Variant: h.variant(header), Body: body})
 	if err != nil {
 		return nil, err
 	}
@@ -355,7 +408,9 @@ func (h *viewHandler) write(w http.ResponseWriter, r *http.Request, e *cache.Ent
 	if vary != nil {
 		hdr["Vary"] = append(append([]string(nil), vary...), e.Header["Vary"]...)
 	}
-	hdr["X-Cache"] = cacheStatus
+	if cacheStatus != nil {
+		hdr["X-Cache"] = cacheStatus
+	}
 	if note != "" {
 		hdr[PartialHeader] = []string{note}
 		hdr["Cache-Control"] = noStore // nobody downstream should keep a stand-in
@@ -366,7 +421,7 @@ func (h *viewHandler) write(w http.ResponseWriter, r *http.Request, e *cache.Ent
 			info.partial = partial[0] // hits of a partial entry are logged as partial too
 		}
 	}
-	if inm := r.Header.Get("If-None-Match"); inm != "" && etagMatches(inm, e.ETag) {
+	if inm := r.Header.Get("If-None-Match"); inm != "" && (r.Method == http.MethodGet || r.Method == http.MethodHead) && etagMatches(inm, e.ETag) {
 		delete(hdr, "Content-Type")
 		w.WriteHeader(http.StatusNotModified)
 		return

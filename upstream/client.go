@@ -417,6 +417,9 @@ func (c *Client) do(ctx context.Context, r *Request) (*Response, error) {
 		return fail(KindTransport, 0, 0, fmt.Errorf("build request: %w", err))
 	}
 	c.forwardHeaders(req.Header, r.Header)
+	if r.Body != nil {
+		req.Header["Content-Type"] = acceptJSON // bodies are JSON, validated by the view
+	}
 
 	policy := &retryPolicy{client: c, retryable: retryable(method, r.Header)}
 	rc := &retryablehttp.Client{

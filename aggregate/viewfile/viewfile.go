@@ -381,6 +381,18 @@ func (p *parser) view(n *yaml.Node) []Entry {
 				"scopes": func(x *yaml.Node) { p.strings(x, "auth.scopes", &v.Auth.Scopes) },
 			})
 		},
+		"body": func(c *yaml.Node) {
+			v.Body = &aggregate.BodyPolicy{}
+			p.mapping(c, "body", map[string]func(*yaml.Node){
+				"schema": func(x *yaml.Node) { p.jsonValue(x, "body.schema", &v.Body.Schema) },
+				"max_bytes": func(x *yaml.Node) {
+					var n int
+					p.integer(x, "body.max_bytes", &n)
+					v.Body.MaxBytes = int64(n)
+				},
+			})
+		},
+		"invalidates": func(c *yaml.Node) { p.strings(c, "invalidates", &v.Invalidates) },
 		"query_unknown": func(c *yaml.Node) {
 			var mode string
 			p.str(c, "query_unknown", &mode)
@@ -524,6 +536,7 @@ func (p *parser) call(name string, n *yaml.Node) aggregate.Call {
 		"query":    func(x *yaml.Node) { p.str(x, join(field, "query"), &c.Query) },
 		"optional": func(x *yaml.Node) { p.boolean(x, join(field, "optional"), &c.Optional) },
 		"timeout":  func(x *yaml.Node) { p.duration(x, join(field, "timeout"), &c.Timeout) },
+		"body":     func(x *yaml.Node) { p.str(x, join(field, "body"), &c.Body) },
 		"stale_if_error": func(x *yaml.Node) {
 			p.duration(x, join(field, "stale_if_error"), &c.StaleIfError)
 		},

@@ -79,11 +79,11 @@ func TestParseErrors(t *testing.T) {
 		{"syntax", "views:\n  - name: [unclosed\n", "v.yaml:"},
 		{"top-level typo", "veiws: []\n", `v.yaml:1: unknown key "veiws" (known: client, views)`},
 		{"views not a list", "views: {a: 1}\n", "v.yaml:1: views: want a list of views, found a mapping"},
-		{"unknown view key", "views:\n  - name: v\n    rout: /x\n", `v.yaml:3: view "v": unknown key "rout" (known: auth, cache, calls, client, method, name, params, projections, query, query_unknown, route, shape, shape_func, timeout, versions)`},
+		{"unknown view key", "views:\n  - name: v\n    rout: /x\n", `v.yaml:3: view "v": unknown key "rout" (known: auth, body, cache, calls, client, invalidates, method, name, params, projections, query, query_unknown, route, shape, shape_func, timeout, versions)`},
 		{"no name", "views:\n  - route: /x\n", "v.yaml:2: name: every view needs a name"},
 		{"bad duration", "views:\n  - name: v\n    timeout: soon\n", `v.yaml:3: view "v": timeout: want a duration such as 500ms or 2s, found "soon"`},
 		{"negative duration", "views:\n  - name: v\n    cache: {ttl: -1s}\n", `v.yaml:3: view "v": cache.ttl: want a duration such as 500ms or 2s, found "-1s"`},
-		{"call typo", "views:\n  - name: v\n    calls:\n      u: {upstream: x, pth: /}\n", `v.yaml:4: view "v": calls.u: unknown key "pth" (known: concurrency, depends_on, for_each, max_each, method, optional, path, query, stale_if_error, timeout, upstream)`},
+		{"call typo", "views:\n  - name: v\n    calls:\n      u: {upstream: x, pth: /}\n", `v.yaml:4: view "v": calls.u: unknown key "pth" (known: body, concurrency, depends_on, for_each, max_each, method, optional, path, query, stale_if_error, timeout, upstream)`},
 		{"optional not bool", "views:\n  - name: v\n    calls:\n      u: {upstream: x, optional: yes please}\n", `v.yaml:4: view "v": calls.u.optional: want true or false, found "yes please"`},
 		{"call twice", "views:\n  - name: v\n    calls:\n      u: {upstream: x}\n      u: {upstream: y}\n", `v.yaml:5: view "v": calls: "u" is given twice`},
 		{"two kinds", "views:\n  - name: v\n    shape:\n      a: {from: x, count: y}\n", `v.yaml:4: view "v": shape.a: use one of from, list, count, const, param, concat, first or merge, not from and count`},
@@ -340,7 +340,7 @@ func TestValidationMessages(t *testing.T) {
 		{"path: '/users/{id}'}", "path: '/users/{uid}'}", `v.yaml:6: view "v": calls.user: path: {uid}: no parameter or call named "uid" (parameters: id; calls: user, orders)`},
 		{"route: /v/{id}", "route: /v/{id}/{tab}", `v.yaml:4: view "v": params: route parameter "tab" is not declared`},
 		{"path: '/users/{id}'}", "path: '/users/../admin/{id}'}", `v.yaml:6: view "v": calls.user: path: "/users/../admin/{id}": dot segments (. or ..) could leave the upstream's path prefix; name the path without them`},
-		{"path: /orders,", "pth: /orders,", `v.yaml:7: view "v": calls.orders: unknown key "pth" (known: concurrency, depends_on, for_each, max_each, method, optional, path, query, stale_if_error, timeout, upstream)`},
+		{"path: /orders,", "pth: /orders,", `v.yaml:7: view "v": calls.orders: unknown key "pth" (known: body, concurrency, depends_on, for_each, max_each, method, optional, path, query, stale_if_error, timeout, upstream)`},
 	} {
 		src := strings.Replace(base, tc.from, tc.to, 1)
 		views, err := viewfile.Parse("v.yaml", []byte(src))
