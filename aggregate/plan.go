@@ -194,3 +194,12 @@ var printer = message.NewPrinter(language.English)
 
 // TakesBody reports whether a mutation view accepts a request body.
 func (p *Plan) TakesBody() bool { return p.view.Body != nil }
+
+// BodyPolicy returns a mutation's body policy, or nil.
+func (p *Plan) BodyPolicy() *BodyPolicy {
+	if p.view.Body == nil {
+		return nil
+	}
+	b := *p.view.Body
+	return &b
+}

@@ -400,6 +400,8 @@ type Route struct {
 	StrictQuery bool
 	// AppVersions are the X-App-Version ranges with a shape of their own.
 	AppVersions []string
+	// Body is a mutation's body policy; nil for reads.
+	Body *aggregate.BodyPolicy
 	// Shape is the declarative response shape; empty when ShapeFunc is set.
 	Shape     []aggregate.Field
 	ShapeFunc string
@@ -415,6 +417,7 @@ func (f *Front) Routes() []Route {
 			View: h.plan.Name(), Upstreams: h.plan.Upstreams(), Calls: h.plan.Calls(), Cache: h.plan.Cache(),
 			Source: h.plan.Source(), Params: h.plan.Params(), Shape: h.plan.Shape(), ShapeFunc: h.plan.ShapeFuncName(),
 			Query: h.plan.QueryParams(), StrictQuery: h.plan.RejectsUnknownQuery(), AppVersions: h.plan.AppVersions(),
+			Body: h.plan.BodyPolicy(),
 		})
 	}
 	return out

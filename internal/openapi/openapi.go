@@ -33,6 +33,13 @@ type Options struct {
 	ExamplesFor map[string]string
 }
 
+func bodyLimit(b *aggregate.BodyPolicy) int64 {
+	if b.MaxBytes > 0 {
+		return b.MaxBytes
+	}
+	return 64 << 10
+}
+
 // specVersion is the OpenAPI version the documents follow: 3.1.0 rather
 // than a later patch, which some generators still refuse.
 const specVersion = "3.1.0"
@@ -167,6 +174,17 @@ func (op operation) build() obj {
 		params = append(params, appVersionParameter(r.AppVersions))
 	}
 	o.set("parameters", params)
+	if r.Body != nil {
+		schema := any(obj{})
+		if len(r.Body.Schema) > 0 {
+			schema = r.Body.Schema
+		}
+		o.set("requestBody", obj{
+			{"required", true},
+			{"description", "JSON, at most " + strconv.FormatInt(bodyLimit(r.Body), 10) + " bytes; a body the schema refuses is a 400 `" + bff.ProblemInvalidBody + "` naming the value's JSON pointer."},
+			{"content", obj{{"application/json", obj{{"schema", schema}}}}},
+		})
+	}
 
 	content := obj{{"schema", ref("schemas", op.schema)}}
 	if len(op.examples) > 0 {

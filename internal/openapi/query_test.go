@@ -67,3 +67,38 @@ func TestQueryParametersAndAppVersion(t *testing.T) {
 		}
 	}
 }
+
+// A mutation documents its request body with the view's schema.
+func TestMutationRequestBody(t *testing.T) {
+	routes := []bff.Route{{
+		Client: "web", Method: "POST", Path: "/web/cart/items", View: "web.cart.add",
+		Body:  &aggregate.BodyPolicy{Schema: json.RawMessage(`{"type":"object","required":["sku"],"properties":{"sku":{"type":"string"}}}`)},
+		Calls: []aggregate.Call{{Name: "add", Upstream: "carts", Method: "POST", Path: "/cart/items", Body: "request"}},
+		Shape: []aggregate.Field{aggregate.Rename("ok", "add.ok")},
+	}}
+	doc, err := openapi.Document("web", routes, openapi.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var d struct {
+		Paths map[string]map[string]struct {
+			RequestBody struct {
+				Required bool
+				Content  map[string]struct{ Schema map[string]any }
+			}
+		}
+	}
+	if err := json.Unmarshal(doc, &d); err != nil {
+		t.Fatal(err)
+	}
+	rb := d.Paths["/web/cart/items"]["post"].RequestBody
+	if !rb.Required || rb.Content["application/json"].Schema["type"] != "object" {
+		t.Errorf("requestBody %+v", rb)
+	}
+	_, v := newValidator(t, doc)
+	if ok, errs := v.ValidateDocument(); !ok {
+		for _, e := range errs {
+			t.Errorf("%s: %s (%s)", e.Message, e.Reason, e.Context)
+		}
+	}
+}
