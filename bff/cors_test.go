@@ -103,3 +103,26 @@ func TestCORSPolicyErrors(t *testing.T) {
 		}
 	}
 }
+
+// Upstream headers never pass through: no Set-Cookie, no Server, nothing
+// but what the BFF writes itself; every response says nosniff.
+func TestNoUpstreamHeadersLeak(t *testing.T) {
+	users := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Set-Cookie", "session=upstream-secret")
+		w.Header().Set("Server", "users-service/1.2")
+		w.Header().Set("X-Internal-Trace", "abc")
+		_, _ = w.Write([]byte(`{"version":1}`))
+	})
+	h := newHarness(t, options{routeSets: profileView(aggregate.CachePolicy{TTL: time.Minute}), handlers: map[string]http.Handler{"users": users}})
+	for _, path := range []string{"/web/profile/1", "/web/profile/1", "/web/profile/x", "/nowhere", "/healthz"} {
+		w := h.get(t, path)
+		for _, k := range []string{"Set-Cookie", "Server", "X-Internal-Trace"} {
+			if v := w.Header().Get(k); v != "" {
+				t.Errorf("%s: %s: %q leaked from the upstream", path, k, v)
+			}
+		}
+		if w.Header().Get("X-Content-Type-Options") != "nosniff" {
+			t.Errorf("%s (%d): no nosniff", path, w.Code)
+		}
+	}
+}
