@@ -13,8 +13,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/bffproxy/bff/internal/yamlstrict"
 	"io"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -88,14 +88,14 @@ func ParseEntries(file string, data []byte) ([]Entry, error) {
 		if errors.Is(err, io.EOF) { // empty file
 			return nil, nil
 		}
-		line, msg := yamlLine(err)
+		line, msg := yamlstrict.Line(err)
 		return nil, &Error{File: file, Line: line, Msg: msg}
 	}
 	var second yaml.Node
 	if err := dec.Decode(&second); !errors.Is(err, io.EOF) {
 		line := second.Line
 		if err != nil {
-			line, _ = yamlLine(err)
+			line, _ = yamlstrict.Line(err)
 		}
 		return nil, &Error{File: file, Line: line, Msg: "one document per file: put every view under the one views: list"}
 	}
@@ -126,18 +126,6 @@ func ParseEntries(file string, data []byte) ([]Entry, error) {
 	return entries, nil
 }
 
-// yamlLine splits a yaml.v3 syntax error into its line and message.
-func yamlLine(err error) (int, string) {
-	msg := strings.TrimPrefix(err.Error(), "yaml: ")
-	if rest, ok := strings.CutPrefix(msg, "line "); ok {
-		num, text, found := strings.Cut(rest, ": ")
-		if n, err := strconv.Atoi(num); err == nil && found {
-			return n, text
-		}
-	}
-	return 1, msg
-}
-
 // parser keeps the first error; later checks still run but do not replace it.
 type parser struct {
 	file    string
@@ -156,88 +144,6 @@ func (p *parser) fail(n *yaml.Node, field, format string, args ...any) {
 	if p.err == nil {
 		p.err = &Error{File: p.file, Line: n.Line, View: p.current, Field: field, Msg: fmt.Sprintf(format, args...)}
 	}
-}
-
-var kindNames = map[yaml.Kind]string{
-	yaml.MappingNode: "a mapping", yaml.SequenceNode: "a list", yaml.ScalarNode: "a single value",
-	yaml.AliasNode: "an alias", yaml.DocumentNode: "a document",
-}
-
-// is reports whether n is of kind, failing with what was expected if not.
-// Anchors and aliases are refused: views are short, and aliases can make a
-// small file expand without bound.
-func (p *parser) is(n *yaml.Node, kind yaml.Kind, field, want string) bool {
-	if n.Kind == yaml.AliasNode || n.Anchor != "" {
-		p.fail(n, field, "anchors and aliases are not supported in view files")
-		return false
-	}
-	if n.Kind != kind {
-		p.fail(n, field, "want %s, found %s", want, kindNames[n.Kind])
-		return false
-	}
-	return true
-}
-
-// mapping walks a mapping, calling the handler of each key in file order.
-// Unknown and repeated keys are errors: a typo must not be ignored.
-func (p *parser) mapping(n *yaml.Node, field string, handlers map[string]func(*yaml.Node)) {
-	if !p.is(n, yaml.MappingNode, field, "a mapping") {
-		return
-	}
-	seen := map[string]bool{}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		k, v := n.Content[i], n.Content[i+1]
-		h, ok := handlers[k.Value]
-		switch {
-		case !ok:
-			p.fail(k, field, "unknown key %q (known: %s)", k.Value, keys(handlers))
-		case seen[k.Value]:
-			p.fail(k, field, "key %q is given twice", k.Value)
-		default:
-			seen[k.Value] = true
-			p.record(join(field, k.Value), k.Line)
-			h(v)
-		}
-	}
-}
-
-func keys(m map[string]func(*yaml.Node)) string {
-	names := make([]string, 0, len(m))
-	for k := range m {
-		names = append(names, k)
-	}
-	sort.Strings(names)
-	return strings.Join(names, ", ")
-}
-
-func join(field, key string) string {
-	if field == "" {
-		return key
-	}
-	return field + "." + key
-}
-
-func (p *parser) str(n *yaml.Node, field string, dst *string) {
-	if !p.is(n, yaml.ScalarNode, field, "a string") {
-		return
-	}
-	if n.Tag == "!!null" {
-		p.fail(n, field, "want a string, found null")
-		return
-	}
-	*dst = n.Value
-}
-
-func (p *parser) boolean(n *yaml.Node, field string, dst *bool) {
-	if !p.is(n, yaml.ScalarNode, field, "true or false") {
-		return
-	}
-	b, err := strconv.ParseBool(n.Value)
-	if err != nil || n.Tag != "!!bool" {
-		p.fail(n, field, "want true or false, found %q", n.Value)
-		return
-	}
-	*dst = b
 }
 
 func (p *parser) integer(n *yaml.Node, field string, dst *int) {
@@ -262,18 +168,6 @@ func (p *parser) int64(n *yaml.Node, field string) *int64 {
 		return nil
 	}
 	return &v
-}
-
-func (p *parser) duration(n *yaml.Node, field string, dst *time.Duration) {
-	if !p.is(n, yaml.ScalarNode, field, "a duration such as 500ms or 2s") {
-		return
-	}
-	d, err := time.ParseDuration(n.Value)
-	if err != nil || d < 0 {
-		p.fail(n, field, "want a duration such as 500ms or 2s, found %q", n.Value)
-		return
-	}
-	*dst = d
 }
 
 func (p *parser) strings(n *yaml.Node, field string, dst *[]string) {
@@ -615,3 +509,22 @@ func (p *parser) subfield(n *yaml.Node, field string) aggregate.Field {
 	p.fail(n, field, "want a field name, or one `name: source` pair")
 	return aggregate.Field{}
 }
+
+// The strict YAML reading both parsers share.
+func (p *parser) is(n *yaml.Node, kind yaml.Kind, field, want string) bool {
+	return p.reader().Is(n, kind, field, want)
+}
+func (p *parser) mapping(n *yaml.Node, field string, handlers map[string]func(*yaml.Node)) {
+	p.reader().Mapping(n, field, handlers)
+}
+func (p *parser) str(n *yaml.Node, field string, dst *string)   { p.reader().Str(n, field, dst) }
+func (p *parser) boolean(n *yaml.Node, field string, dst *bool) { p.reader().Bool(n, field, dst) }
+func (p *parser) duration(n *yaml.Node, field string, dst *time.Duration) {
+	p.reader().Duration(n, field, dst, false)
+}
+
+func (p *parser) reader() *yamlstrict.Reader {
+	return &yamlstrict.Reader{Fail: p.fail, Files: "view files", Record: p.record}
+}
+
+var join = yamlstrict.Join

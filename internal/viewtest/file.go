@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/bffproxy/bff/internal/yamlstrict"
 	"io"
 	"io/fs"
 	"net/http"
@@ -171,14 +172,14 @@ func Parse(file string, data []byte) (*File, error) {
 		if errors.Is(err, io.EOF) {
 			return nil, &Error{File: file, Line: 1, Msg: "empty file: want view: and cases:"}
 		}
-		line, msg := yamlLine(err)
+		line, msg := yamlstrict.Line(err)
 		return nil, &Error{File: file, Line: line, Msg: msg}
 	}
 	var second yaml.Node
 	if err := dec.Decode(&second); !errors.Is(err, io.EOF) {
 		line := second.Line
 		if err != nil {
-			line, _ = yamlLine(err)
+			line, _ = yamlstrict.Line(err)
 		}
 		return nil, &Error{File: file, Line: line, Msg: "one document per file: put every case under the one cases: list"}
 	}
@@ -325,18 +326,6 @@ func sortedKeys[V any](m map[string]V) []string {
 	return names
 }
 
-// yamlLine splits a yaml.v3 syntax error into its line and message.
-func yamlLine(err error) (int, string) {
-	msg := strings.TrimPrefix(err.Error(), "yaml: ")
-	if rest, ok := strings.CutPrefix(msg, "line "); ok {
-		num, text, found := strings.Cut(rest, ": ")
-		if n, err := strconv.Atoi(num); err == nil && found {
-			return n, text
-		}
-	}
-	return 1, msg
-}
-
 // parser keeps the first error; later checks still run but do not replace it.
 type parser struct {
 	file    string
@@ -352,66 +341,6 @@ func (p *parser) failAt(line int, testCase, field, format string, args ...any) {
 	if p.err == nil {
 		p.err = &Error{File: p.file, Line: line, Case: testCase, Field: field, Msg: fmt.Sprintf(format, args...)}
 	}
-}
-
-var kindNames = map[yaml.Kind]string{
-	yaml.MappingNode: "a mapping", yaml.SequenceNode: "a list", yaml.ScalarNode: "a single value",
-	yaml.AliasNode: "an alias", yaml.DocumentNode: "a document",
-}
-
-// is reports whether n is of kind, failing with what was expected if not.
-// Anchors and aliases are refused: they can make a small file expand
-// without bound, and fixtures read better without them.
-func (p *parser) is(n *yaml.Node, kind yaml.Kind, field, want string) bool {
-	if n.Kind == yaml.AliasNode || n.Anchor != "" {
-		p.fail(n, field, "anchors and aliases are not supported in fixture files")
-		return false
-	}
-	if n.Kind != kind {
-		p.fail(n, field, "want %s, found %s", want, kindNames[n.Kind])
-		return false
-	}
-	return true
-}
-
-// mapping walks a mapping, calling the handler of each key in file order.
-// Unknown and repeated keys are errors: a typo must not be ignored.
-func (p *parser) mapping(n *yaml.Node, field string, handlers map[string]func(*yaml.Node)) {
-	if !p.is(n, yaml.MappingNode, field, "a mapping") {
-		return
-	}
-	seen := map[string]bool{}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		k, v := n.Content[i], n.Content[i+1]
-		h, ok := handlers[k.Value]
-		switch {
-		case k.Kind != yaml.ScalarNode:
-			p.fail(k, field, "want a key, found %s", kindNames[k.Kind])
-		case !ok:
-			p.fail(k, field, "unknown key %q (known: %s)", k.Value, keys(handlers))
-		case seen[k.Value]:
-			p.fail(k, field, "key %q is given twice", k.Value)
-		default:
-			seen[k.Value] = true
-			h(v)
-		}
-	}
-}
-
-func keys(m map[string]func(*yaml.Node)) string {
-	names := make([]string, 0, len(m))
-	for k := range m {
-		names = append(names, k)
-	}
-	sort.Strings(names)
-	return strings.Join(names, ", ")
-}
-
-func join(field, key string) string {
-	if field == "" {
-		return key
-	}
-	return field + "." + key
 }
 
 // pairs walks a mapping whose keys are names the user chooses, in order.
@@ -435,34 +364,11 @@ func (p *parser) pairs(n *yaml.Node, field string, each func(k, v *yaml.Node)) {
 	}
 }
 
-func (p *parser) str(n *yaml.Node, field string, dst *string) {
-	if !p.is(n, yaml.ScalarNode, field, "a string") {
-		return
-	}
-	if n.Tag == "!!null" {
-		p.fail(n, field, "want a string, found null")
-		return
-	}
-	*dst = n.Value
-}
-
 func (p *parser) method(n *yaml.Node, field string, dst *string) {
 	p.str(n, field, dst)
 	if *dst == "" || strings.ToUpper(*dst) != *dst || strings.ContainsAny(*dst, " \t/") {
 		p.fail(n, field, "want a method such as GET, found %q", *dst)
 	}
-}
-
-func (p *parser) boolean(n *yaml.Node, field string, dst *bool) {
-	if !p.is(n, yaml.ScalarNode, field, "true or false") {
-		return
-	}
-	b, err := strconv.ParseBool(n.Value)
-	if err != nil || n.Tag != "!!bool" {
-		p.fail(n, field, "want true or false, found %q", n.Value)
-		return
-	}
-	*dst = b
 }
 
 func (p *parser) status(n *yaml.Node, field string, dst *int) {
@@ -475,18 +381,6 @@ func (p *parser) status(n *yaml.Node, field string, dst *int) {
 		return
 	}
 	*dst = v
-}
-
-func (p *parser) duration(n *yaml.Node, field string, dst *time.Duration) {
-	if !p.is(n, yaml.ScalarNode, field, "a duration such as 500ms or 2s") {
-		return
-	}
-	d, err := time.ParseDuration(n.Value)
-	if err != nil || d <= 0 {
-		p.fail(n, field, "want a duration above zero such as 500ms or 2s, found %q", n.Value)
-		return
-	}
-	*dst = d
 }
 
 // headers reads name: value pairs; with nulls set, a null value (the
@@ -731,3 +625,22 @@ func Examples(files []*File) map[string][]json.RawMessage {
 	}
 	return out
 }
+
+// The strict YAML reading both parsers share.
+func (p *parser) is(n *yaml.Node, kind yaml.Kind, field, want string) bool {
+	return p.reader().Is(n, kind, field, want)
+}
+func (p *parser) mapping(n *yaml.Node, field string, handlers map[string]func(*yaml.Node)) {
+	p.reader().Mapping(n, field, handlers)
+}
+func (p *parser) str(n *yaml.Node, field string, dst *string)   { p.reader().Str(n, field, dst) }
+func (p *parser) boolean(n *yaml.Node, field string, dst *bool) { p.reader().Bool(n, field, dst) }
+func (p *parser) duration(n *yaml.Node, field string, dst *time.Duration) {
+	p.reader().Duration(n, field, dst, true)
+}
+
+func (p *parser) reader() *yamlstrict.Reader {
+	return &yamlstrict.Reader{Fail: p.fail, Files: "fixture files"}
+}
+
+var join = yamlstrict.Join
