@@ -20,6 +20,7 @@ import (
 
 	"github.com/MicahParks/jwkset"
 	"github.com/MicahParks/keyfunc/v3"
+	"github.com/dgraph-io/ristretto/v2"
 	"github.com/golang-jwt/jwt/v5"
 	"golang.org/x/time/rate"
 )
@@ -89,7 +90,15 @@ type Verifier struct {
 	jwks   keyfunc.Keyfunc
 	parser *jwt.Parser
 	cancel context.CancelFunc
+	// verified remembers tokens whose signature was checked, until their
+	// exp or verifiedFor: an ES256 signature costs more than the rest of a
+	// cache hit, and clients send the same token many times.
+	verified *ristretto.Cache[string, *Claims]
 }
+
+// verifiedFor bounds how long a verified token is trusted without a new
+// check, so a key withdrawn from the key set stops working soon.
+const verifiedFor = 5 * time.Minute
 
 type staticKey struct {
 	alg string
@@ -143,6 +152,17 @@ func New(cfg Config) (*Verifier, error) {
 		methods = append(methods, a)
 	}
 	slices.Sort(methods)
+	// Last, so no failure above leaves its goroutines behind.
+	verified, err := ristretto.NewCache(&ristretto.Config[string, *Claims]{
+		NumCounters: 100_000, MaxCost: 10_000, BufferItems: 64, // at most 10k tokens, one each
+	})
+	if err != nil {
+		if v.cancel != nil {
+			v.cancel()
+		}
+		return nil, fmt.Errorf("auth: %w", err)
+	}
+	v.verified = verified
 	v.parser = jwt.NewParser(
 		jwt.WithValidMethods(methods),
 		jwt.WithIssuer(cfg.Issuer),
@@ -249,6 +269,9 @@ func (v *Verifier) Verify(ctx context.Context, token string) (*Claims, error) {
 	if len(token) > v.cfg.MaxTokenBytes {
 		return nil, fmt.Errorf("%w: longer than %d bytes", ErrInvalid, v.cfg.MaxTokenBytes)
 	}
+	if c, ok := v.verified.Get(token); ok {
+		return c, nil
+	}
 	claims := jwt.MapClaims{}
 	_, err := v.parser.ParseWithClaims(token, claims, func(t *jwt.Token) (any, error) {
 		kid, _ := t.Header["kid"].(string)
@@ -282,6 +305,12 @@ func (v *Verifier) Verify(ctx context.Context, token string) (*Claims, error) {
 			}
 		}
 	}
+	// Remembered until exp (less the leeway already granted) or verifiedFor.
+	if exp, err := claims.GetExpirationTime(); err == nil && exp != nil {
+		if ttl := min(time.Until(exp.Time), verifiedFor); ttl > 0 {
+			v.verified.SetWithTTL(token, c, 1, ttl)
+		}
+	}
 	return c, nil
 }
 
@@ -290,4 +319,5 @@ func (v *Verifier) Close() {
 	if v.cancel != nil {
 		v.cancel()
 	}
+	v.verified.Close()
 }

@@ -185,9 +185,48 @@ func FuzzVerify(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
+	f.Cleanup(v.Close)
 	f.Fuzz(func(t *testing.T, tok string) {
 		if c, err := v.Verify(context.Background(), tok); err == nil {
 			t.Fatalf("random input verified: %+v", c)
 		}
 	})
+}
+
+// A verified token is remembered (its signature is not checked again), but
+// never past its exp.
+func TestVerifiedTokensAreRememberedUntilExp(t *testing.T) {
+	v, err := auth.New(auth.Config{Issuer: "https://id.example", Audience: "bff", Leeway: time.Millisecond,
+		Keys: []auth.Key{{Alg: "HS256", Secret: secret}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer v.Close()
+	ctx := context.Background()
+	tok := sign(t, jwt.SigningMethodHS256, "", secret, claims(func(c jwt.MapClaims) { c["exp"] = time.Now().Add(1500 * time.Millisecond).Unix() }))
+	first, err := v.Verify(ctx, tok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		again, err := v.Verify(ctx, tok)
+		if err != nil {
+			t.Fatalf("second verify: %v", err)
+		}
+		if again == first { // the same *Claims: from the cache
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("a verified token was never remembered")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	// Past exp, the token fails again, cache or not.
+	for time.Now().Before(time.Unix(int64(first.All["exp"].(float64)), 0).Add(50 * time.Millisecond)) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if _, err := v.Verify(ctx, tok); err == nil {
+		t.Error("an expired token verified from the cache")
+	}
 }
