@@ -203,7 +203,7 @@ func TestVerifiedTokensAreRememberedUntilExp(t *testing.T) {
 	}
 	defer v.Close()
 	ctx := context.Background()
-	tok := sign(t, jwt.SigningMethodHS256, "", secret, claims(func(c jwt.MapClaims) { c["exp"] = time.Now().Add(1500 * time.Millisecond).Unix() }))
+	tok := sign(t, jwt.SigningMethodHS256, "", secret, claims(func(c jwt.MapClaims) { c["exp"] = time.Now().Add(3 * time.Second).Unix() }))
 	first, err := v.Verify(ctx, tok)
 	if err != nil {
 		t.Fatal(err)
