@@ -52,6 +52,9 @@ func TestCORS(t *testing.T) {
 	if n := h.totalCalls(); n != 0 {
 		t.Errorf("preflights made %d upstream calls", n)
 	}
+	if w := preflight(h, "/web/home/7", "https://app.example.com"); w.Header().Get("X-Content-Type-Options") != "nosniff" {
+		t.Error("a preflight answer lacks nosniff")
+	}
 	for _, origin := range []string{"https://evil.example.com", "https://app.example.com.evil.net", "null", "http://app.example.com"} {
 		w := preflight(h, "/web/home/7", origin)
 		if got := w.Header().Get("Access-Control-Allow-Origin"); got != "" {

@@ -118,6 +118,8 @@ func (f *Front) observe(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := f.now()
 		x := &exchange{ResponseWriter: w}
+		// On every response, whoever writes it: a preflight, a 429, a 404.
+		w.Header()["X-Content-Type-Options"] = nosniff
 		if id := r.Header["X-Request-Id"]; len(id) == 1 && validRequestID(id[0]) {
 			x.info.id = id[0]
 		} else {
