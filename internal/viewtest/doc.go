@@ -22,7 +22,7 @@
 //	      body: {id: 42, name: Ada}
 //	cases:
 //	  - name: recommendations time out
-//	    request: /web/home/42      # or {path, method, headers: {Accept-Language: de}}
+//	    request: /web/home/42      # or {path, method, headers: {Accept-Language: de}, body: {...}, auth: {sub: "42", scope: profile}}
 //	    upstreams:                 # this case's answers; one for the same request
 //	      recs:                    # replaces the file's
 //	        - {path: /recommendations, query: user_id=42, timeout: true}
@@ -31,6 +31,10 @@
 //	      partial: recommendations;reason=timeout   # Bff-Partial; absent: must be absent
 //	      headers: {Cache-Control: no-store}        # null: must be absent
 //	      body: {user: {id: 42, name: Ada}, recommendations: []}
+//
+// request.auth has the runner sign a token for that caller with a key of
+// its own, which the view's client trusts for the case; request.body is
+// sent as application/json (for mutation views).
 //
 // An answer matches a request by method (default GET), path and query
 // (compared as parsed values; no query: the request must have none) and,

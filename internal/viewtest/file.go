@@ -74,6 +74,17 @@ type Request struct {
 	Method string // GET unless set
 	Path   string // with the client's prefix: /web/home/7
 	Header http.Header
+	// Body is a mutation's JSON body, sent as application/json.
+	Body []byte
+	// Auth, if set, makes the runner sign a token for the request.
+	Auth *Token
+}
+
+// Token is the caller a case's request speaks for: the runner signs a token
+// with these claims and a key of its own, which the view's client trusts.
+type Token struct {
+	Subject string
+	Scope   string
 }
 
 // Answer is what a fixture upstream sends for one request.
@@ -464,6 +475,21 @@ func (p *parser) request(n *yaml.Node, r *Request) {
 			"headers": func(x *yaml.Node) {
 				r.Header = http.Header{}
 				p.headers(x, "request.headers", false, func(name string, v *string) { r.Header.Add(name, *v) })
+			},
+			"body": func(x *yaml.Node) {
+				if v := p.body(x, "request.body"); v != nil {
+					r.Body = v.encode(nil)
+				}
+			},
+			"auth": func(x *yaml.Node) {
+				r.Auth = &Token{}
+				p.mapping(x, "request.auth", map[string]func(*yaml.Node){
+					"sub":   func(y *yaml.Node) { p.str(y, "request.auth.sub", &r.Auth.Subject) },
+					"scope": func(y *yaml.Node) { p.str(y, "request.auth.scope", &r.Auth.Scope) },
+				})
+				if p.err == nil && r.Auth.Subject == "" {
+					p.fail(x, "request.auth", "want sub: the caller the token speaks for")
+				}
 			},
 		})
 	}

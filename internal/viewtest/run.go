@@ -4,8 +4,11 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"fmt"
+	"github.com/bffproxy/bff/internal/auth"
+	"github.com/golang-jwt/jwt/v5"
 	"io"
 	"net"
 	"net/http"
@@ -188,10 +191,21 @@ func runCase(ctx context.Context, cfg Config, f *File, c *Case) Result {
 		return fail("%v", err)
 	}
 	defer off.Close()
+	set := bff.RouteSet{Client: rs.Client, Views: []aggregate.View{view}, Shapers: rs.Shapers}
+	// A view that looks at tokens trusts the runner's own key, which signs
+	// the tokens the cases ask for.
+	var signer *tokenSigner
+	if view.Auth.Mode == "optional" || view.Auth.Mode == "required" || len(view.Auth.Scopes) > 0 || c.Request.Auth != nil {
+		if signer, err = newTokenSigner(); err != nil {
+			return fail("%v", err)
+		}
+		defer signer.verifier.Close()
+		set.Auth = &bff.ClientAuth{Verifier: signer.verifier, Default: "optional"}
+	}
 	front, err := bff.New(bff.Config{
 		Engine:                aggregate.NewEngine(doers),
 		Cache:                 off,
-		RouteSets:             []bff.RouteSet{{Client: rs.Client, Views: []aggregate.View{view}, Shapers: rs.Shapers}},
+		RouteSets:             []bff.RouteSet{set},
 		ForwardsAuthorization: func(name string) bool { return forwardsAuth[name] },
 		MaxInFlight:           -1,
 	})
@@ -199,14 +213,28 @@ func runCase(ctx context.Context, cfg Config, f *File, c *Case) Result {
 		return fail("the view does not load: %v", err)
 	}
 
-	req, err := http.NewRequestWithContext(ctx, c.Request.Method, "http://bff.test"+c.Request.Path, nil)
+	var reqBody io.Reader
+	if c.Request.Body != nil {
+		reqBody = bytes.NewReader(c.Request.Body)
+	}
+	req, err := http.NewRequestWithContext(ctx, c.Request.Method, "http://bff.test"+c.Request.Path, reqBody)
 	if err != nil {
 		return fail("request: %v", err)
 	}
 	req.RequestURI = req.URL.RequestURI()
 	req.RemoteAddr = "192.0.2.1:1234"
+	if c.Request.Body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	for k, v := range c.Request.Header {
 		req.Header[k] = v
+	}
+	if c.Request.Auth != nil {
+		tok, err := signer.sign(c.Request.Auth)
+		if err != nil {
+			return fail("token: %v", err)
+		}
+		req.Header.Set("Authorization", "Bearer "+tok)
 	}
 	rec := httptest.NewRecorder()
 	front.ServeHTTP(rec, req)
@@ -523,4 +551,33 @@ func header(name string, want *string, h http.Header) []string {
 		return []string{fmt.Sprintf("%s: want %q, got %q", name, *want, got)}
 	}
 	return nil
+}
+
+// tokenSigner holds a key made for one case: tokens it signs verify with
+// the verifier, and nothing else does.
+type tokenSigner struct {
+	secret   []byte
+	verifier *auth.Verifier
+}
+
+const testIssuer, testAudience = "bff-test", "bff-test"
+
+func newTokenSigner() (*tokenSigner, error) {
+	secret := make([]byte, 32)
+	if _, err := rand.Read(secret); err != nil {
+		return nil, err
+	}
+	v, err := auth.New(auth.Config{Issuer: testIssuer, Audience: testAudience, Keys: []auth.Key{{Alg: "HS256", Secret: secret}}})
+	if err != nil {
+		return nil, err
+	}
+	return &tokenSigner{secret: secret, verifier: v}, nil
+}
+
+func (s *tokenSigner) sign(t *Token) (string, error) {
+	claims := jwt.MapClaims{"sub": t.Subject, "iss": testIssuer, "aud": testAudience, "exp": time.Now().Add(time.Hour).Unix()}
+	if t.Scope != "" {
+		claims["scope"] = t.Scope
+	}
+	return jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString(s.secret)
 }
