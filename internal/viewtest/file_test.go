@@ -21,7 +21,7 @@ func TestParseErrors(t *testing.T) {
 		{"typo in an answer", head + "  - name: c\n    request: /web/home/7\n    upstreams:\n      users:\n        - {path: /users/7, stauts: 503}\n    expect: {}\n",
 			`t.test.yaml:7: case "c": upstreams.users: unknown key "stauts" (known: body, body_file, delay, headers, method, path, query, request_headers, reset, status, timeout)`},
 		{"typo in the request", head + "  - name: c\n    request: {path: /web/home/7, header: {}}\n    expect: {}\n",
-			`t.test.yaml:4: case "c": request: unknown key "header" (known: headers, method, path)`},
+			`t.test.yaml:4: case "c": request: unknown key "header" (known: auth, body, headers, method, path)`},
 		{"empty", "", `t.test.yaml:1: empty file: want view: and cases:`},
 		{"no view", "cases: []\n", `t.test.yaml:1: view: name the view the cases are for: view: web.home`},
 		{"no cases", "view: web.home\n", `t.test.yaml:1: cases: want at least one case`},
