@@ -242,10 +242,19 @@ func (p *bffProc) get(ctx context.Context, path string, header ...string) respon
 	return do(ctx, p.client, p.base+path, header...)
 }
 
+// post sends a JSON body to the public listener.
+func (p *bffProc) post(ctx context.Context, path, body string, header ...string) response {
+	return doMethod(ctx, p.client, http.MethodPost, p.base+path, strings.NewReader(body), append(header, "Content-Type", "application/json")...)
+}
+
 func do(ctx context.Context, c *http.Client, url string, header ...string) response {
+	return doMethod(ctx, c, http.MethodGet, url, nil, header...)
+}
+
+func doMethod(ctx context.Context, c *http.Client, method, url string, reqBody io.Reader, header ...string) response {
 	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	req, err := http.NewRequestWithContext(ctx, method, url, reqBody)
 	if err != nil {
 		return response{err: err}
 	}

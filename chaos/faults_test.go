@@ -488,6 +488,30 @@ func TestConnectionResets(t *testing.T) {
 			f.name, attempts, resets, 100*resets/attempts, retries, f.requests.Load(), f.duplicates())
 	}
 	t.Logf("%d views: %d whole (%.2f %%), %d partial, %d failed", n, whole.Load(), 100*float64(whole.Load())/float64(n), partial.Load(), len(failures))
+
+	// Mutations under the same resets: without an Idempotency-Key a POST is
+	// sent once, whatever happens to its answer; the client learns of a
+	// reset answer (502) rather than risk a second write.
+	posts := size(300, 2000)
+	var ok, refused atomic.Int64
+	parallel(posts, 8, func(i int) {
+		r := p.post(context.Background(), fmt.Sprintf("/web/note/%d", nextID()), `{"text":"hi"}`, "X-Request-Id", fmt.Sprintf("note-%d", i))
+		switch r.status {
+		case http.StatusOK:
+			ok.Add(1)
+		case http.StatusBadGateway:
+			refused.Add(1)
+		default:
+			t.Errorf("POST: %v", r)
+		}
+	})
+	if d := ups.users.duplicatePosts(); d != 0 {
+		t.Errorf("%d POSTs reached the upstream twice; want none without an Idempotency-Key", d)
+	}
+	if ok.Load() < int64(posts)*85/100 {
+		t.Errorf("%d of %d POSTs succeeded; the toxic resets about 5 %%", ok.Load(), posts)
+	}
+	t.Logf("%d POSTs: %d ok, %d answered 502 after a reset, 0 sent twice", posts, ok.Load(), refused.Load())
 	p.expectBaseline(base)
 }
 

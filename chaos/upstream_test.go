@@ -160,9 +160,26 @@ func (f *fake) duplicates() int {
 	return n
 }
 
+// posts counts the POSTs whose request ID and target came more than once.
+func (f *fake) duplicatePosts() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	n := 0
+	for k, c := range f.seen {
+		if strings.HasSuffix(k, "/notes") {
+			n += c - 1
+		}
+	}
+	return n
+}
+
 // answer is the normal answer, in the demo upstreams' shapes.
 func answer(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
+	if r.Method == http.MethodPost {
+		_, _ = io.WriteString(w, `{"ok":true}`)
+		return
+	}
 	uid := r.URL.Query().Get("user_id")
 	switch p := r.URL.Path; {
 	case strings.HasPrefix(p, "/users/"):

@@ -15,6 +15,7 @@ import (
 //	/web/user/{id}   chaos.user: users only (required), for rows about one upstream
 //	/web/chome/{id}  chaos.home: web.home's calls (users, orders required; recs
 //	                 optional) with the row's deadline
+//	POST /web/note/{id}  chaos.note: a mutation, its body sent to users once
 func writeViews(t *testing.T, timeout time.Duration) string {
 	t.Helper()
 	if timeout <= 0 {
@@ -43,6 +44,16 @@ views:
       user: {from: user, fields: [id, name]}
       orders: {list: orders.orders, limit: 10, fields: [id, status]}
       recommendations: {list: recommendations.items, limit: 10, fields: [id, title]}
+  - name: chaos.note
+    route: /note/{id}
+    method: POST
+    params: {id: '[0-9]{1,18}'}
+    timeout: %[1]s
+    body: {schema: {type: object}}
+    calls:
+      note: {upstream: users, method: POST, path: '/users/{id}/notes', body: request}
+    shape:
+      ok: note.ok
 `, timeout)
 	if err := os.WriteFile(filepath.Join(dir, "chaos.yaml"), []byte(src), 0o600); err != nil {
 		t.Fatal(err)
