@@ -232,3 +232,50 @@ func TestVerifiedTokensAreRememberedUntilExp(t *testing.T) {
 		t.Error("an expired token verified from the cache")
 	}
 }
+
+// Keys rotate: a token signed with a key the set did not have at start
+// verifies once the set is fetched again (on the unknown kid), and the set
+// is also refreshed on its schedule.
+func TestJWKSRotationAndSchedule(t *testing.T) {
+	k1, _ := rsa.GenerateKey(rand.Reader, 2048)
+	k2, _ := rsa.GenerateKey(rand.Reader, 2048)
+	b64 := base64.RawURLEncoding.EncodeToString
+	jwk := func(kid string, k *rsa.PrivateKey) map[string]any {
+		return map[string]any{"kty": "RSA", "kid": kid, "alg": "RS256", "use": "sig",
+			"n": b64(k.N.Bytes()), "e": b64(big.NewInt(int64(k.E)).Bytes())}
+	}
+	var rotated atomic.Bool
+	var fetches atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		fetches.Add(1)
+		keys := []any{jwk("k1", k1)}
+		if rotated.Load() {
+			keys = []any{jwk("k2", k2)}
+		}
+		b, _ := json.Marshal(map[string]any{"keys": keys})
+		_, _ = w.Write(b)
+	}))
+	defer srv.Close()
+	v, err := auth.New(auth.Config{Issuer: "https://id.example", Audience: "bff", JWKSURL: srv.URL, JWKSClient: srv.Client(),
+		JWKSRefresh: 50 * time.Millisecond, JWKSMinRefresh: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer v.Close()
+	ctx := context.Background()
+	if _, err := v.Verify(ctx, sign(t, jwt.SigningMethodRS256, "k1", k1, claims(nil))); err != nil {
+		t.Fatalf("k1: %v", err)
+	}
+	rotated.Store(true)
+	if c, err := v.Verify(ctx, sign(t, jwt.SigningMethodRS256, "k2", k2, claims(nil))); err != nil || c.Subject != "user-7" {
+		t.Errorf("a token of the new key: %v", err)
+	}
+	before := fetches.Load()
+	deadline := time.Now().Add(10 * time.Second)
+	for fetches.Load() < before+2 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the key set was not refreshed on its schedule (%d fetches)", fetches.Load())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
