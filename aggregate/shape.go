@@ -162,16 +162,8 @@ func (r *shapeRun) appendNode(dst []byte, n *node, s string, i int) ([]byte, boo
 			if count > 0 {
 				dst = append(dst, ',')
 			}
-			end := -1
-			switch {
-			case len(n.fields) == 0:
-				end = skipValue(s, e)
-				dst = append(dst, s[e:end]...)
-			case s[e] == '{':
-				dst, end = r.appendFields(dst, n.fields, s, e)
-			default:
-				dst = append(dst, "null"...)
-			}
+			var end int
+			dst, end = r.appendElement(dst, n, s, e)
 			count++
 			return end, n.limit == 0 || count < n.limit
 		})
@@ -180,6 +172,20 @@ func (r *shapeRun) appendNode(dst []byte, n *node, s string, i int) ([]byte, boo
 		return append(dst, n.literal...), true
 	}
 	return append(dst, "null"...), true
+}
+
+// appendElement writes one element of a list shaped by n's fields (as is
+// without fields; null if it is not an object) and returns where it ends,
+// -1 when eachElement is to find the end itself.
+func (r *shapeRun) appendElement(dst []byte, n *node, s string, e int) ([]byte, int) {
+	switch {
+	case len(n.fields) == 0:
+		end := skipValue(s, e)
+		return append(dst, s[e:end]...), end
+	case s[e] == '{':
+		return r.appendFields(dst, n.fields, s, e)
+	}
+	return append(dst, "null"...), -1
 }
 
 // locate finds a top-level source's value: the body and where it starts.
@@ -233,16 +239,8 @@ func (r *shapeRun) appendCombined(dst []byte, n *node, bodies []string, present 
 				if count > 0 {
 					dst = append(dst, ',')
 				}
-				end := -1
-				switch {
-				case len(n.fields) == 0:
-					end = skipValue(s, e)
-					dst = append(dst, s[e:end]...)
-				case s[e] == '{':
-					dst, end = r.appendFields(dst, n.fields, s, e)
-				default:
-					dst = append(dst, "null"...)
-				}
+				var end int
+				dst, end = r.appendElement(dst, n, s, e)
 				count++
 				return end, true
 			})
