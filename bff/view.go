@@ -284,19 +284,30 @@ func (h *viewHandler) mutate(w http.ResponseWriter, r *http.Request, info *reque
 		writeProblem(w, r, newProblem(http.StatusBadRequest, ProblemBadRequest, "this view takes no body"))
 		return
 	}
-	if info != nil {
-		info.cache = CacheMiss
-	}
-	out, err := h.execute(r.Context(), "", append([]string(nil), params...), r.Header, false, body)
-	if err != nil {
-		h.fail(w, r, info, err)
+	out := h.uncached(w, r, info, params, body)
+	if out == nil {
 		return
 	}
 	for _, view := range h.plan.Invalidates() {
 		h.front.cache.Purge(view, "")
 	}
-	w.Header()["Server-Timing"] = out.timing
 	h.write(w, r, out.entry, nil, "")
+}
+
+// uncached runs the view for this request alone: not coalesced with any
+// other, not stored. Nil means it failed and the failure was written.
+func (h *viewHandler) uncached(w http.ResponseWriter, r *http.Request, info *requestInfo, params []string, body []byte) *outcome {
+	if info != nil {
+		info.cache = CacheMiss
+	}
+	// A copy: the caller's parameters live on its stack.
+	out, err := h.execute(r.Context(), "", append([]string(nil), params...), r.Header, false, body)
+	if err != nil {
+		h.fail(w, r, info, err)
+		return nil
+	}
+	w.Header()["Server-Timing"] = out.timing
+	return out
 }
 
 // faulted runs the view with injected upstream faults, past the cache both
@@ -306,17 +317,9 @@ func (h *viewHandler) faulted(w http.ResponseWriter, r *http.Request, info *requ
 		writeProblem(w, r, newProblem(http.StatusBadRequest, ProblemBadRequest, faults.Header+": "+err.Error()))
 		return
 	}
-	if info != nil {
-		info.cache = CacheMiss
+	if out := h.uncached(w, r, info, params, nil); out != nil {
+		h.write(w, r, out.entry, miss, "")
 	}
-	// A copy: the caller's parameters live on its stack.
-	out, err := h.execute(r.Context(), "", append([]string(nil), params...), r.Header, false, nil)
-	if err != nil {
-		h.fail(w, r, info, err)
-		return
-	}
-	w.Header()["Server-Timing"] = out.timing
-	h.write(w, r, out.entry, miss, "")
 }
 
 // serveStale sends a copy past its TTL in place of a fresh answer that
