@@ -62,6 +62,11 @@ func TestQueryParameters(t *testing.T) {
 	ok("/web/feed/1?sort=new&junk=x&tag=a", "limit=10&sort=new&tag=a", "HIT")
 	ok("/web/feed/1?limit=5&tag=a", "limit=5&sort=new&tag=a", "MISS")
 	ok("/web/feed/1?tag=a%26b%3Dc", "limit=10&sort=new&tag=a%26b%3Dc", "MISS") // one value, escaped
+	// A purge by path reaches the entries of every query of that path.
+	if err := h.front.Purge("", "/web/feed/1"); err != nil {
+		t.Fatal(err)
+	}
+	ok("/web/feed/1?tag=a", "limit=10&sort=new&tag=a", "MISS")
 
 	bad := map[string]string{
 		"/web/feed/1?tag=a&limit=0":         `query parameter \"limit\" is out of range 1..50`,

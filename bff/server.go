@@ -476,9 +476,9 @@ func (f *Front) Purge(view, prefix string) error {
 		f.cache.Purge(view, prefix)
 		return nil
 	}
-	// Whole segments: /web/home/7 is that path and what is below it, not /web/home/70.
-	f.cache.Purge(view, prefix+"\x00")
-	f.cache.Purge(view, prefix+"/")
+	// Whole segments: /web/home/7 is that path (keys go on with the query
+	// or the fingerprint) and what is below it, not /web/home/70.
+	f.cache.Purge(view, prefix+"\x00", prefix+"?", prefix+"/")
 	return nil
 }
 

@@ -1,6 +1,7 @@
 package cache
 
 import (
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -18,10 +19,10 @@ import (
 const maxPurges = 256
 
 type purge struct {
-	epoch  uint64 // entries with a smaller epoch are covered
-	tag    string // "" covers every tag
-	prefix string
-	at     time.Time
+	epoch    uint64 // entries with a smaller epoch are covered
+	tag      string // "" covers every tag
+	prefixes []string
+	at       time.Time
 }
 
 type purges struct {
@@ -36,16 +37,19 @@ type purges struct {
 func (c *Cache) Epoch() uint64 { return c.purges.epoch.Load() }
 
 // Purge hides every entry whose Tag is tag (any tag if empty) and whose key
-// starts with prefix, including entries being fetched right now. Purge("",
-// "") empties the cache.
-func (c *Cache) Purge(tag, prefix string) {
+// starts with one of prefixes (any key if none), including entries being
+// fetched right now. Purge("") empties the cache.
+func (c *Cache) Purge(tag string, prefixes ...string) {
 	if c.rc == nil {
 		return
 	}
-	c.purges.add(tag, prefix, time.Now())
+	if len(prefixes) == 0 {
+		prefixes = []string{""}
+	}
+	c.purges.add(tag, prefixes, time.Now())
 }
 
-func (p *purges) add(tag, prefix string, now time.Time) {
+func (p *purges) add(tag string, prefixes []string, now time.Time) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	epoch := p.epoch.Add(1) // entries from before this purge have smaller epochs
@@ -58,9 +62,9 @@ func (p *purges) add(tag, prefix string, now time.Time) {
 			}
 		}
 	}
-	kept = append(kept, purge{epoch: epoch, tag: tag, prefix: prefix, at: now})
+	kept = append(kept, purge{epoch: epoch, tag: tag, prefixes: prefixes, at: now})
 	if len(kept) > maxPurges {
-		kept = []purge{{epoch: epoch, at: now}}
+		kept = []purge{{epoch: epoch, prefixes: []string{""}, at: now}}
 	}
 	p.list.Store(&kept)
 }
@@ -73,7 +77,8 @@ func (p *purges) hides(key string, e *Entry) bool {
 	}
 	for i := range *list {
 		q := &(*list)[i]
-		if e.Epoch < q.epoch && (q.tag == "" || q.tag == e.Tag) && strings.HasPrefix(key, q.prefix) {
+		if e.Epoch < q.epoch && (q.tag == "" || q.tag == e.Tag) &&
+			slices.ContainsFunc(q.prefixes, func(p string) bool { return strings.HasPrefix(key, p) }) {
 			return true
 		}
 	}
