@@ -338,7 +338,9 @@ func serve(ctx context.Context, configPath, addrFlag, adminFlag string, getenv f
 	reqCtx, cancelRequests := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelRequests()
 	// /{client}/openapi.json documents each client's views as they are now.
-	public := openapi.Mount(front, front.Routes, docOptions(routeSets, log))
+	var docs atomic.Pointer[openapi.Options]
+	docs.Store(docOptions(views, routeSets, log))
+	public := openapi.MountFunc(front, front.Routes, func() openapi.Options { return *docs.Load() })
 	srv := newServer(cfg.Server, tracer.Handler(public), log)
 	srv.BaseContext = func(net.Listener) context.Context { return reqCtx }
 	serveErr := make(chan error, 1)
@@ -352,7 +354,9 @@ func serve(ctx context.Context, configPath, addrFlag, adminFlag string, getenv f
 	watching := make(chan struct{})
 	go func() {
 		defer close(watching)
-		watchViews(watchCtx, views, front, log, hup, cfg.Views.Poll)
+		watchViews(watchCtx, views, front, log, hup, cfg.Views.Poll, func(sets []bff.RouteSet) {
+			docs.Store(docOptions(views, sets, log))
+		})
 	}()
 	defer func() { stopWatching(); <-watching }()
 
@@ -401,15 +405,20 @@ func serve(ctx context.Context, configPath, addrFlag, adminFlag string, getenv f
 	return 0, nil
 }
 
-// docOptions gives the OpenAPI documents the built-in views' test fixtures
-// as examples, which refine the types of values copied from upstreams.
-func docOptions(sets []bff.RouteSet, log *slog.Logger) openapi.Options {
-	opts := openapi.Options{Version: version(), ExamplesFor: map[string]string{}}
-	builtin, err := builtinRoutes()
-	if err != nil {
-		return opts
+// docOptions gives the OpenAPI documents the views' test fixtures (the
+// built-in ones and those of the views directory) as examples, which refine
+// the types of values copied from upstreams.
+func docOptions(views *viewSet, sets []bff.RouteSet, log *slog.Logger) *openapi.Options {
+	opts := &openapi.Options{Version: version(), ExamplesFor: map[string]string{}}
+	var dirs []string
+	if views.dir != "" {
+		dirs = []string{views.dir}
 	}
-	files, _, err := fixtureFiles(builtin, sets, nil)
+	files, _, err := fixtureFiles(views.builtin, sets, dirs)
+	if err != nil && dirs != nil {
+		log.Warn("openapi: the views directory's fixtures not read; examples from the built-in ones only", "error", err)
+		files, _, err = fixtureFiles(views.builtin, sets, nil)
+	}
 	if err != nil {
 		log.Warn("openapi: fixtures not read; documents without examples", "error", err)
 		return opts

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"net/http"
 	"os"
@@ -99,5 +100,40 @@ func TestREADMEViewsDirWalkthrough(t *testing.T) {
 	}
 	if code, doc := request(t, http.MethodGet, base+"/web/openapi.json"); code != http.StatusOK || !strings.Contains(doc, `"/web/profile/{id}"`) { // 5. documented
 		t.Errorf("/web/openapi.json: %d, has the view: %v", code, strings.Contains(doc, "/web/profile/{id}"))
+	}
+}
+
+// The running binary's OpenAPI document takes field types from the views
+// directory's fixtures, not only from the built-in ones.
+func TestOpenAPITypesFromViewsDirFixtures(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "tests"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	view := "client: web\nviews:\n  - name: web.card\n    route: /card/{id}\n    params: {id: '[0-9]+'}\n" +
+		"    calls:\n      user: {upstream: users, path: '/users/{id}'}\n    shape:\n      name: user.name\n"
+	fixture := "view: web.card\ncases:\n  - name: c\n    request: /web/card/1\n    upstreams:\n      users:\n" +
+		"        - {path: /users/1, body: {name: Ada}}\n    expect: {body: {name: Ada}}\n"
+	if err := os.WriteFile(filepath.Join(dir, "card.yaml"), []byte(view), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "tests", "card.test.yaml"), []byte(fixture), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"BFF_ADDR": "127.0.0.1:0", "BFF_ADMIN_ADDR": "off", "BFF_VIEWS_DIR": dir}
+	l, _, _ := start(t, env, "")
+	code, doc := request(t, http.MethodGet, "http://"+l.Public+"/web/openapi.json")
+	var d struct {
+		Components struct {
+			Schemas map[string]struct {
+				Properties map[string]struct{ Type any }
+			}
+		}
+	}
+	if err := json.Unmarshal([]byte(doc), &d); code != http.StatusOK || err != nil {
+		t.Fatalf("%d %v", code, err)
+	}
+	if got := d.Components.Schemas["WebCard"].Properties["name"].Type; got != "string" {
+		t.Errorf("web.card's name has type %v; want string, from the fixture", got)
 	}
 }

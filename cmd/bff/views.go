@@ -125,8 +125,10 @@ func (s *viewSet) stamp() string {
 }
 
 // watchViews reloads the views on a signal and when the directory changes.
-// A set that does not load keeps the previous views serving.
-func watchViews(ctx context.Context, s *viewSet, front *bff.Front, log *slog.Logger, hup <-chan os.Signal, poll time.Duration) {
+// A set that does not load keeps the previous views serving; one that does
+// is also handed to loaded, if set.
+func watchViews(ctx context.Context, s *viewSet, front *bff.Front, log *slog.Logger, hup <-chan os.Signal, poll time.Duration,
+	loaded func([]bff.RouteSet)) {
 	reload := func(cause string) {
 		sets, err := s.load()
 		if err == nil {
@@ -135,6 +137,9 @@ func watchViews(ctx context.Context, s *viewSet, front *bff.Front, log *slog.Log
 		if err != nil {
 			log.Error("views not reloaded; the previous views keep serving", "cause", cause, "error", err)
 			return
+		}
+		if loaded != nil {
+			loaded(sets)
 		}
 		log.Info("views reloaded", "cause", cause, "views", len(front.Routes()))
 	}

@@ -25,6 +25,12 @@ func Handler(client string, routes func() []bff.Route, opts Options) http.Handle
 // client that routes has views of now, and passes any other request to
 // next (the front). A view whose own route is that path keeps it.
 func Mount(next http.Handler, routes func() []bff.Route, opts Options) http.Handler {
+	return MountFunc(next, routes, func() Options { return opts })
+}
+
+// MountFunc is Mount with options read on every request, for options that
+// change with the views (examples from their fixtures).
+func MountFunc(next http.Handler, routes func() []bff.Route, opts func() Options) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		prefix, ok := strings.CutSuffix(r.URL.Path, "/openapi.json")
 		if ok && len(prefix) > 1 && strings.LastIndexByte(prefix, '/') == 0 {
@@ -32,7 +38,7 @@ func Mount(next http.Handler, routes func() []bff.Route, opts Options) http.Hand
 			client := prefix[1:]
 			if slices.ContainsFunc(rs, func(x bff.Route) bool { return x.Client == client }) &&
 				!slices.ContainsFunc(rs, func(x bff.Route) bool { return x.Path == r.URL.Path }) {
-				serve(w, r, client, rs, opts)
+				serve(w, r, client, rs, opts())
 				return
 			}
 		}
