@@ -33,17 +33,7 @@ type Error struct {
 }
 
 func (e *Error) Error() string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "%s:%d: ", e.File, e.Line)
-	if e.View != "" {
-		fmt.Fprintf(&b, "view %q: ", e.View)
-	}
-	if e.Field != "" {
-		b.WriteString(e.Field)
-		b.WriteString(": ")
-	}
-	b.WriteString(e.Msg)
-	return b.String()
+	return yamlstrict.Message(e.File, e.Line, "view", e.View, e.Field, e.Msg)
 }
 
 // Parse reads the views of one file:

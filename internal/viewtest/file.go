@@ -30,17 +30,7 @@ type Error struct {
 }
 
 func (e *Error) Error() string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "%s:%d: ", e.File, e.Line)
-	if e.Case != "" {
-		fmt.Fprintf(&b, "case %q: ", e.Case)
-	}
-	if e.Field != "" {
-		b.WriteString(e.Field)
-		b.WriteString(": ")
-	}
-	b.WriteString(e.Msg)
-	return b.String()
+	return yamlstrict.Message(e.File, e.Line, "case", e.Case, e.Field, e.Msg)
 }
 
 // File is one fixture file: cases for one view.

@@ -142,3 +142,25 @@ func Line(err error) (int, string) {
 	}
 	return 1, msg
 }
+
+// Message is a mistake as users read it: "file:line: view \"x\": field: msg",
+// the kind and name ("view", "case") and the field left out when empty.
+func Message(file string, line int, kind, name, field, msg string) string {
+	var b strings.Builder
+	b.WriteString(file)
+	b.WriteByte(':')
+	b.WriteString(strconv.Itoa(line))
+	b.WriteString(": ")
+	if name != "" {
+		b.WriteString(kind)
+		b.WriteByte(' ')
+		b.WriteString(strconv.Quote(name))
+		b.WriteString(": ")
+	}
+	if field != "" {
+		b.WriteString(field)
+		b.WriteString(": ")
+	}
+	b.WriteString(msg)
+	return b.String()
+}
