@@ -187,7 +187,6 @@ func (f *Front) build(sets []RouteSet) (*table, error) {
 	r.MethodNotAllowed(func(w http.ResponseWriter, req *http.Request) { MethodNotAllowed(w, req, r) })
 	healthz := func(w http.ResponseWriter, _ *http.Request) {
 		w.Header()["Content-Type"] = jsonType
-		w.Header()["X-Content-Type-Options"] = nosniff
 		_, _ = io.WriteString(w, `{"status":"ok"}`)
 	}
 	r.Get("/healthz", healthz)
@@ -309,7 +308,6 @@ func (f *Front) build(sets []RouteSet) (*table, error) {
 
 func (f *Front) readyz(w http.ResponseWriter, _ *http.Request) {
 	w.Header()["Content-Type"] = jsonType
-	w.Header()["X-Content-Type-Options"] = nosniff
 	w.Header()["Cache-Control"] = noStore
 	if f.ready != nil && !f.ready() {
 		w.WriteHeader(http.StatusServiceUnavailable)
