@@ -263,6 +263,14 @@ func TestJWKSRotationAndSchedule(t *testing.T) {
 	}
 	defer v.Close()
 	ctx := context.Background()
+	// The set is fetched in the background: until a second fetch has begun,
+	// the first may not be stored, and k1 would count as an unknown kid and
+	// spend the one refresh the hour allows (seen on a loaded machine).
+	for deadline := time.Now().Add(10 * time.Second); fetches.Load() < 2; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the key set was not fetched")
+		}
+	}
 	if _, err := v.Verify(ctx, sign(t, jwt.SigningMethodRS256, "k1", k1, claims(nil))); err != nil {
 		t.Fatalf("k1: %v", err)
 	}
