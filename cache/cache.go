@@ -159,6 +159,10 @@ type Entry struct {
 	// after it hides the entry, even one that ran while it was being
 	// fetched. Zero means the epoch at Set.
 	Epoch uint64
+	// Fetched is when the data began to be fetched, for the same purpose
+	// across replicas: a purge on another replica after it covers the
+	// entry in the shared tier. Epochs are per process; this is wall time.
+	Fetched time.Time
 
 	contentLength []string
 	fields        []field // Header as a slice: cheaper to copy on every hit

@@ -1,0 +1,489 @@
+package cache
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/bffproxy/bff/internal/shared"
+	"github.com/redis/go-redis/v9"
+)
+
+// SharedConfig configures the shared tier. Redis and Memory are required.
+type SharedConfig struct {
+	Redis *shared.Redis
+	// Memory is this replica's first tier: purges from other replicas
+	// are applied to it.
+	Memory *Cache
+	// Lock makes replicas that miss the same key wait for the one that
+	// took a short lock in Redis, instead of all asking the upstreams.
+	Lock bool
+	// LockTTL frees a lock whose holder died. Default 10s.
+	LockTTL time.Duration
+	// LockWait bounds the wait for another replica's fetch; then the
+	// waiter fetches anyway. Default 1s.
+	LockWait time.Duration
+	// MaxValueBytes keeps larger responses in memory only. Default 1 MiB.
+	MaxValueBytes int
+	// PurgeRetention is how long purges are remembered in Redis for
+	// replicas that were away: longer than any entry lives. Default 24h.
+	PurgeRetention time.Duration
+	// ClockSkew is how far replicas' clocks may disagree: a purge covers
+	// shared entries fetched up to this long after it. Default 250ms.
+	ClockSkew time.Duration
+	Logger    *slog.Logger
+}
+
+// Shared is the second cache tier: Redis, shared by every replica. A miss
+// in memory asks it before the upstreams, and fresh responses are written
+// to it in the background. Purges reach every replica's memory tier over
+// pub/sub and hide older entries in Redis. Every call degrades to a miss
+// when Redis fails.
+type Shared struct {
+	rdb      *shared.Redis
+	memory   *Cache
+	lock     bool
+	lockTTL  time.Duration
+	lockWait time.Duration
+	maxValue int
+	keep     time.Duration
+	skew     time.Duration
+	log      *slog.Logger
+	origin   string // this replica, to skip its own purges coming back
+
+	ctx     context.Context // ends at Close
+	stop    context.CancelFunc
+	tasks   sync.WaitGroup
+	writes  chan struct{} // bounds background writes
+	dropped atomic.Uint64
+
+	mu      sync.Mutex
+	known   []sharedPurge       // purges seen, newest last
+	seen    map[string]struct{} // their ids
+	pending []sharedPurge       // to publish when Redis takes them
+	kick    chan struct{}
+	seq     atomic.Uint64
+	synced  atomic.Bool // purges read from Redis since the last (re)subscription
+}
+
+// sharedPurge is a purge as replicas tell each other: At is the purging
+// replica's clock.
+type sharedPurge struct {
+	ID       string   `json:"id"`
+	Tag      string   `json:"tag,omitempty"`
+	Prefixes []string `json:"prefixes"`
+	At       int64    `json:"at"` // unix ns
+}
+
+// NewShared builds the tier and starts listening for other replicas'
+// purges. Close stops it.
+func NewShared(cfg SharedConfig) (*Shared, error) {
+	if cfg.Redis == nil || cfg.Memory == nil {
+		return nil, errors.New("cache: shared tier needs Redis and Memory")
+	}
+	def := func(d, v time.Duration) time.Duration {
+		if d <= 0 {
+			return v
+		}
+		return d
+	}
+	var id [6]byte
+	_, _ = rand.Read(id[:])
+	s := &Shared{
+		rdb:      cfg.Redis,
+		memory:   cfg.Memory,
+		lock:     cfg.Lock,
+		lockTTL:  def(cfg.LockTTL, 10*time.Second),
+		lockWait: def(cfg.LockWait, time.Second),
+		maxValue: cfg.MaxValueBytes,
+		keep:     def(cfg.PurgeRetention, 24*time.Hour),
+		skew:     def(cfg.ClockSkew, 250*time.Millisecond),
+		log:      cfg.Logger,
+		origin:   hex.EncodeToString(id[:]),
+		writes:   make(chan struct{}, 64),
+		seen:     map[string]struct{}{},
+		kick:     make(chan struct{}, 1),
+	}
+	if s.maxValue <= 0 {
+		s.maxValue = 1 << 20
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	s.ctx, s.stop = context.WithCancel(context.Background())
+	s.tasks.Add(2)
+	go s.listen()
+	go s.publish()
+	return s, nil
+}
+
+// Close stops listening and waits for background writes to finish.
+func (s *Shared) Close() {
+	s.stop()
+	s.tasks.Wait()
+}
+
+// Locking reports whether replicas coalesce misses through a Redis lock.
+func (s *Shared) Locking() bool { return s.lock }
+
+// Available reports whether Redis is being asked at all (its breaker is
+// not open).
+func (s *Shared) Available() bool { return s.rdb.Available() }
+
+// Synced reports whether this replica has read the purges it may have
+// missed since it last (re)connected; until then nothing is read from the
+// shared tier.
+func (s *Shared) Synced() bool { return s.synced.Load() }
+
+// DroppedWrites counts responses not written to Redis because too many
+// writes were already under way.
+func (s *Shared) DroppedWrites() uint64 { return s.dropped.Load() }
+
+func (s *Shared) entryKey(key string) string { return s.rdb.Prefix() + ":e:" + hashKey(key) }
+func (s *Shared) lockKey(key string) string  { return s.rdb.Prefix() + ":l:" + hashKey(key) }
+func (s *Shared) purgeLog() string           { return s.rdb.Prefix() + ":purges" }
+func (s *Shared) channel() string            { return s.rdb.Prefix() + ":purge" }
+
+// hashKey keeps the caller's key (paths, languages, user identities) out of
+// Redis and bounds its length; SHA-256 keeps distinct keys apart, so a
+// per-user entry can never be read under a public key.
+func hashKey(key string) string {
+	sum := sha256.Sum256([]byte(key))
+	return hex.EncodeToString(sum[:])
+}
+
+// Get returns the shared entry for key and how much of its TTL is left.
+// Any failure is a miss.
+func (s *Shared) Get(ctx context.Context, key string) (*Entry, time.Duration, bool) {
+	if !s.synced.Load() {
+		return nil, 0, false // a purge this replica has not heard of may cover it
+	}
+	var raw []byte
+	err := s.rdb.Do(ctx, "get", func(ctx context.Context, c *redis.Client) error {
+		var err error
+		raw, err = c.Get(ctx, s.entryKey(key)).Bytes()
+		return err
+	})
+	if err != nil {
+		return nil, 0, false
+	}
+	return s.decode(key, raw)
+}
+
+func (s *Shared) decode(key string, raw []byte) (*Entry, time.Duration, bool) {
+	e, ttl, err := decodeEntry(raw)
+	if err != nil {
+		return nil, 0, false
+	}
+	left := ttl - time.Since(e.StoredAt)
+	if left <= 0 || s.purged(key, e.Tag, e.Fetched) {
+		return nil, 0, false
+	}
+	return e, left, true
+}
+
+// Store writes e to Redis in the background, unless a purge since it was
+// fetched covers it; then it releases lock, if any. A write that would
+// wait for a slot is dropped: the response is still cached in memory.
+func (s *Shared) Store(key string, e *Entry, ttl time.Duration, lock *Lock) {
+	if ttl <= 0 || len(e.Body) > s.maxValue || s.ctx.Err() != nil || s.purged(key, e.Tag, e.Fetched) || !s.rdb.Available() {
+		lock.Release()
+		return
+	}
+	select {
+	case s.writes <- struct{}{}:
+	default:
+		s.dropped.Add(1)
+		lock.Release()
+		return
+	}
+	s.tasks.Add(1)
+	go func() {
+		defer s.tasks.Done()
+		defer func() { <-s.writes }()
+		val := encodeEntry(e, ttl)
+		_ = s.rdb.Do(s.ctx, "set", func(ctx context.Context, c *redis.Client) error {
+			return c.Set(ctx, s.entryKey(key), val, ttl).Err()
+		})
+		lock.Release()
+	}()
+}
+
+// Lock is a short lock on one key in Redis, held while its replica fetches.
+type Lock struct {
+	s     *Shared
+	key   string
+	token string
+	once  sync.Once
+}
+
+var releaseScript = redis.NewScript(`if redis.call("get", KEYS[1]) == ARGV[1] then return redis.call("del", KEYS[1]) end return 0`)
+
+// Release frees the lock if this replica still holds it. Nil is a no-op.
+func (l *Lock) Release() {
+	if l == nil {
+		return
+	}
+	l.once.Do(func() {
+		_ = l.s.rdb.Do(l.s.ctx, "unlock", func(ctx context.Context, c *redis.Client) error {
+			return releaseScript.Run(ctx, c, []string{l.s.lockKey(l.key)}, l.token).Err()
+		})
+	})
+}
+
+// TryLock takes the lock for key. won is true when this replica should
+// fetch: it took the lock (lock is then non-nil), or Redis could not say.
+// won false means another replica is fetching: Await its result.
+func (s *Shared) TryLock(ctx context.Context, key string) (lock *Lock, won bool) {
+	var token [12]byte
+	_, _ = rand.Read(token[:])
+	l := &Lock{s: s, key: key, token: hex.EncodeToString(token[:])}
+	var took bool
+	err := s.rdb.Do(ctx, "lock", func(ctx context.Context, c *redis.Client) error {
+		var err error
+		took, err = c.SetNX(ctx, s.lockKey(key), l.token, s.lockTTL).Result()
+		return err
+	})
+	switch {
+	case err != nil:
+		return nil, true
+	case took:
+		return l, true
+	}
+	return nil, false
+}
+
+// Await waits for the replica holding key's lock to store its result, and
+// returns it. It gives up, returning false, when the lock goes without a
+// result (that fetch failed or was partial), when LockWait passes, or
+// when Redis fails.
+func (s *Shared) Await(ctx context.Context, key string) (*Entry, time.Duration, bool) {
+	ctx, cancel := context.WithTimeout(ctx, s.lockWait)
+	defer cancel()
+	pause := 2 * time.Millisecond
+	for {
+		t := time.NewTimer(pause)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, 0, false
+		case <-t.C:
+		}
+		pause = min(2*pause, 50*time.Millisecond)
+		var get *redis.StringCmd
+		var held *redis.IntCmd
+		err := s.rdb.Do(ctx, "await", func(ctx context.Context, c *redis.Client) error {
+			_, err := c.Pipelined(ctx, func(p redis.Pipeliner) error {
+				get = p.Get(ctx, s.entryKey(key))
+				held = p.Exists(ctx, s.lockKey(key))
+				return nil
+			})
+			return err
+		})
+		if err != nil && !errors.Is(err, redis.Nil) {
+			return nil, 0, false
+		}
+		if raw, err := get.Bytes(); err == nil {
+			return s.decode(key, raw)
+		}
+		if held.Val() == 0 {
+			return nil, 0, false
+		}
+	}
+}
+
+// Purge tells every replica to purge (see Cache.Purge): their memory tiers
+// over pub/sub, and entries in Redis by hiding those fetched before now.
+// The caller purges its own memory tier. If Redis is down, the purge is
+// published when it is back.
+func (s *Shared) Purge(tag string, prefixes ...string) {
+	if len(prefixes) == 0 {
+		prefixes = []string{""}
+	}
+	p := sharedPurge{
+		ID:       s.origin + "-" + strconv.FormatUint(s.seq.Add(1), 10),
+		Tag:      tag,
+		Prefixes: prefixes,
+		At:       time.Now().UnixNano(),
+	}
+	s.mu.Lock()
+	s.remember(p)
+	s.pending = append(s.pending, p)
+	s.mu.Unlock()
+	select {
+	case s.kick <- struct{}{}:
+	default:
+	}
+}
+
+// remember adds p to the purges that hide shared entries, forgetting
+// those older than the retention. Callers hold mu.
+func (s *Shared) remember(p sharedPurge) bool {
+	if _, dup := s.seen[p.ID]; dup {
+		return false
+	}
+	horizon := time.Now().Add(-s.keep).UnixNano()
+	kept := s.known[:0]
+	for _, q := range s.known {
+		if q.At >= horizon {
+			kept = append(kept, q)
+		} else {
+			delete(s.seen, q.ID)
+		}
+	}
+	s.known = append(kept, p)
+	s.seen[p.ID] = struct{}{}
+	return true
+}
+
+// purged reports whether a known purge covers an entry of tag under key
+// fetched at the given time.
+func (s *Shared) purged(key, tag string, fetched time.Time) bool {
+	at := fetched.Add(-s.skew).UnixNano()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, p := range s.known {
+		if at < p.At && (p.Tag == "" || p.Tag == tag) &&
+			slices.ContainsFunc(p.Prefixes, func(pre string) bool { return strings.HasPrefix(key, pre) }) {
+			return true
+		}
+	}
+	return false
+}
+
+// publish sends pending purges: into the log that replicas read when they
+// (re)connect, and on the channel for those listening now. Failed sends
+// are retried until Redis takes them or they are past the retention.
+func (s *Shared) publish() {
+	defer s.tasks.Done()
+	retry := time.NewTimer(time.Hour)
+	retry.Stop()
+	pause := 100 * time.Millisecond
+	for {
+		select {
+		case <-s.ctx.Done():
+			retry.Stop()
+			return
+		case <-s.kick:
+		case <-retry.C:
+		}
+		s.mu.Lock()
+		batch := slices.Clone(s.pending)
+		s.mu.Unlock()
+		sent := 0
+		for _, p := range batch {
+			if !s.send(p) {
+				break
+			}
+			sent++
+		}
+		s.mu.Lock()
+		s.pending = s.pending[sent:]
+		horizon := time.Now().Add(-s.keep).UnixNano()
+		s.pending = slices.DeleteFunc(s.pending, func(p sharedPurge) bool { return p.At < horizon })
+		left := len(s.pending)
+		s.mu.Unlock()
+		if left > 0 {
+			retry.Reset(pause)
+			pause = min(2*pause, 2*time.Second)
+		} else {
+			pause = 100 * time.Millisecond
+		}
+	}
+}
+
+func (s *Shared) send(p sharedPurge) bool {
+	msg, _ := json.Marshal(p)
+	err := s.rdb.Do(s.ctx, "purge", func(ctx context.Context, c *redis.Client) error {
+		_, err := c.TxPipelined(ctx, func(tx redis.Pipeliner) error {
+			tx.ZAdd(ctx, s.purgeLog(), redis.Z{Score: float64(p.At), Member: msg})
+			tx.ZRemRangeByScore(ctx, s.purgeLog(), "-inf", strconv.FormatInt(time.Now().Add(-s.keep).UnixNano(), 10))
+			tx.Expire(ctx, s.purgeLog(), s.keep)
+			tx.Publish(ctx, s.channel(), msg)
+			return nil
+		})
+		return err
+	})
+	return err == nil
+}
+
+// listen applies other replicas' purges as they are published, and after
+// every (re)subscription reads the purge log for those it missed.
+func (s *Shared) listen() {
+	defer s.tasks.Done()
+	ps := s.rdb.Client().Subscribe(s.ctx, s.channel())
+	defer func() { _ = ps.Close() }()
+	ch := ps.ChannelWithSubscriptions(redis.WithChannelHealthCheckInterval(time.Second))
+	for {
+		select {
+		case <-s.ctx.Done():
+			return
+		case m := <-ch:
+			switch m := m.(type) {
+			case *redis.Subscription:
+				if m.Kind == "subscribe" {
+					s.synced.Store(false)
+					s.catchUp()
+				}
+			case *redis.Message:
+				s.received([]byte(m.Payload))
+			}
+		}
+	}
+}
+
+// catchUp reads the purge log. Until it succeeds the shared tier is not
+// read from, since it may hold entries a missed purge covers.
+func (s *Shared) catchUp() {
+	pause := 50 * time.Millisecond
+	for s.ctx.Err() == nil {
+		var msgs []string
+		err := s.rdb.Do(s.ctx, "purges", func(ctx context.Context, c *redis.Client) error {
+			var err error
+			msgs, err = c.ZRangeByScore(ctx, s.purgeLog(), &redis.ZRangeBy{
+				Min: strconv.FormatInt(time.Now().Add(-s.keep).UnixNano(), 10), Max: "+inf",
+			}).Result()
+			return err
+		})
+		if err == nil {
+			for _, m := range msgs {
+				s.received([]byte(m))
+			}
+			s.synced.Store(true)
+			return
+		}
+		t := time.NewTimer(pause)
+		select {
+		case <-s.ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+		pause = min(2*pause, time.Second)
+	}
+}
+
+// received applies one published purge, once.
+func (s *Shared) received(msg []byte) {
+	var p sharedPurge
+	if err := json.Unmarshal(msg, &p); err != nil || p.ID == "" || len(p.Prefixes) == 0 {
+		s.log.Warn("ignoring a malformed purge message in redis", "channel", s.channel())
+		return
+	}
+	s.mu.Lock()
+	fresh := s.remember(p)
+	s.mu.Unlock()
+	if fresh && !strings.HasPrefix(p.ID, s.origin+"-") {
+		s.memory.Purge(p.Tag, p.Prefixes...)
+	}
+}

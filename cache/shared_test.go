@@ -1,0 +1,186 @@
+package cache
+
+import (
+	"bytes"
+	"context"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/bffproxy/bff/internal/redistest"
+	"github.com/bffproxy/bff/internal/shared"
+	"github.com/redis/go-redis/v9"
+)
+
+func sampleEntry(body string) *Entry {
+	e := NewEntry([]byte(body), http.Header{
+		"Content-Type":  {"application/json"},
+		"Cache-Control": {"public, max-age=30"},
+		"Vary":          {"Accept-Encoding, Accept-Language"},
+	}, time.Now().Add(-3*time.Second).Round(0))
+	e.Tag, e.Fetched = "web.home", e.StoredAt.Add(-time.Millisecond)
+	return e
+}
+
+func TestEntryEncodingRoundTrip(t *testing.T) {
+	e := sampleEntry(`{"user":{"name":"Ada"}}`)
+	got, ttl, err := decodeEntry(encodeEntry(e, 90*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ttl != 90*time.Second || !bytes.Equal(got.Body, e.Body) || got.ETag != e.ETag || got.Tag != e.Tag ||
+		!got.StoredAt.Equal(e.StoredAt) || !got.Fetched.Equal(e.Fetched) {
+		t.Errorf("decoded %+v (ttl %s); want %+v", got, ttl, e)
+	}
+	for k, v := range e.Header {
+		if g := got.Header[k]; len(g) != len(v) || g[0] != v[0] {
+			t.Errorf("header %s: %q; want %q", k, g, v)
+		}
+	}
+	h := http.Header{}
+	got.CopyHeader(h)
+	if h.Get("Etag") != e.ETag || h.Get("Content-Type") != "application/json" {
+		t.Errorf("a hit of the decoded entry sends %v", h)
+	}
+}
+
+// Whatever is stored under our keys (another program's value, a torn
+// write), decoding it is an error or an entry, never a panic, and never a
+// large allocation from a length in the data.
+func FuzzDecodeEntry(f *testing.F) {
+	f.Add(encodeEntry(sampleEntry(`{"a":1}`), time.Minute))
+	f.Add([]byte("bff\x01"))
+	f.Add([]byte("bff\x01\x02\x02\x02\x00\xff\xff\xff\xff\x0f"))
+	f.Add([]byte(`{"not":"ours"}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		e, ttl, err := decodeEntry(b)
+		if err != nil {
+			return
+		}
+		if ttl <= 0 || e == nil || len(e.Body) > len(b) {
+			t.Fatalf("accepted %q as %+v, ttl %s", b, e, ttl)
+		}
+		again, _, err := decodeEntry(encodeEntry(e, ttl))
+		if err != nil || !bytes.Equal(again.Body, e.Body) || again.Tag != e.Tag {
+			t.Fatalf("re-encoding %q: %v", b, err)
+		}
+	})
+}
+
+func newSharedTier(t *testing.T) (*Shared, *Cache, *redis.Client, string) {
+	t.Helper()
+	url, prefix := redistest.Shared(t)
+	rdb, err := shared.New(shared.Config{URL: url, Prefix: prefix})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = rdb.Close() })
+	mem, err := New(Config{MaxBytes: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(mem.Close)
+	s, err := NewShared(SharedConfig{Redis: rdb, Memory: mem, MaxValueBytes: 4096})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	for deadline := time.Now().Add(10 * time.Second); !s.Synced(); time.Sleep(2 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the tier did not read the purge log")
+		}
+	}
+	opt, _ := redis.ParseURL(url)
+	c := redis.NewClient(opt)
+	t.Cleanup(func() { _ = c.Close() })
+	return s, mem, c, prefix
+}
+
+func waitStored(t *testing.T, c *redis.Client, key string) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); c.Exists(context.Background(), key).Val() == 0; time.Sleep(2 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s never reached redis", key)
+		}
+	}
+}
+
+func TestSharedTier(t *testing.T) {
+	s, _, c, prefix := newSharedTier(t)
+	ctx := context.Background()
+	key := "/web/home/7\x00fp\x00en"
+	e := sampleEntry(`{"id":7}`)
+	s.Store(key, e, time.Minute, nil)
+	waitStored(t, c, s.entryKey(key))
+
+	got, left, ok := s.Get(ctx, key)
+	if !ok || !bytes.Equal(got.Body, e.Body) || left <= 50*time.Second || left > time.Minute {
+		t.Fatalf("get: ok=%v left=%s", ok, left)
+	}
+	if _, _, ok := s.Get(ctx, key+"x"); ok {
+		t.Error("another key hit")
+	}
+	// Keys in Redis carry neither the path nor anything of the caller.
+	keys := c.Keys(ctx, prefix+":*").Val()
+	for _, k := range keys {
+		if bytes.Contains([]byte(k), []byte("home")) {
+			t.Errorf("redis key %q shows the request", k)
+		}
+	}
+
+	// Too big for the tier: memory only.
+	big := sampleEntry(string(bytes.Repeat([]byte("x"), 5000)))
+	s.Store("big", big, time.Minute, nil)
+	// A value that is not ours is a miss.
+	if err := c.Set(ctx, s.entryKey("junk"), "not an entry", time.Minute).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, ok := s.Get(ctx, "junk"); ok {
+		t.Error("a foreign value was served")
+	}
+
+	// A purge hides what was fetched before it, at once on this replica.
+	s.Purge("web.home", "/web/home/7\x00")
+	if _, _, ok := s.Get(ctx, key); ok {
+		t.Error("a purged entry was served")
+	}
+	// An entry fetched after the purge is served (past the clock skew allowance).
+	later := sampleEntry(`{"id":7,"v":2}`)
+	later.Fetched = time.Now().Add(time.Second)
+	s.Store(key, later, time.Minute, nil)
+	waitStored(t, c, s.entryKey(key)) // the old one is still there: wait for the new body
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(2 * time.Millisecond) {
+		if got, _, ok := s.Get(ctx, key); ok && bytes.Equal(got.Body, later.Body) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the entry stored after the purge is not served")
+		}
+	}
+	if c.Exists(ctx, s.entryKey("big")).Val() != 0 {
+		t.Error("an entry over max_value_bytes was written to redis")
+	}
+}
+
+// A lock is held by one replica at a time and released only by its holder.
+func TestSharedLock(t *testing.T) {
+	s, _, _, _ := newSharedTier(t)
+	ctx := context.Background()
+	l, won := s.TryLock(ctx, "k")
+	if !won || l == nil {
+		t.Fatal("the first caller did not take the lock")
+	}
+	if l2, won := s.TryLock(ctx, "k"); won || l2 != nil {
+		t.Fatal("a second caller took a held lock")
+	}
+	// Nothing stored and the lock released: the waiter stops waiting.
+	go l.Release()
+	if _, _, ok := s.Await(ctx, "k"); ok {
+		t.Error("await found an entry nobody stored")
+	}
+	if l3, won := s.TryLock(ctx, "k"); !won || l3 == nil {
+		t.Error("the released lock could not be taken again")
+	} else {
+		l3.Release()
+	}
+}
