@@ -37,6 +37,9 @@ const (
 	// CacheStale: a copy past its TTL was served (stale-while-revalidate,
 	// or standing in for an answer that could not be made).
 	CacheStale
+	// CacheShared: missed in memory, served from the shared tier (Redis),
+	// filled by another replica or before a restart.
+	CacheShared
 )
 
 func (c CacheResult) String() string {
@@ -49,6 +52,8 @@ func (c CacheResult) String() string {
 		return "COALESCED"
 	case CacheStale:
 		return "STALE"
+	case CacheShared:
+		return "SHARED"
 	}
 	return ""
 }

@@ -1,6 +1,7 @@
 package bff
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"net/http"
@@ -8,8 +9,10 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/bffproxy/bff/internal/shared"
 	"github.com/go-chi/chi/v5/middleware"
 	"github.com/go-chi/httprate"
+	"github.com/redis/go-redis/v9"
 )
 
 // Limit is a number of requests per window, per caller.
@@ -35,8 +38,10 @@ func (l Limit) validate(what string) error {
 	return nil
 }
 
-// limiter builds the middleware enforcing l, keyed by client IP.
-func (l Limit) limiter(name string) func(http.Handler) http.Handler {
+// limiter builds the middleware enforcing l, keyed by client IP. With
+// counters in Redis the limit holds across replicas; while Redis is
+// unavailable each replica enforces it alone.
+func (l Limit) limiter(name string, rdb *shared.Redis) func(http.Handler) http.Handler {
 	policy := []string{strconv.Quote(name) + ";q=" + strconv.Itoa(l.Requests) + ";w=" + strconv.Itoa(int(max(l.Window/time.Second, 1)))}
 	limited := func(w http.ResponseWriter, r *http.Request) {
 		// The window is fixed in time: it resets at the next multiple of its length.
@@ -55,10 +60,66 @@ func (l Limit) limiter(name string) func(http.Handler) http.Handler {
 	)
 	return func(next http.Handler) http.Handler {
 		limit := rl.Handler(next)
+		if rdb != nil {
+			limit = sharedLimiter{rdb: rdb, name: name, limit: l, local: limit, next: next, limited: limited}
+		}
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			w.Header()["Ratelimit-Policy"] = policy
 			limit.ServeHTTP(w, r)
 		})
+	}
+}
+
+// sharedLimiter counts in Redis with httprate's sliding window: the
+// previous window's count, weighted by how much of it still overlaps, plus
+// the current one's. The check and the count are one script, so replicas
+// cannot both take the last request, and no lock is held across the
+// network (httprate's own counter interface is called under a per-limiter
+// mutex, which would serialise every request on a Redis round trip).
+type sharedLimiter struct {
+	rdb     *shared.Redis
+	name    string
+	limit   Limit
+	local   http.Handler // the same limit, counted by this replica alone
+	next    http.Handler
+	limited http.HandlerFunc
+}
+
+// slidingWindow returns 1 and counts the request if it is within the
+// limit, 0 if not. KEYS: current window, previous window. ARGV: limit, the
+// previous window's weight, the counters' lifetime in ms.
+var slidingWindow = redis.NewScript(`
+local curr = tonumber(redis.call("GET", KEYS[1]) or "0")
+local prev = tonumber(redis.call("GET", KEYS[2]) or "0")
+local rate = math.floor(prev * tonumber(ARGV[2]) + curr + 0.5)
+if rate + 1 > tonumber(ARGV[1]) then return 0 end
+redis.call("INCR", KEYS[1])
+redis.call("PEXPIRE", KEYS[1], ARGV[3])
+return 1`)
+
+func (s sharedLimiter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	key, _ := clientKey(r)
+	now := time.Now().UTC()
+	current := now.Truncate(s.limit.Window)
+	previous := current.Add(-s.limit.Window)
+	weight := float64(s.limit.Window-now.Sub(current)) / float64(s.limit.Window)
+	prefix := s.rdb.Prefix() + ":rl:" + s.name + ":"
+	var allowed int64
+	err := s.rdb.Do(r.Context(), "ratelimit", func(ctx context.Context, c *redis.Client) error {
+		var err error
+		allowed, err = slidingWindow.Run(ctx, c,
+			[]string{prefix + strconv.FormatUint(httprate.LimitCounterKey(key, current), 16),
+				prefix + strconv.FormatUint(httprate.LimitCounterKey(key, previous), 16)},
+			s.limit.Requests, strconv.FormatFloat(weight, 'f', 4, 64), (3 * s.limit.Window).Milliseconds()).Int64()
+		return err
+	})
+	switch {
+	case err != nil:
+		s.local.ServeHTTP(w, r)
+	case allowed == 1:
+		s.next.ServeHTTP(w, r)
+	default:
+		s.limited(w, r)
 	}
 }
 

@@ -15,6 +15,7 @@ import (
 
 	"github.com/bffproxy/bff/aggregate"
 	"github.com/bffproxy/bff/cache"
+	"github.com/bffproxy/bff/internal/shared"
 	"github.com/go-chi/chi/v5"
 )
 
@@ -37,6 +38,13 @@ type RouteSet struct {
 type Config struct {
 	Engine *aggregate.Engine
 	Cache  *cache.Cache
+	// Shared, if set, is the second cache tier, shared by replicas: asked
+	// on a memory miss, written with fresh responses, told of purges.
+	Shared *cache.Shared
+	// SharedLimits, if set, keeps rate-limit counters in Redis, so a
+	// caller's limit holds across replicas; while Redis is unavailable
+	// each replica counts alone.
+	SharedLimits *shared.Redis
 	// Logger receives errors and events. Nil discards them.
 	Logger *slog.Logger
 	// AccessLog, if set, receives one line per request, in AccessLogFormat.
@@ -82,6 +90,8 @@ type Front struct {
 	forwardAuth  func(upstream string) bool
 	engine       *aggregate.Engine
 	cache        *cache.Cache
+	shared       *cache.Shared
+	sharedLimits *shared.Redis
 	flights      cache.Group[*outcome]
 	log          *slog.Logger
 	access       *accessLog
@@ -110,19 +120,21 @@ func New(cfg Config) (*Front, error) {
 		return nil, errors.New("bff: Engine and Cache are required")
 	}
 	f := &Front{
-		engine:      cfg.Engine,
-		cache:       cfg.Cache,
-		log:         cfg.Logger,
-		ids:         newRequestIDs(),
-		ready:       cfg.Ready,
-		partialTTL:  cfg.PartialTTL,
-		maxURLBytes: cfg.MaxURLBytes,
-		now:         cfg.Now,
-		metrics:     cfg.Metrics,
-		tracing:     cfg.Tracing,
-		maxInFlight: int64(cfg.MaxInFlight),
-		faults:      cfg.FaultInjection,
-		trusted:     cfg.TrustedProxies,
+		engine:       cfg.Engine,
+		cache:        cfg.Cache,
+		shared:       cfg.Shared,
+		sharedLimits: cfg.SharedLimits,
+		log:          cfg.Logger,
+		ids:          newRequestIDs(),
+		ready:        cfg.Ready,
+		partialTTL:   cfg.PartialTTL,
+		maxURLBytes:  cfg.MaxURLBytes,
+		now:          cfg.Now,
+		metrics:      cfg.Metrics,
+		tracing:      cfg.Tracing,
+		maxInFlight:  int64(cfg.MaxInFlight),
+		faults:       cfg.FaultInjection,
+		trusted:      cfg.TrustedProxies,
 	}
 	if f.maxInFlight == 0 {
 		f.maxInFlight = 1024
@@ -233,7 +245,7 @@ func (f *Front) build(sets []RouteSet) (*table, error) {
 			if err != nil {
 				return nil, fmt.Errorf("client %s: %w", rs.Client, err)
 			}
-			chain = append(chain, ipmw, rs.RateLimit.limiter(rs.Client))
+			chain = append(chain, ipmw, rs.RateLimit.limiter(rs.Client, f.sharedLimits))
 		}
 		sub := r.With(append(chain, f.limits)...)
 		if rs.RateLimit != nil {
@@ -276,7 +288,7 @@ func (f *Front) build(sets []RouteSet) (*table, error) {
 					if err := l.validate(" of view " + v.Name); err != nil {
 						return nil, fmt.Errorf("client %s: %w", rs.Client, err)
 					}
-					handler = l.limiter(v.Name)(h)
+					handler = l.limiter(v.Name, f.sharedLimits)(h)
 				}
 			}
 			if err := mount(sub, plan.Method(), "/"+rs.Client+plan.Route(), handler); err != nil {
@@ -471,13 +483,22 @@ func (f *Front) Purge(view, prefix string) error {
 		return fmt.Errorf("no view named %q", view)
 	}
 	if prefix == "" || strings.HasSuffix(prefix, "/") {
-		f.cache.Purge(view, prefix)
+		f.purge(view, prefix)
 		return nil
 	}
 	// Whole segments: /web/home/7 is that path (keys go on with the query
 	// or the fingerprint) and what is below it, not /web/home/70.
-	f.cache.Purge(view, prefix+"\x00", prefix+"?", prefix+"/")
+	f.purge(view, prefix+"\x00", prefix+"?", prefix+"/")
 	return nil
+}
+
+// purge drops entries from this replica's memory and, through the shared
+// tier, from every replica's.
+func (f *Front) purge(tag string, prefixes ...string) {
+	f.cache.Purge(tag, prefixes...)
+	if f.shared != nil {
+		f.shared.Purge(tag, prefixes...)
+	}
 }
 
 // Coalesced counts requests that waited for an identical request's

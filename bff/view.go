@@ -56,8 +56,10 @@ type viewHandler struct {
 // outcome is one execution of a view, shared by coalesced requests.
 type outcome struct {
 	entry   *cache.Entry
-	timing  []string // Server-Timing
-	summary string   // the calls, for the access log
+	timing  []string      // Server-Timing
+	summary string        // the calls, for the access log
+	ttl     time.Duration // how long entry is kept; 0 when it must not be shared
+	shared  bool          // entry came from the shared tier
 }
 
 func (f *Front) newViewHandler(client string, plan *aggregate.Plan) *viewHandler {
@@ -198,7 +200,7 @@ func (h *viewHandler) revalidate(key string, values []string, r *http.Request) {
 		defer h.refreshing.Delete(key)
 		// Nobody waits for it: the view's own deadline bounds it.
 		_, _, _ = h.front.flights.Do(context.Background(), key, func(ctx context.Context) (*outcome, error) {
-			return h.execute(ctx, key, params, header, true, nil)
+			return h.fill(ctx, key, params, header)
 		})
 	}()
 }
@@ -219,13 +221,17 @@ func (h *viewHandler) miss(w http.ResponseWriter, r *http.Request, info *request
 	}
 	defer h.front.release()
 	params := append([]string(nil), values...) // outlives this request if others wait
-	out, shared, err := h.front.flights.Do(r.Context(), key, func(ctx context.Context) (*outcome, error) {
-		return h.execute(ctx, key, params, r.Header, true, nil)
+	out, joined, err := h.front.flights.Do(r.Context(), key, func(ctx context.Context) (*outcome, error) {
+		return h.fill(ctx, key, params, r.Header)
 	})
 	if info != nil {
-		info.cache = CacheMiss
-		if shared {
+		switch {
+		case joined:
 			info.cache = CacheCoalesced
+		case out != nil && out.shared:
+			info.cache = CacheShared
+		default:
+			info.cache = CacheMiss
 		}
 		if out != nil {
 			info.upstreams = out.summary
@@ -252,7 +258,63 @@ func (h *viewHandler) miss(w http.ResponseWriter, r *http.Request, info *request
 		return
 	}
 	w.Header()["Server-Timing"] = out.timing
+	if out.shared {
+		w.Header()["Age"] = ageValue(h.front.now().Sub(out.entry.StoredAt))
+		h.write(w, r, out.entry, hit, "")
+		return
+	}
 	h.write(w, r, out.entry, miss, "")
+}
+
+// fill answers a miss in memory: from the shared tier if a replica stored
+// the response there, else by running the view — after waiting for the
+// replica already running it, when replicas coalesce through a lock.
+func (h *viewHandler) fill(ctx context.Context, key string, params []string, header http.Header) (*outcome, error) {
+	tier := h.front.shared
+	if tier == nil {
+		return h.execute(ctx, key, params, header, true, nil)
+	}
+	epoch, start := h.front.cache.Epoch(), time.Now() // a purge during the lookup covers what it finds
+	if e, left, ok := tier.Get(ctx, key); ok {
+		if out := h.sharedHit(key, e, left, epoch, start); out != nil {
+			return out, nil
+		}
+	}
+	var lock *cache.Lock
+	if tier.Locking() {
+		var won bool
+		if lock, won = tier.TryLock(ctx, key); !won {
+			if e, left, ok := tier.Await(ctx, key); ok {
+				if out := h.sharedHit(key, e, left, epoch, start); out != nil {
+					return out, nil
+				}
+			}
+		}
+	}
+	out, err := h.execute(ctx, key, params, header, true, nil)
+	if err != nil {
+		lock.Release()
+		return nil, err
+	}
+	tier.Store(key, out.entry, out.ttl, lock)
+	return out, nil
+}
+
+// sharedHit keeps an entry found in the shared tier in memory for the rest
+// of its TTL. Nil if it is past the view's TTL: a stale copy is no answer
+// to a miss.
+func (h *viewHandler) sharedHit(key string, e *cache.Entry, left time.Duration, epoch uint64, start time.Time) *outcome {
+	if h.front.now().Sub(e.StoredAt) >= h.ttl {
+		return nil
+	}
+	e.Epoch = epoch
+	h.front.cache.Set(key, e, left)
+	return &outcome{
+		entry:   e,
+		timing:  []string{"redis;dur=" + strconv.FormatFloat(float64(time.Since(start).Microseconds())/1000, 'f', 1, 64) + `;desc="shared cache"`},
+		summary: "shared-cache",
+		shared:  true,
+	}
 }
 
 // mutate runs a mutation view: the body read within its bound and checked
@@ -289,7 +351,7 @@ func (h *viewHandler) mutate(w http.ResponseWriter, r *http.Request, info *reque
 		return
 	}
 	for _, view := range h.plan.Invalidates() {
-		h.front.cache.Purge(view, "")
+		h.front.purge(view)
 	}
 	h.write(w, r, out.entry, nil, "")
 }
@@ -336,7 +398,7 @@ func (h *viewHandler) serveStale(w http.ResponseWriter, r *http.Request, info *r
 func (h *viewHandler) execute(ctx context.Context, key string, params []string, header http.Header, store bool, body []byte) (*outcome, error) {
 	h.front.executing.Add(1)
 	defer h.front.executing.Add(-1)
-	epoch := h.front.cache.Epoch() // a purge while upstreams answer covers this result
+	epoch, fetched := h.front.cache.Epoch(), time.Now() // a purge while upstreams answer covers this result
 	res, err := h.front.engine.Run(ctx, h.plan, aggregate.Input{Params: params, Header: header, Variant: h.variant(header), Body: body})
 	if err != nil {
 		return nil, err
@@ -362,9 +424,10 @@ func (h *viewHandler) execute(ctx context.Context, key string, params []string, 
 		ttl = min(ttl, h.front.partialTTL)
 	}
 	out.entry = cache.NewEntry(res.Body, hdr, h.front.now())
-	out.entry.Tag, out.entry.Epoch = h.tag, epoch
+	out.entry.Tag, out.entry.Epoch, out.entry.Fetched = h.tag, epoch, fetched
 	if len(res.Missing) == 0 {
 		ttl += max(h.swr, h.sie) // kept past its TTL to stand in when needed
+		out.ttl = ttl            // degraded answers stay with the replica that made them
 	}
 	if store {
 		h.front.cache.Set(key, out.entry, ttl)

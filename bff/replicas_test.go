@@ -1,0 +1,447 @@
+package bff_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/bffproxy/bff/aggregate"
+	"github.com/bffproxy/bff/bff"
+	"github.com/bffproxy/bff/cache"
+	"github.com/bffproxy/bff/internal/demo"
+	"github.com/bffproxy/bff/internal/redistest"
+	"github.com/bffproxy/bff/internal/shared"
+	"github.com/bffproxy/bff/upstream"
+	"github.com/redis/go-redis/v9"
+)
+
+// fleet is several replicas of the BFF, each with its own memory cache,
+// over the same upstream servers and one Redis.
+type fleet struct {
+	upstreams map[string]*upstreamServer
+	replicas  []*replica
+}
+
+type replica struct {
+	front  *bff.Front
+	rdb    *shared.Redis
+	tier   *cache.Shared
+	counts *commandCounter
+}
+
+type fleetOptions struct {
+	replicas  int
+	redisURL  string
+	prefix    string
+	lock      bool
+	routeSets []bff.RouteSet
+	handlers  map[string]http.Handler // default: the demo upstreams
+}
+
+func newFleet(t *testing.T, o fleetOptions) *fleet {
+	t.Helper()
+	if o.routeSets == nil {
+		o.routeSets = builtinRoutes(t)
+	}
+	if o.handlers == nil {
+		o.handlers = map[string]http.Handler{}
+		for _, name := range demo.Names() {
+			h, _ := demo.Handler(name)
+			o.handlers[name] = h
+		}
+	}
+	f := &fleet{upstreams: map[string]*upstreamServer{}}
+	for name, h := range o.handlers {
+		f.upstreams[name] = newUpstreamServer(t, h)
+	}
+	for range o.replicas {
+		doers := map[string]aggregate.Doer{}
+		for name, srv := range f.upstreams {
+			c, err := upstream.New(upstream.Config{Name: name, BaseURL: srv.URL,
+				Retry: upstream.RetryConfig{Max: 1, WaitMin: time.Millisecond, WaitMax: 2 * time.Millisecond}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(c.CloseIdleConnections)
+			doers[name] = c
+		}
+		mem, err := cache.New(cache.Config{MaxBytes: 16 << 20})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(mem.Close)
+		counts := &commandCounter{}
+		rdb, err := shared.New(shared.Config{URL: o.redisURL, Prefix: o.prefix, OpenFor: 100 * time.Millisecond, Observer: counts})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = rdb.Close() })
+		// A long wait: on a loaded machine a waiter that gave up would
+		// fetch, and the test counts fetches.
+		tier, err := cache.NewShared(cache.SharedConfig{Redis: rdb, Memory: mem, Lock: o.lock, LockWait: 30 * time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(tier.Close)
+		front, err := bff.New(bff.Config{Engine: aggregate.NewEngine(doers), Cache: mem, Shared: tier,
+			SharedLimits: rdb, RouteSets: o.routeSets})
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.replicas = append(f.replicas, &replica{front: front, rdb: rdb, tier: tier, counts: counts})
+		waitFor(t, "the replica to read the purge log", tier.Synced)
+	}
+	return f
+}
+
+func (f *fleet) calls() int64 {
+	var n int64
+	for _, u := range f.upstreams {
+		n += u.calls.Load()
+	}
+	return n
+}
+
+func (r *replica) get(path string, header ...string) *httptest.ResponseRecorder {
+	req := httptest.NewRequest(http.MethodGet, path, nil)
+	req.RemoteAddr = "192.0.2.7:40000"
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	w := httptest.NewRecorder()
+	r.front.ServeHTTP(w, req)
+	return w
+}
+
+func fromShared(w *httptest.ResponseRecorder) bool {
+	return w.Code == http.StatusOK && w.Header().Get("X-Cache") == "HIT" &&
+		strings.HasPrefix(w.Header().Get("Server-Timing"), "redis;")
+}
+
+// commandCounter counts Redis commands by operation.
+type commandCounter struct {
+	mu  sync.Mutex
+	ops map[string]int
+}
+
+func (c *commandCounter) Command(op, _ string, _ time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.ops == nil {
+		c.ops = map[string]int{}
+	}
+	c.ops[op]++
+}
+
+func (c *commandCounter) Up(bool) {}
+
+func (c *commandCounter) count(op string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.ops[op]
+}
+
+// storedEntries counts the response entries in Redis under prefix.
+func storedEntries(t *testing.T, url, prefix string) int {
+	t.Helper()
+	opt, err := redis.ParseURL(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := redis.NewClient(opt)
+	defer func() { _ = c.Close() }()
+	keys, err := c.Keys(context.Background(), prefix+":e:*").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(keys)
+}
+
+// A response one replica fetched is served by another from Redis, with
+// no upstream call, and then from the second replica's memory.
+func TestReplicasShareHits(t *testing.T) {
+	url, prefix := redistest.Shared(t)
+	f := newFleet(t, fleetOptions{replicas: 2, redisURL: url, prefix: prefix})
+	a, b := f.replicas[0], f.replicas[1]
+
+	first := a.get("/web/home/7")
+	if first.Code != http.StatusOK || first.Header().Get("X-Cache") != "MISS" {
+		t.Fatalf("first request: %d %s", first.Code, first.Header().Get("X-Cache"))
+	}
+	fetched := f.calls()
+	waitFor(t, "the response to reach redis", func() bool { return storedEntries(t, url, prefix) == 1 })
+
+	w := b.get("/web/home/7")
+	if !fromShared(w) {
+		t.Fatalf("second replica: %d X-Cache=%s Server-Timing=%s; want a hit from redis",
+			w.Code, w.Header().Get("X-Cache"), w.Header().Get("Server-Timing"))
+	}
+	if w.Body.String() != first.Body.String() || w.Header().Get("Etag") != first.Header().Get("Etag") {
+		t.Errorf("the shared copy differs:\n%s %s\n%s %s", first.Body, first.Header().Get("Etag"), w.Body, w.Header().Get("Etag"))
+	}
+	if w.Header().Get("Age") == "" || w.Header().Get("Content-Type") != "application/json" || w.Header().Get("Cache-Control") != first.Header().Get("Cache-Control") {
+		t.Errorf("the shared copy's headers: %v", w.Header())
+	}
+	if n := f.calls(); n != fetched {
+		t.Errorf("upstream calls went from %d to %d; the second replica should have asked none", fetched, n)
+	}
+	gets := b.counts.count("get")
+	if w := b.get("/web/home/7"); w.Header().Get("X-Cache") != "HIT" || strings.HasPrefix(w.Header().Get("Server-Timing"), "redis;") {
+		t.Errorf("third request: X-Cache=%s Server-Timing=%s; want a memory hit", w.Header().Get("X-Cache"), w.Header().Get("Server-Timing"))
+	}
+	if n := b.counts.count("get"); n != gets {
+		t.Errorf("a memory hit asked redis")
+	}
+	// Other ids, languages and app versions are other entries.
+	if w := b.get("/web/home/8"); w.Header().Get("X-Cache") != "MISS" {
+		t.Errorf("another id: X-Cache=%s", w.Header().Get("X-Cache"))
+	}
+	if w := b.get("/web/home/7", "Accept-Language", "de"); w.Header().Get("X-Cache") != "MISS" {
+		t.Errorf("another language: X-Cache=%s", w.Header().Get("X-Cache"))
+	}
+}
+
+// Per-user responses are shared between replicas only with the same user.
+func TestReplicasKeepUsersApart(t *testing.T) {
+	url, prefix := redistest.Shared(t)
+	sets := []bff.RouteSet{{Client: "web", Views: []aggregate.View{{
+		Name: "web.me", Route: "/me",
+		Calls: []aggregate.Call{{Name: "me", Upstream: "echo", Path: "/me"}},
+		Cache: aggregate.CachePolicy{TTL: time.Minute, Scope: aggregate.ScopeUser},
+		Shape: []aggregate.Field{aggregate.Rename("who", "me.who")},
+	}}}}
+	echo := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_ = json.NewEncoder(w).Encode(map[string]string{"who": r.Header.Get("X-Test-User")})
+	})
+	f := newFleet(t, fleetOptions{replicas: 2, redisURL: url, prefix: prefix, routeSets: sets,
+		handlers: map[string]http.Handler{"echo": echo}})
+	a, b := f.replicas[0], f.replicas[1]
+	// The upstream cannot see the token here, so the body says nothing of
+	// the user; the cache key is what keeps them apart.
+	if w := a.get("/web/me", "Authorization", "Bearer alice"); w.Code != http.StatusOK {
+		t.Fatalf("alice: %d %s", w.Code, w.Body)
+	}
+	waitFor(t, "alice's entry in redis", func() bool { return storedEntries(t, url, prefix) == 1 })
+	if w := b.get("/web/me", "Authorization", "Bearer bob"); fromShared(w) {
+		t.Errorf("bob was served alice's entry from redis")
+	}
+	if w := b.get("/web/me", "Authorization", "Bearer alice"); !fromShared(w) {
+		t.Errorf("alice on the other replica: X-Cache=%s Server-Timing=%s; want her entry from redis",
+			w.Header().Get("X-Cache"), w.Header().Get("Server-Timing"))
+	}
+	if w := b.get("/web/me"); fromShared(w) {
+		t.Errorf("an anonymous caller was served alice's entry")
+	}
+}
+
+// A purge on one replica (the admin endpoint's, or a mutation's) reaches
+// the other's memory and the entries in Redis.
+func TestPurgeReachesEveryReplica(t *testing.T) {
+	url, prefix := redistest.Shared(t)
+	cart := &cartUpstream{}
+	f := newFleet(t, fleetOptions{replicas: 2, redisURL: url, prefix: prefix, routeSets: cartViews(),
+		handlers: map[string]http.Handler{"carts": cart}})
+	a, b := f.replicas[0], f.replicas[1]
+	if w := a.get("/web/cart"); w.Body.String() != `{"items":[]}` {
+		t.Fatalf("empty cart: %s", w.Body)
+	}
+	waitFor(t, "the cart in redis", func() bool { return storedEntries(t, url, prefix) == 1 })
+	if w := b.get("/web/cart"); !fromShared(w) {
+		t.Fatalf("b: X-Cache=%s; want the shared copy", w.Header().Get("X-Cache"))
+	}
+
+	// A mutation on b drops the cart from a's memory and from redis.
+	req := httptest.NewRequest(http.MethodPost, "/web/cart/items", strings.NewReader(`{"sku":"A-1","qty":1}`))
+	req.Header.Set("Content-Type", "application/json")
+	w := httptest.NewRecorder()
+	b.front.ServeHTTP(w, req)
+	if w.Code != http.StatusOK {
+		t.Fatalf("add: %d %s", w.Code, w.Body)
+	}
+	waitFor(t, "a to see the new cart", func() bool { return strings.Contains(a.get("/web/cart").Body.String(), "A-1") })
+
+	// An admin purge on a reaches b, whose copy came from redis.
+	if w := b.get("/web/cart"); !strings.Contains(w.Body.String(), "A-1") {
+		t.Fatalf("b after the mutation: %s", w.Body)
+	}
+	cart.mu.Lock()
+	cart.items = nil
+	cart.mu.Unlock()
+	if err := a.front.Purge("web.cart", ""); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "b to see the purge", func() bool { return b.get("/web/cart").Body.String() == `{"items":[]}` })
+	if w := a.get("/web/cart"); w.Body.String() != `{"items":[]}` {
+		t.Errorf("a after its own purge: %s", w.Body)
+	}
+}
+
+// A replica that was away when a purge was published reads it from the
+// purge log when it connects, before it reads anything from Redis.
+func TestLateReplicaReadsMissedPurges(t *testing.T) {
+	url, prefix := redistest.Shared(t)
+	cart := &cartUpstream{}
+	opts := fleetOptions{replicas: 1, redisURL: url, prefix: prefix, routeSets: cartViews(),
+		handlers: map[string]http.Handler{"carts": cart}}
+	f := newFleet(t, opts)
+	a := f.replicas[0]
+	a.get("/web/cart")
+	waitFor(t, "the cart in redis", func() bool { return storedEntries(t, url, prefix) == 1 })
+	if err := a.front.Purge("", "/web/cart"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the purge to be published", func() bool { return a.counts.count("purge") > 0 })
+
+	late := newFleet(t, opts) // its own upstream servers: any call it makes shows
+	if w := late.replicas[0].get("/web/cart"); fromShared(w) || late.calls() != 1 {
+		t.Errorf("the late replica served the purged entry from redis (upstream calls %d)", late.calls())
+	}
+}
+
+// A caller's rate limit holds across replicas.
+func TestRateLimitAcrossReplicas(t *testing.T) {
+	url, prefix := redistest.Shared(t)
+	sets := builtinRoutes(t)
+	for i := range sets {
+		if sets[i].Client == "web" {
+			sets[i].RateLimit = &bff.RateLimit{Limit: bff.Limit{Requests: 4, Window: time.Hour}}
+		}
+	}
+	f := newFleet(t, fleetOptions{replicas: 2, redisURL: url, prefix: prefix, routeSets: sets})
+	for i := range 7 {
+		w := f.replicas[i%2].get("/web/home/7")
+		want := http.StatusOK
+		if i >= 4 {
+			want = http.StatusTooManyRequests
+		}
+		if w.Code != want {
+			t.Fatalf("request %d, on replica %d: %d; want %d", i+1, i%2, w.Code, want)
+		}
+	}
+	// Another caller has a budget of its own.
+	req := httptest.NewRequest(http.MethodGet, "/web/home/7", nil)
+	req.RemoteAddr = "198.51.100.1:40000"
+	w := httptest.NewRecorder()
+	f.replicas[1].front.ServeHTTP(w, req)
+	if w.Code != http.StatusOK {
+		t.Errorf("another caller: %d", w.Code)
+	}
+}
+
+// With the lock on, replicas missing one key together make one fan-out:
+// the others wait for its result in Redis.
+func TestLockCoalescesAcrossReplicas(t *testing.T) {
+	url, prefix := redistest.Shared(t)
+	const n = 4
+	release := make(chan struct{})
+	var entered atomic.Int64
+	users, _ := demo.Handler("users")
+	gated := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		entered.Add(1)
+		<-release
+		users.ServeHTTP(w, r)
+	})
+	handlers := map[string]http.Handler{}
+	for _, name := range demo.Names() {
+		handlers[name], _ = demo.Handler(name)
+	}
+	handlers["users"] = gated
+	f := newFleet(t, fleetOptions{replicas: n, redisURL: url, prefix: prefix, lock: true, handlers: handlers})
+	var opened sync.Once
+	open := func() { opened.Do(func() { close(release) }) }
+	t.Cleanup(open) // before the servers close, should the test fail while requests wait
+
+	var wg sync.WaitGroup
+	responses := make([]*httptest.ResponseRecorder, n)
+	for i, r := range f.replicas {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			responses[i] = r.get("/web/home/7")
+		}()
+	}
+	// One replica is fetching; release it once every other one is waiting.
+	waitFor(t, "one fetch and the others waiting", func() bool {
+		waiting := 0
+		for _, r := range f.replicas {
+			if r.counts.count("await") > 0 {
+				waiting++
+			}
+		}
+		return entered.Load() >= 1 && waiting == n-1
+	})
+	open()
+	wg.Wait()
+	for i, w := range responses {
+		if w.Code != http.StatusOK || w.Body.String() != responses[0].Body.String() {
+			t.Errorf("replica %d: %d %s", i, w.Code, w.Body)
+		}
+	}
+	for name, u := range f.upstreams {
+		if c := u.calls.Load(); c != 1 && name != "catalog" {
+			t.Errorf("%s was called %d times by %d replicas; want 1", name, c, n)
+		}
+	}
+}
+
+// Redis dies under traffic: both replicas go on serving (memory tier,
+// local limits), say so in their status, and use Redis again once it is
+// back.
+func TestRedisDiesAndComesBack(t *testing.T) {
+	srv := redistest.Start(t)
+	sets := builtinRoutes(t)
+	for i := range sets {
+		sets[i].RateLimit = &bff.RateLimit{Limit: bff.Limit{Requests: 100_000, Window: time.Hour}}
+	}
+	f := newFleet(t, fleetOptions{replicas: 2, redisURL: srv.URL(), prefix: "bff", routeSets: sets})
+	a, b := f.replicas[0], f.replicas[1]
+	a.get("/web/home/1")
+	waitFor(t, "the entry in redis", func() bool { return storedEntries(t, srv.URL(), "bff") == 1 })
+	if w := b.get("/web/home/1"); !fromShared(w) {
+		t.Fatalf("before the outage: not shared")
+	}
+
+	srv.Kill()
+	for i := range 200 {
+		r := f.replicas[i%2]
+		path := fmt.Sprintf("/%s/home/%d", []string{"web", "mobile"}[i%3%2], 1+i%25)
+		if w := r.get(path); w.Code != http.StatusOK {
+			t.Fatalf("%s during the outage: %d %s", path, w.Code, w.Body)
+		}
+	}
+	for i, r := range f.replicas {
+		if st := r.rdb.Status(); !st.Degraded || st.LastError == "" {
+			t.Errorf("replica %d status during the outage: %+v", i, st)
+		}
+	}
+
+	srv.Restart()
+	id := 100
+	waitFor(t, "the replicas to share through redis again", func() bool {
+		id++
+		path := fmt.Sprintf("/web/home/%d", id)
+		if a.get(path).Code != http.StatusOK {
+			return false
+		}
+		// a writes in the background: give it a moment before b asks.
+		for range 50 {
+			if storedEntries(t, srv.URL(), "bff") > 0 {
+				break
+			}
+			time.Sleep(2 * time.Millisecond)
+		}
+		return fromShared(b.get(path))
+	})
+	for i, r := range f.replicas {
+		if st := r.rdb.Status(); st.Degraded {
+			t.Errorf("replica %d after recovery: %+v", i, st)
+		}
+	}
+}
