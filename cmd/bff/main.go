@@ -290,11 +290,18 @@ func serve(ctx context.Context, configPath, addrFlag, adminFlag string, getenv f
 	if err := metrics.WatchCache(respCache); err != nil {
 		return 1, err
 	}
+	rdb, tier, closeShared, err := sharedTier(cfg.Cache.Redis, respCache, metrics, log)
+	if err != nil {
+		return 1, err
+	}
+	defer closeShared() // after the executions have drained: they may still write
 
 	var ready, draining atomic.Bool
 	front, err := bff.New(bff.Config{
 		Engine:                aggregate.NewEngine(clients),
 		Cache:                 respCache,
+		Shared:                tier,
+		SharedLimits:          rdb,
 		Logger:                log,
 		AccessLog:             accessLogWriter(cfg, out),
 		AccessLogFormat:       accessLogFormat(cfg),
@@ -318,7 +325,7 @@ func serve(ctx context.Context, configPath, addrFlag, adminFlag string, getenv f
 		return 1, fmt.Errorf("listen: %w", err)
 	}
 	adminSrv, adminAddr, err := startAdmin(cfg, admin.Config{
-		Metrics: metrics, Front: front, Cache: respCache, Upstreams: adminUpstreams, Token: cfg.Admin.Token,
+		Metrics: metrics, Front: front, Cache: respCache, Upstreams: adminUpstreams, Token: cfg.Admin.Token, Redis: rdb,
 		Ready: ready.Load, Draining: draining.Load, Started: started, Version: version(),
 	}, log)
 	if err != nil {

@@ -15,6 +15,7 @@ import (
 	"github.com/bffproxy/bff/aggregate"
 	"github.com/bffproxy/bff/bff"
 	"github.com/bffproxy/bff/cache"
+	"github.com/bffproxy/bff/internal/shared"
 	"github.com/bffproxy/bff/internal/telemetry"
 	"github.com/bffproxy/bff/upstream"
 	"github.com/go-chi/chi/v5"
@@ -36,6 +37,9 @@ type Config struct {
 	Front     *bff.Front
 	Cache     *cache.Cache
 	Upstreams []Upstream
+	// Redis, if set, is the link to the shared tier; its state is part of
+	// /readyz and the status (a degraded link leaves the BFF ready).
+	Redis *shared.Redis
 	// Token, if set, is required as "Authorization: Bearer TOKEN" on every
 	// endpoint but /healthz, /readyz and the status page's HTML (which holds
 	// no data; it sends the token on its own requests).
@@ -115,6 +119,9 @@ func (h *handler) authorize(next http.Handler) http.Handler {
 func (h *handler) readyz(w http.ResponseWriter, _ *http.Request) {
 	ready := (h.cfg.Ready == nil || h.cfg.Ready()) && !h.draining()
 	body := map[string]any{"status": "ready", "draining": h.draining()}
+	if h.cfg.Redis != nil {
+		body["redis"] = h.cfg.Redis.Status()
+	}
 	status := http.StatusOK
 	if !ready {
 		body["status"], status = "not ready", http.StatusServiceUnavailable
@@ -258,6 +265,7 @@ type cacheStatus struct {
 	Misses    uint64 `json:"misses"`
 	Coalesced uint64 `json:"coalesced"`
 	Stale     uint64 `json:"stale"`
+	Shared    uint64 `json:"shared_hits"`
 	Bytes     int64  `json:"bytes"`
 	MaxBytes  int64  `json:"max_bytes"`
 	Entries   int64  `json:"entries"`
@@ -280,13 +288,14 @@ func (h *handler) status(w http.ResponseWriter, _ *http.Request) {
 		cs.Misses += v.Cache["miss"]
 		cs.Coalesced += v.Cache["coalesced"]
 		cs.Stale += v.Cache["stale"]
+		cs.Shared += v.Cache["shared"]
 		views = append(views, v)
 	}
 	if h.cfg.Cache != nil {
 		st := h.cfg.Cache.Stats()
 		cs.Enabled, cs.Bytes, cs.MaxBytes, cs.Entries, cs.Evictions = st.Enabled, st.Bytes, st.MaxBytes, st.Entries, st.Evictions
 	}
-	writeJSON(w, http.StatusOK, map[string]any{
+	status := map[string]any{
 		"version":        h.cfg.Version,
 		"started":        h.cfg.Started.UTC().Format(time.RFC3339),
 		"now":            now.UTC().Format(time.RFC3339Nano),
@@ -296,7 +305,11 @@ func (h *handler) status(w http.ResponseWriter, _ *http.Request) {
 		"upstreams":      h.upstreamList(),
 		"views":          views,
 		"cache":          cs,
-	})
+	}
+	if h.cfg.Redis != nil {
+		status["redis"] = h.cfg.Redis.Status()
+	}
+	writeJSON(w, http.StatusOK, status)
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -582,7 +582,7 @@ func checkStatusContract(t *testing.T, body []byte) {
 	if err := json.Unmarshal(body, &top); err != nil {
 		t.Fatal(err)
 	}
-	wantKeys(t, "cache", top.Cache, "enabled", "hits", "misses", "coalesced", "stale", "bytes", "max_bytes", "entries", "evictions")
+	wantKeys(t, "cache", top.Cache, "enabled", "hits", "misses", "coalesced", "stale", "shared_hits", "bytes", "max_bytes", "entries", "evictions")
 	for _, u := range top.Upstreams {
 		wantKeys(t, "upstream", u, "name", "url", "breaker", "calls", "retries", "in_flight", "last_error")
 		var b struct{ Breaker json.RawMessage }
@@ -594,7 +594,7 @@ func checkStatusContract(t *testing.T, body []byte) {
 		var parts struct{ Requests, Cache json.RawMessage }
 		_ = json.Unmarshal(v, &parts)
 		wantKeys(t, "view requests", parts.Requests, "2xx", "3xx", "4xx", "5xx")
-		wantKeys(t, "view cache", parts.Cache, "hit", "miss", "coalesced", "stale")
+		wantKeys(t, "view cache", parts.Cache, "hit", "miss", "coalesced", "stale", "shared")
 	}
 }
 

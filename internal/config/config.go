@@ -157,6 +157,23 @@ type Cache struct {
 	// MaxBytes bounds the cache; 0 turns it off. Default 64 MiB.
 	MaxBytes   *int64        `yaml:"max_bytes"`
 	PartialTTL time.Duration `yaml:"partial_ttl"` // default 1s
+	// Redis, if its URL is set, is the second tier shared by replicas,
+	// and where rate-limit counters live.
+	Redis Redis `yaml:"redis"`
+}
+
+// Redis is the shared tier: see cache.SharedConfig and shared.Config.
+type Redis struct {
+	// URL is redis://[user:password@]host:port[/db] (rediss:// for TLS).
+	// BFF_REDIS_URL overrides it: the place for a password.
+	URL            string        `yaml:"url"`
+	Prefix         string        `yaml:"prefix"`  // default "bff"
+	Timeout        time.Duration `yaml:"timeout"` // per command, default 100ms
+	Lock           bool          `yaml:"lock"`
+	LockWait       time.Duration `yaml:"lock_wait"` // default 1s
+	LockTTL        time.Duration `yaml:"lock_ttl"`  // default 10s
+	MaxValueBytes  int           `yaml:"max_value_bytes"`
+	PurgeRetention time.Duration `yaml:"purge_retention"` // default 24h
 }
 
 // UpstreamConfig is one upstream API. An upstream without a URL is served by
@@ -229,7 +246,7 @@ var upstreamNameRE = regexp.MustCompile(`^[a-z][a-z0-9_-]*$`)
 
 // ApplyEnv overrides the file with BFF_* environment variables:
 // BFF_ADDR, BFF_ADMIN_ADDR, BFF_ADMIN_TOKEN, BFF_TRACING_ENDPOINT, BFF_CACHE_MAX_BYTES,
-// BFF_VIEWS_DIR, BFF_LOG_FORMAT, BFF_LOG_LEVEL, BFF_ACCESS_LOG and
+// BFF_REDIS_URL, BFF_VIEWS_DIR, BFF_LOG_FORMAT, BFF_LOG_LEVEL, BFF_ACCESS_LOG and
 // BFF_UPSTREAM_<NAME>_URL for every upstream in the file.
 func (c *Config) ApplyEnv(getenv func(string) string) error {
 	if v := getenv("BFF_ADDR"); v != "" {
@@ -257,6 +274,9 @@ func (c *Config) ApplyEnv(getenv func(string) string) error {
 			return fmt.Errorf("BFF_CACHE_MAX_BYTES=%q: want a byte count >= 0", v)
 		}
 		c.Cache.MaxBytes = &n
+	}
+	if v := getenv("BFF_REDIS_URL"); v != "" {
+		c.Cache.Redis.URL = v
 	}
 	if v := getenv("BFF_VIEWS_DIR"); v != "" {
 		c.Views.Dir = v
@@ -333,6 +353,12 @@ func (c *Config) validate() error {
 	}
 	if c.Cache.MaxBytes != nil && *c.Cache.MaxBytes < 0 {
 		return fmt.Errorf("config: cache.max_bytes %d must not be negative", *c.Cache.MaxBytes)
+	}
+	if r := c.Cache.Redis; r.Timeout < 0 || r.LockWait < 0 || r.LockTTL < 0 || r.MaxValueBytes < 0 || r.PurgeRetention < 0 {
+		return fmt.Errorf("config: cache.redis: timeout, lock_wait, lock_ttl, max_value_bytes and purge_retention must not be negative")
+	}
+	if r := c.Cache.Redis; r.URL == "" && (r.Lock || r.Prefix != "") {
+		return fmt.Errorf("config: cache.redis has settings but no url (set cache.redis.url or BFF_REDIS_URL)")
 	}
 	for _, name := range c.UpstreamNames() {
 		u := c.Upstreams[name]

@@ -71,7 +71,7 @@ func New() *Metrics {
 	}, view)
 	m.cacheLookup = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "bff_cache_requests_total",
-		Help: "View requests by cache result: hit, miss (the view ran), coalesced (waited for an identical request), stale (a copy past its TTL was served).",
+		Help: "View requests by cache result: hit, miss (the view ran), coalesced (waited for an identical request), stale (a copy past its TTL was served), shared (a memory miss served from Redis).",
 	}, append(view, "result"))
 	m.shed = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "bff_shed_total", Help: "Requests turned away with 503 before any upstream work because too many were in progress.",
@@ -133,7 +133,7 @@ type ViewRecorder struct {
 	partial      prometheus.Counter
 	shed         prometheus.Counter
 	missing      *prometheus.CounterVec
-	cache        [5]prometheus.Counter // index bff.CacheResult; [0] unused
+	cache        [6]prometheus.Counter // index bff.CacheResult; [0] unused
 
 	mu           sync.Mutex // guards the latency baselines of the status page
 	older, newer *histogramBaseline
@@ -164,6 +164,7 @@ func (m *Metrics) View(client, view string) bff.ViewMetrics {
 		r.cache[bff.CacheMiss] = m.cacheLookup.WithLabelValues(client, view, "miss")
 		r.cache[bff.CacheCoalesced] = m.cacheLookup.WithLabelValues(client, view, "coalesced")
 		r.cache[bff.CacheStale] = m.cacheLookup.WithLabelValues(client, view, "stale")
+		r.cache[bff.CacheShared] = m.cacheLookup.WithLabelValues(client, view, "shared")
 	}
 	m.views[key] = r
 	return r

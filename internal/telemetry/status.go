@@ -40,7 +40,7 @@ func (m *Metrics) ViewStats(client, view string) (ViewStats, bool) {
 		s.Requests[string(rune('0'+class))+"xx"] = counterValue(r.byClass[class])
 	}
 	s.Partial = counterValue(r.partial)
-	for i, name := range []string{1: "hit", 2: "miss", 3: "coalesced", 4: "stale"} {
+	for i, name := range []string{1: "hit", 2: "miss", 3: "coalesced", 4: "stale", 5: "shared"} {
 		if i > 0 && r.cache[i] != nil {
 			s.Cache[name] = counterValue(r.cache[i])
 		}
