@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -444,4 +445,72 @@ func TestRedisDiesAndComesBack(t *testing.T) {
 			t.Errorf("replica %d after recovery: %+v", i, st)
 		}
 	}
+}
+
+// BenchmarkSharedHit is a hit in the shared tier: the memory tier is off,
+// so every request asks Redis (on loopback) and serves what it holds.
+// Compare with BenchmarkHit, a hit in memory.
+func BenchmarkSharedHit(b *testing.B) {
+	url, prefix := redistest.Shared(b)
+	doers := map[string]aggregate.Doer{}
+	for name, h := range demoHandlers() {
+		srv := httptest.NewServer(h)
+		b.Cleanup(srv.Close)
+		c, err := upstream.New(upstream.Config{Name: name, BaseURL: srv.URL})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(c.CloseIdleConnections)
+		doers[name] = c
+	}
+	off, _ := cache.New(cache.Config{})
+	rdb, err := shared.New(shared.Config{URL: url, Prefix: prefix})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = rdb.Close() })
+	tier, err := cache.NewShared(cache.SharedConfig{Redis: rdb, Memory: off})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(tier.Close)
+	for deadline := time.Now().Add(10 * time.Second); !tier.Synced(); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			b.Fatal("the purge log was not read")
+		}
+	}
+	f, err := bff.New(bff.Config{Engine: aggregate.NewEngine(doers), Cache: off, Shared: tier, RouteSets: builtinRoutes(b)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	reqs := make([]*http.Request, 100)
+	for i := range reqs {
+		reqs[i] = httptest.NewRequest(http.MethodGet, "/web/home/"+strconv.Itoa(i+1), nil)
+		f.ServeHTTP(&discardWriter{h: http.Header{}}, reqs[i])
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+		w := &discardWriter{h: http.Header{}}
+		f.ServeHTTP(w, reqs[len(reqs)-1])
+		if w.h.Get("X-Cache") == "HIT" {
+			break
+		}
+		if time.Now().After(deadline) {
+			b.Fatal("the entries did not reach redis")
+		}
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		w := &discardWriter{h: make(http.Header, 16)}
+		i := 0
+		for pb.Next() {
+			clear(w.h)
+			f.ServeHTTP(w, reqs[i%len(reqs)])
+			if w.h.Get("X-Cache") != "HIT" {
+				b.Errorf("request %d: X-Cache %q", i, w.h.Get("X-Cache"))
+				return
+			}
+			i++
+		}
+	})
 }

@@ -49,7 +49,7 @@ func appendString(b []byte, s string) []byte {
 	return append(binary.AppendUvarint(b, uint64(len(s))), s...)
 }
 
-// decodeEntry reads what encodeEntry wrote. Anything else (another
+// decodeEntry reads what encodeEntry wrote; the entry keeps b's bytes. Anything else (another
 // program's value under our prefix, a truncated write) is errCorrupt,
 // never a panic, and no length in the data can make it allocate more
 // than the data's own size.
@@ -81,8 +81,7 @@ func decodeEntry(b []byte) (e *Entry, ttl time.Duration, err error) {
 	if !d.ok || ttlNS <= 0 {
 		return nil, 0, errCorrupt
 	}
-	body := append([]byte(nil), d.b...) // the client's buffer is not ours to keep
-	e = NewEntry(body, header, time.Unix(0, stored))
+	e = NewEntry(d.b, header, time.Unix(0, stored)) // b is the caller's to give: not copied
 	e.Fetched, e.Tag = time.Unix(0, fetched), tag
 	return e, time.Duration(ttlNS), nil
 }

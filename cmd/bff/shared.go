@@ -11,8 +11,9 @@ import (
 )
 
 // sharedTier connects to Redis when the config names it: the link (for
-// rate limits and status) and the second cache tier, which needs the
-// memory tier on. Both are nil without Redis; close releases what was made.
+// rate limits and status) and the second cache tier. With the memory tier
+// off (max_bytes 0), responses are cached in Redis alone. Both are nil
+// without Redis; close releases what was made.
 func sharedTier(cfg config.Redis, memory *cache.Cache, metrics *telemetry.Metrics, log *slog.Logger) (rdb *shared.Redis, tier *cache.Shared, close func(), err error) {
 	if cfg.URL == "" {
 		return nil, nil, func() {}, nil
@@ -24,10 +25,6 @@ func sharedTier(cfg config.Redis, memory *cache.Cache, metrics *telemetry.Metric
 	rdb, err = shared.New(shared.Config{URL: cfg.URL, Prefix: cfg.Prefix, Timeout: cfg.Timeout, Logger: log, Observer: rec})
 	if err != nil {
 		return nil, nil, nil, err
-	}
-	if !memory.Enabled() {
-		log.Warn("redis: the memory cache is off, so the shared cache tier is too; rate limits are still shared")
-		return rdb, nil, func() { _ = rdb.Close() }, nil
 	}
 	tier, err = cache.NewShared(cache.SharedConfig{
 		Redis: rdb, Memory: memory, Lock: cfg.Lock, LockWait: cfg.LockWait, LockTTL: cfg.LockTTL,
@@ -42,6 +39,6 @@ func sharedTier(cfg config.Redis, memory *cache.Cache, metrics *telemetry.Metric
 		_ = rdb.Close()
 		return nil, nil, nil, err
 	}
-	log.Info("redis: shared cache tier and rate limits on", "prefix", rdb.Prefix(), "lock", cfg.Lock)
+	log.Info("redis: shared cache tier and rate limits on", "prefix", rdb.Prefix(), "lock", cfg.Lock, "memory_tier", memory.Enabled())
 	return rdb, tier, func() { tier.Close(); _ = rdb.Close() }, nil
 }

@@ -42,6 +42,7 @@ upstreams:
 		"BFF_UPSTREAM_ORDERS_URL": "http://orders.env:2",
 		"BFF_UPSTREAM_RECS_URL":   "http://recs.env:3",
 		"BFF_CACHE_MAX_BYTES":     "0",
+		"BFF_REDIS_URL":           "redis://redis.env:6379/2",
 	})
 	err = c.ApplyEnv(getenv)
 	if err == nil {
@@ -52,6 +53,9 @@ upstreams:
 	}
 	if c.Addr != "0.0.0.0:9000" {
 		t.Errorf("addr %q", c.Addr)
+	}
+	if c.Cache.Redis.URL != "redis://redis.env:6379/2" {
+		t.Errorf("redis url %q: BFF_REDIS_URL must set it", c.Cache.Redis.URL)
 	}
 	if got := c.CacheMaxBytes(99); got != 0 {
 		t.Errorf("cache max bytes %d: the environment must win over the file", got)
@@ -102,6 +106,8 @@ func TestBadConfigIsAnError(t *testing.T) {
 		{"bad log format", "log: {format: xml}\n", nil, "log.format"},
 		{"bad cache env", "", map[string]string{"BFF_CACHE_MAX_BYTES": "lots"}, "BFF_CACHE_MAX_BYTES"},
 		{"bad access log env", "", map[string]string{"BFF_ACCESS_LOG": "maybe"}, "BFF_ACCESS_LOG"},
+		{"redis settings without a url", "cache:\n  redis: {lock: true}\n", nil, "cache.redis has settings but no url"},
+		{"negative redis timeout", "cache:\n  redis: {url: redis://r:6379, timeout: -1s}\n", nil, "must not be negative"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -1,0 +1,80 @@
+package main
+
+import (
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/bffproxy/bff/internal/redistest"
+)
+
+func readyz(t *testing.T, admin string) (int, map[string]any) {
+	t.Helper()
+	code, body := request(t, http.MethodGet, "http://"+admin+"/readyz")
+	var v map[string]any
+	if err := json.Unmarshal([]byte(body), &v); err != nil {
+		t.Fatalf("readyz body %q: %v", body, err)
+	}
+	return code, v
+}
+
+// Two replicas of the binary configured with BFF_REDIS_URL share hits;
+// with Redis killed they go on answering, say so once in the log and in
+// /readyz, and stay ready.
+func TestReplicasWithRedis(t *testing.T) {
+	srv := redistest.Start(t)
+	f := newFakeUpstreams(t, nil, nil)
+	env := f.env()
+	env["BFF_REDIS_URL"] = srv.URL()
+	a, _, _ := start(t, env, "")
+	b, logs, _ := start(t, env, "")
+
+	if code, _ := request(t, http.MethodGet, "http://"+a.Public+"/web/home/7"); code != http.StatusOK {
+		t.Fatalf("a: %d", code)
+	}
+	calls := f.calls.Load()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp, err := http.Get("http://" + b.Public + "/web/home/7")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if strings.HasPrefix(resp.Header.Get("Server-Timing"), "redis;") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("b never served a's response from redis: X-Cache %s", resp.Header.Get("X-Cache"))
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if f.calls.Load() > calls+3 { // b may have fetched once, before a's write landed
+		t.Errorf("upstream calls went from %d to %d", calls, f.calls.Load())
+	}
+	code, v := readyz(t, b.Admin)
+	if r, _ := v["redis"].(map[string]any); code != http.StatusOK || r == nil || r["degraded"] != false {
+		t.Errorf("readyz with redis up: %d %v", code, v)
+	}
+
+	srv.Kill()
+	for i := range 30 {
+		for _, l := range []listeners{a, b} {
+			if code, body := request(t, http.MethodGet, "http://"+l.Public+"/mobile/home/"+string(rune('1'+i%9))); code != http.StatusOK {
+				t.Fatalf("with redis down: %d %s", code, body)
+			}
+		}
+	}
+	code, v = readyz(t, b.Admin)
+	if r, _ := v["redis"].(map[string]any); code != http.StatusOK || r == nil || r["degraded"] != true || r["last_error"] == "" {
+		t.Errorf("readyz with redis down: %d %v; want 200 and degraded", code, v)
+	}
+	// Logs are flushed a few times a second.
+	for end := time.Now().Add(10 * time.Second); !strings.Contains(logs.String(), "redis is unreachable") && time.Now().Before(end); {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if n := strings.Count(logs.String(), "redis is unreachable"); n != 1 {
+		t.Errorf("the degradation was logged %d times; want once:\n%s", n, logs.String())
+	}
+}
