@@ -22,19 +22,36 @@ func (w *discardWriter) Header() http.Header         { return w.h }
 func (w *discardWriter) Write(b []byte) (int, error) { return len(b), nil }
 func (w *discardWriter) WriteHeader(int)             {}
 
-func benchFront(b *testing.B, cacheBytes int64, accessLog bool) (*bff.Front, *cache.Cache) {
-	b.Helper()
+// demoUpstreams serves the demo upstreams over loopback and returns a
+// client of each, configured by tweak if set.
+func demoUpstreams(tb testing.TB, tweak func(*upstream.Config)) map[string]aggregate.Doer {
+	tb.Helper()
 	doers := map[string]aggregate.Doer{}
 	for name, h := range demoHandlers() {
 		srv := httptest.NewServer(h)
-		b.Cleanup(srv.Close)
-		c, err := upstream.New(upstream.Config{Name: name, BaseURL: srv.URL})
-		if err != nil {
-			b.Fatal(err)
-		}
-		b.Cleanup(c.CloseIdleConnections)
-		doers[name] = c
+		tb.Cleanup(srv.Close)
+		doers[name] = clientFor(tb, name, srv.URL, tweak)
 	}
+	return doers
+}
+
+func clientFor(tb testing.TB, name, url string, tweak func(*upstream.Config)) *upstream.Client {
+	tb.Helper()
+	cfg := upstream.Config{Name: name, BaseURL: url}
+	if tweak != nil {
+		tweak(&cfg)
+	}
+	c, err := upstream.New(cfg)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(c.CloseIdleConnections)
+	return c
+}
+
+func benchFront(b *testing.B, cacheBytes int64, accessLog bool) (*bff.Front, *cache.Cache) {
+	b.Helper()
+	doers := demoUpstreams(b, nil)
 	rc, err := cache.New(cache.Config{MaxBytes: cacheBytes})
 	if err != nil {
 		b.Fatal(err)

@@ -17,7 +17,6 @@ import (
 	"github.com/bffproxy/bff/bff"
 	"github.com/bffproxy/bff/cache"
 	"github.com/bffproxy/bff/internal/auth"
-	"github.com/bffproxy/bff/upstream"
 	"github.com/golang-jwt/jwt/v5"
 )
 
@@ -94,17 +93,7 @@ func BenchmarkEdgeHit(b *testing.B) {
 
 func edgeFront(b *testing.B, sets []bff.RouteSet) (*bff.Front, *cache.Cache) {
 	b.Helper()
-	doers := map[string]aggregate.Doer{}
-	for name, h := range demoHandlers() {
-		srv := httptest.NewServer(h)
-		b.Cleanup(srv.Close)
-		c, err := upstream.New(upstream.Config{Name: name, BaseURL: srv.URL})
-		if err != nil {
-			b.Fatal(err)
-		}
-		b.Cleanup(c.CloseIdleConnections)
-		doers[name] = c
-	}
+	doers := demoUpstreams(b, nil)
 	rc, err := cache.New(cache.Config{MaxBytes: 64 << 20})
 	if err != nil {
 		b.Fatal(err)

@@ -65,13 +65,9 @@ func newFleet(t *testing.T, o fleetOptions) *fleet {
 	for range o.replicas {
 		doers := map[string]aggregate.Doer{}
 		for name, srv := range f.upstreams {
-			c, err := upstream.New(upstream.Config{Name: name, BaseURL: srv.URL,
-				Retry: upstream.RetryConfig{Max: 1, WaitMin: time.Millisecond, WaitMax: 2 * time.Millisecond}})
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(c.CloseIdleConnections)
-			doers[name] = c
+			doers[name] = clientFor(t, name, srv.URL, func(c *upstream.Config) {
+				c.Retry = upstream.RetryConfig{Max: 1, WaitMin: time.Millisecond, WaitMax: 2 * time.Millisecond}
+			})
 		}
 		mem, err := cache.New(cache.Config{MaxBytes: 16 << 20})
 		if err != nil {
@@ -452,17 +448,7 @@ func TestRedisDiesAndComesBack(t *testing.T) {
 // Compare with BenchmarkHit, a hit in memory.
 func BenchmarkSharedHit(b *testing.B) {
 	url, prefix := redistest.Shared(b)
-	doers := map[string]aggregate.Doer{}
-	for name, h := range demoHandlers() {
-		srv := httptest.NewServer(h)
-		b.Cleanup(srv.Close)
-		c, err := upstream.New(upstream.Config{Name: name, BaseURL: srv.URL})
-		if err != nil {
-			b.Fatal(err)
-		}
-		b.Cleanup(c.CloseIdleConnections)
-		doers[name] = c
-	}
+	doers := demoUpstreams(b, nil)
 	off, _ := cache.New(cache.Config{})
 	rdb, err := shared.New(shared.Config{URL: url, Prefix: prefix})
 	if err != nil {
