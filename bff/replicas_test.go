@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -122,19 +123,30 @@ func fromShared(w *httptest.ResponseRecorder) bool {
 		strings.HasPrefix(w.Header().Get("Server-Timing"), "redis;")
 }
 
-// commandCounter counts Redis commands by operation.
+// commandCounter counts Redis commands by operation, and those the
+// breaker rejected without asking.
 type commandCounter struct {
-	mu  sync.Mutex
-	ops map[string]int
+	mu       sync.Mutex
+	ops      map[string]int
+	refusals int
 }
 
-func (c *commandCounter) Command(op, _ string, _ time.Duration) {
+func (c *commandCounter) Command(op, outcome string, _ time.Duration) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.ops == nil {
 		c.ops = map[string]int{}
 	}
 	c.ops[op]++
+	if outcome == "rejected" {
+		c.refusals++
+	}
+}
+
+func (c *commandCounter) rejected() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.refusals
 }
 
 func (c *commandCounter) Up(bool) {}
@@ -499,4 +511,74 @@ func BenchmarkSharedHit(b *testing.B) {
 			i++
 		}
 	})
+}
+
+// A Redis that accepts connections and never answers (a hung server, a
+// black-holed network) is worse than one that is down: each command waits
+// for its deadline. After three such waits the breaker stops asking, and
+// every request is served from memory and local limits.
+func TestHungRedisIsAskedThreeTimes(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var conns []net.Conn
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		_ = l.Close()
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range conns {
+			_ = c.Close()
+		}
+	})
+	sets := builtinRoutes(t)
+	for i := range sets {
+		sets[i].RateLimit = &bff.RateLimit{Limit: bff.Limit{Requests: 1000, Window: time.Hour}}
+	}
+	doers := demoUpstreams(t, nil)
+	mem, _ := cache.New(cache.Config{MaxBytes: 1 << 20})
+	t.Cleanup(mem.Close)
+	counts := &commandCounter{}
+	rdb, err := shared.New(shared.Config{URL: "redis://" + l.Addr().String(), Timeout: 20 * time.Millisecond, OpenFor: time.Hour, Observer: counts})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = rdb.Close() })
+	tier, err := cache.NewShared(cache.SharedConfig{Redis: rdb, Memory: mem})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(tier.Close)
+	front, err := bff.New(bff.Config{Engine: aggregate.NewEngine(doers), Cache: mem, Shared: tier, SharedLimits: rdb, RouteSets: sets})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &replica{front: front}
+	for i := range 50 {
+		if w := r.get(fmt.Sprintf("/web/home/%d", 1+i%10)); w.Code != http.StatusOK {
+			t.Fatalf("request %d: %d %s", i, w.Code, w.Body)
+		}
+	}
+	if st := rdb.Status(); !st.Degraded || st.LastError == "" {
+		t.Errorf("status %+v; want degraded", st)
+	}
+	asked := 0
+	for _, op := range []string{"get", "set", "ratelimit", "purges", "purge"} {
+		asked += counts.count(op)
+	}
+	if rejected := counts.rejected(); asked-rejected > 3 {
+		t.Errorf("redis was asked %d times (%d rejected without asking); want 3 before the breaker opened", asked-rejected, rejected)
+	}
 }
