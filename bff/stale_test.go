@@ -1,6 +1,7 @@
 package bff_test
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"strings"
@@ -96,6 +97,11 @@ func TestStaleWhileRevalidate(t *testing.T) {
 	wg.Wait()
 	close(gate)
 	waitFor(t, "the background refresh", func() bool { return h.calls("users") == 2 })
+	// Until the refresh has stored its result, a request would find the
+	// stale copy and, the refresh being over, start another one.
+	if err := h.front.Drain(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 	h.cache.Wait()
 	waitFor(t, "the refreshed entry", func() bool {
 		w := h.get(t, "/web/profile/1")

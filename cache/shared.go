@@ -36,7 +36,7 @@ type SharedConfig struct {
 	// MaxValueBytes keeps larger responses in memory only. Default 1 MiB.
 	MaxValueBytes int
 	// PurgeRetention is how long purges are remembered in Redis for
-	// replicas that were away: longer than any entry lives. Default 24h.
+	// replicas that were away; no entry lives longer in Redis. Default 1h.
 	PurgeRetention time.Duration
 	// ClockSkew is how far replicas' clocks may disagree: a purge covers
 	// shared entries fetched up to this long after it. Default 250ms.
@@ -68,13 +68,18 @@ type Shared struct {
 	dropped atomic.Uint64
 
 	mu      sync.Mutex
-	known   []sharedPurge       // purges seen, newest last
+	known   []sharedPurge       // purges seen, by At, oldest first; at most maxKnownPurges
 	seen    map[string]struct{} // their ids
 	pending []sharedPurge       // to publish when Redis takes them
 	kick    chan struct{}
 	seq     atomic.Uint64
 	synced  atomic.Bool // purges read from Redis since the last (re)subscription
 }
+
+// maxKnownPurges bounds the purges remembered, here and in Redis's log.
+// Past it the oldest collapse into one purge of everything at the newest
+// of them: more is hidden than was asked, never less.
+const maxKnownPurges = 4096
 
 // sharedPurge is a purge as replicas tell each other: At is the purging
 // replica's clock.
@@ -106,7 +111,7 @@ func NewShared(cfg SharedConfig) (*Shared, error) {
 		lockTTL:  def(cfg.LockTTL, 10*time.Second),
 		lockWait: def(cfg.LockWait, time.Second),
 		maxValue: cfg.MaxValueBytes,
-		keep:     def(cfg.PurgeRetention, 24*time.Hour),
+		keep:     def(cfg.PurgeRetention, time.Hour),
 		skew:     def(cfg.ClockSkew, 250*time.Millisecond),
 		log:      cfg.Logger,
 		origin:   hex.EncodeToString(id[:]),
@@ -207,6 +212,9 @@ func (s *Shared) Store(key string, e *Entry, ttl time.Duration, lock *Lock) {
 		lock.Release()
 		return
 	}
+	// No entry outlives the purge log: a replica away longer than that
+	// could not know what covers it.
+	ttl = min(ttl, s.keep)
 	s.tasks.Add(1)
 	go func() {
 		defer s.tasks.Done()
@@ -332,17 +340,28 @@ func (s *Shared) remember(p sharedPurge) bool {
 	if _, dup := s.seen[p.ID]; dup {
 		return false
 	}
-	horizon := time.Now().Add(-s.keep).UnixNano()
-	kept := s.known[:0]
-	for _, q := range s.known {
-		if q.At >= horizon {
-			kept = append(kept, q)
-		} else {
-			delete(s.seen, q.ID)
-		}
-	}
-	s.known = append(kept, p)
 	s.seen[p.ID] = struct{}{}
+	// Purges arrive nearly in order: insert from the back.
+	i := len(s.known)
+	for i > 0 && s.known[i-1].At > p.At {
+		i--
+	}
+	s.known = slices.Insert(s.known, i, p)
+	horizon := time.Now().Add(-s.keep).UnixNano()
+	drop := 0
+	for drop < len(s.known) && s.known[drop].At < horizon {
+		drop++
+	}
+	if over := len(s.known) - drop - maxKnownPurges; over > 0 {
+		floor := s.known[drop+over] // becomes a purge of everything at its time
+		drop += over
+		floor.Tag, floor.Prefixes = "", []string{""}
+		s.known[drop] = floor
+	}
+	for _, q := range s.known[:drop] {
+		delete(s.seen, q.ID)
+	}
+	s.known = slices.Delete(s.known, 0, drop)
 	return true
 }
 
@@ -352,8 +371,10 @@ func (s *Shared) purged(key, tag string, fetched time.Time) bool {
 	at := fetched.Add(-s.skew).UnixNano()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for _, p := range s.known {
-		if at < p.At && (p.Tag == "" || p.Tag == tag) &&
+	// Only purges after the fetch matter: newest first, stop at the fetch.
+	for i := len(s.known) - 1; i >= 0 && s.known[i].At > at; i-- {
+		p := &s.known[i]
+		if (p.Tag == "" || p.Tag == tag) &&
 			slices.ContainsFunc(p.Prefixes, func(pre string) bool { return strings.HasPrefix(key, pre) }) {
 			return true
 		}
@@ -412,9 +433,46 @@ func (s *Shared) send(p sharedPurge) bool {
 			tx.Publish(ctx, s.channel(), msg)
 			return nil
 		})
-		return err
+		if err != nil {
+			return err
+		}
+		return s.trim(ctx, c)
 	})
 	return err == nil
+}
+
+// trim bounds the purge log: once it is well past maxKnownPurges, the
+// oldest are replaced by one purge of everything at the newest of their
+// times. Removing by score makes replicas trimming at once harmless.
+func (s *Shared) trim(ctx context.Context, c *redis.Client) error {
+	n, err := c.ZCard(ctx, s.purgeLog()).Result()
+	if err != nil || n <= maxKnownPurges+256 {
+		return err
+	}
+	old, err := c.ZRangeWithScores(ctx, s.purgeLog(), 0, n-maxKnownPurges-1).Result()
+	if err != nil || len(old) == 0 {
+		return err
+	}
+	cut := strconv.FormatFloat(old[len(old)-1].Score, 'f', -1, 64)
+	gone, err := c.ZRangeByScore(ctx, s.purgeLog(), &redis.ZRangeBy{Min: "-inf", Max: cut}).Result()
+	if err != nil {
+		return err
+	}
+	floor := sharedPurge{Prefixes: []string{""}}
+	for _, m := range gone {
+		var p sharedPurge
+		if json.Unmarshal([]byte(m), &p) == nil && p.At > floor.At {
+			floor.At = p.At
+		}
+	}
+	floor.ID = "floor-" + strconv.FormatInt(floor.At, 10)
+	msg, _ := json.Marshal(floor)
+	_, err = c.TxPipelined(ctx, func(tx redis.Pipeliner) error {
+		tx.ZRemRangeByScore(ctx, s.purgeLog(), "-inf", cut)
+		tx.ZAdd(ctx, s.purgeLog(), redis.Z{Score: old[len(old)-1].Score, Member: msg})
+		return nil
+	})
+	return err
 }
 
 // listen applies other replicas' purges as they are published, and after

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"net/http"
+	"strconv"
 	"testing"
 	"time"
 
@@ -182,5 +183,92 @@ func TestSharedLock(t *testing.T) {
 		t.Error("the released lock could not be taken again")
 	} else {
 		l3.Release()
+	}
+}
+
+// However many purges come, a replica remembers a bounded number: the
+// oldest collapse into one purge of everything, so nothing they covered
+// comes back.
+func TestKnownPurgesAreBounded(t *testing.T) {
+	s := &Shared{seen: map[string]struct{}{}, keep: time.Hour, skew: 0}
+	base := time.Now().Add(-time.Minute)
+	for i := range maxKnownPurges + 100 {
+		s.remember(sharedPurge{ID: "p" + strconv.Itoa(i), Tag: "t" + strconv.Itoa(i), Prefixes: []string{"/x"}, At: base.Add(time.Duration(i) * time.Millisecond).UnixNano()})
+	}
+	if len(s.known) != maxKnownPurges || len(s.seen) != maxKnownPurges {
+		t.Fatalf("%d purges and %d ids remembered; want %d", len(s.known), len(s.seen), maxKnownPurges)
+	}
+	// An entry of another tag and path, fetched before the collapsed purges,
+	// is hidden; one fetched after all of them is not.
+	if !s.purged("/other", "other", base.Add(50*time.Millisecond)) {
+		t.Error("an entry older than the collapsed purges is served")
+	}
+	if s.purged("/other", "other", base.Add(time.Hour)) {
+		t.Error("an entry newer than every purge is hidden")
+	}
+	// Out of order arrivals are kept in order.
+	s.remember(sharedPurge{ID: "late", Tag: "late", Prefixes: []string{""}, At: base.Add(time.Second).UnixNano()})
+	for i := 1; i < len(s.known); i++ {
+		if s.known[i-1].At > s.known[i].At {
+			t.Fatalf("purges out of order at %d", i)
+		}
+	}
+	if !s.purged("/y", "late", base.Add(999*time.Millisecond)) || s.purged("/y", "late", base.Add(1001*time.Millisecond)) {
+		t.Error("the late purge covers the wrong entries")
+	}
+}
+
+// The purge log in Redis stays bounded too, and a replica that connects
+// after it was trimmed still hides what the trimmed purges covered.
+func TestPurgeLogIsTrimmed(t *testing.T) {
+	s, _, c, prefix := newSharedTier(t)
+	ctx := context.Background()
+	e := sampleEntry(`{"old":true}`)
+	e.Fetched = time.Now().Add(-time.Second)
+	s.Store("/a", e, time.Minute, nil)
+	waitStored(t, c, s.entryKey("/a"))
+	n := maxKnownPurges + 300
+	for i := range n {
+		s.Purge("v"+strconv.Itoa(i), "/nothing-"+strconv.Itoa(i))
+	}
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		s.mu.Lock()
+		left := len(s.pending)
+		s.mu.Unlock()
+		if left == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d purges still unpublished", left)
+		}
+	}
+	if got := c.ZCard(ctx, prefix+":purges").Val(); got > maxKnownPurges+257 {
+		t.Errorf("the purge log holds %d records; want at most %d", got, maxKnownPurges+257)
+	}
+	// A fresh replica reads the log, floor included: /a was fetched before
+	// purges that were trimmed, and must not be served.
+	rdb2, err := shared.New(shared.Config{URL: "redis://" + c.Options().Addr, Prefix: prefix})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = rdb2.Close() }()
+	mem2, _ := New(Config{MaxBytes: 1 << 20})
+	defer mem2.Close()
+	s2, err := NewShared(SharedConfig{Redis: rdb2, Memory: mem2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	for deadline := time.Now().Add(10 * time.Second); !s2.Synced(); time.Sleep(2 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("not synced")
+		}
+	}
+	if _, _, ok := s2.Get(ctx, "/a"); ok {
+		t.Error("an entry older than trimmed purges was served to a new replica")
+	}
+	// Without the floor it would have been: no kept purge names /a.
+	if !s.purged("/a", e.Tag, e.Fetched) {
+		t.Error("the first replica no longer hides /a")
 	}
 }

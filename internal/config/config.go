@@ -173,7 +173,7 @@ type Redis struct {
 	LockWait       time.Duration `yaml:"lock_wait"` // default 1s
 	LockTTL        time.Duration `yaml:"lock_ttl"`  // default 10s
 	MaxValueBytes  int           `yaml:"max_value_bytes"`
-	PurgeRetention time.Duration `yaml:"purge_retention"` // default 24h
+	PurgeRetention time.Duration `yaml:"purge_retention"` // default 1h
 }
 
 // UpstreamConfig is one upstream API. An upstream without a URL is served by
