@@ -48,7 +48,11 @@ type Config struct {
 	// Logger receives errors and events. Nil discards them.
 	Logger *slog.Logger
 	// AccessLog, if set, receives one line per request, in AccessLogFormat.
-	// Each line is one Write.
+	// Each line is one Write of a whole line, so a writer that buffers lines
+	// keeps them whole. Write is called on the request's goroutine, before
+	// net/http sends what it buffered of the response, so it should never
+	// block: a writer to an output that can stall should queue lines (cmd/bff
+	// drops them, counted, while its output is stuck).
 	AccessLog       io.Writer
 	AccessLogFormat AccessLogFormat
 	// RouteSets are the clients and their views.

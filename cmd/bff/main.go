@@ -89,7 +89,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		}
 		return 0
 	}
-	out := newLogWriter(stderr)
+	out := newLogWriter(stderr, defaultLogBuffering)
+	// Runs last: every line logged during the stop is written. Its error (the
+	// output stuck past CloseWait) has nowhere left to be reported.
 	defer out.Close()
 	code, err := serve(ctx, *configPath, *addr, *adminAddr, getenv, out, listening)
 	if err != nil {
@@ -198,7 +200,7 @@ func inspect(command, configPath string, getenv func(string) string, stdout io.W
 	return nil
 }
 
-func serve(ctx context.Context, configPath, addrFlag, adminFlag string, getenv func(string) string, out io.Writer, listening chan<- listeners) (int, error) {
+func serve(ctx context.Context, configPath, addrFlag, adminFlag string, getenv func(string) string, out *logWriter, listening chan<- listeners) (int, error) {
 	started := time.Now()
 	cfg, views, routeSets, err := prepare(configPath, getenv)
 	if err != nil {
@@ -288,6 +290,9 @@ func serve(ctx context.Context, configPath, addrFlag, adminFlag string, getenv f
 		}
 	}()
 	if err := metrics.WatchCache(respCache); err != nil {
+		return 1, err
+	}
+	if err := metrics.WatchLog(out.Dropped); err != nil {
 		return 1, err
 	}
 	rdb, tier, closeShared, err := sharedTier(cfg.Cache.Redis, respCache, metrics, log)
@@ -408,7 +413,7 @@ func serve(ctx context.Context, configPath, addrFlag, adminFlag string, getenv f
 		closeCache = false
 		log.Warn("leaving unfinished view executions behind", "error", err)
 	}
-	log.Info("stopped", "coalesced_requests", front.Coalesced())
+	log.Info("stopped", "coalesced_requests", front.Coalesced(), "log_lines_dropped", out.Dropped())
 	return 0, nil
 }
 

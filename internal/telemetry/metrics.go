@@ -343,6 +343,14 @@ func (m *Metrics) upstreamList() []*UpstreamRecorder {
 	return out
 }
 
+// WatchLog exports how many log lines the process dropped because its log
+// output was stuck or failing.
+func (m *Metrics) WatchLog(dropped func() uint64) error {
+	return m.reg.Register(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "bff_log_lines_dropped_total", Help: "Log lines dropped because the log output was stuck or failing.",
+	}, func() float64 { return float64(dropped()) }))
+}
+
 // WatchCache exports the cache's size and evictions.
 func (m *Metrics) WatchCache(c *cache.Cache) error {
 	stat := func(f func(cache.Stats) float64) func() float64 { return func() float64 { return f(c.Stats()) } }
