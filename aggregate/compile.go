@@ -38,6 +38,7 @@ type Plan struct {
 type compiledParam struct {
 	name     string
 	pattern  *regexp.Regexp
+	run      *asciiRun // the pattern's fast form, if it has one
 	query    bool
 	claim    bool // a claim of the verified token: {auth.sub}
 	isInt    bool
@@ -157,7 +158,7 @@ func Compile(v View, cat Catalog) (*Plan, error) {
 			return fail(field+".pattern", "%v", err)
 		}
 		paramIndex[prm.Name] = i
-		p.params = append(p.params, compiledParam{name: prm.Name, pattern: re})
+		p.params = append(p.params, compiledParam{name: prm.Name, pattern: re, run: fastForm(pattern)})
 	}
 	for name := range routeParams {
 		if _, ok := paramIndex[name]; !ok {
@@ -335,7 +336,7 @@ func compileQueryParam(q QueryParam) (compiledParam, error) {
 		if err != nil {
 			return cp, &fieldError{field: "pattern", msg: err.Error()}
 		}
-		cp.pattern = re
+		cp.pattern, cp.run = re, fastForm(pattern)
 		if q.Min != nil || q.Max != nil {
 			return cp, &fieldError{field: "min", msg: "min and max bound int parameters; this one is a string (type: int?)"}
 		}
@@ -389,7 +390,7 @@ var (
 // check says what is wrong with a value, or "".
 func (cp *compiledParam) check(v string) string {
 	// "." and ".." never name a resource, and some upstreams resolve them.
-	if v == "." || v == ".." || !cp.pattern.MatchString(v) {
+	if v == "." || v == ".." || !cp.matches(v) {
 		if cp.isInt {
 			return "is not a whole number"
 		}
@@ -402,6 +403,20 @@ func (cp *compiledParam) check(v string) string {
 		}
 	}
 	return ""
+}
+
+func (cp *compiledParam) matches(v string) bool {
+	if cp.run != nil {
+		return cp.run.match(v)
+	}
+	return cp.pattern.MatchString(v)
+}
+
+func fastForm(pattern string) *asciiRun {
+	if r, ok := parseASCIIRun(pattern); ok {
+		return &r
+	}
+	return nil
 }
 
 func bounds(lo, hi *int64) string {
