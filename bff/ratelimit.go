@@ -40,8 +40,9 @@ func (l Limit) validate(what string) error {
 
 // limiter builds the middleware enforcing l, keyed by client IP. With
 // counters in Redis the limit holds across replicas; while Redis is
-// unavailable each replica enforces it alone.
-func (l Limit) limiter(name string, rdb *shared.Redis) func(http.Handler) http.Handler {
+// unavailable each replica enforces it alone. scope keeps the counters of a client's limit and a view's apart in Redis,
+// even where a view is named like a client.
+func (l Limit) limiter(name, scope string, rdb *shared.Redis) func(http.Handler) http.Handler {
 	policy := []string{strconv.Quote(name) + ";q=" + strconv.Itoa(l.Requests) + ";w=" + strconv.Itoa(int(max(l.Window/time.Second, 1)))}
 	limited := func(w http.ResponseWriter, r *http.Request) {
 		// The window is fixed in time: it resets at the next multiple of its length.
@@ -61,7 +62,7 @@ func (l Limit) limiter(name string, rdb *shared.Redis) func(http.Handler) http.H
 	return func(next http.Handler) http.Handler {
 		limit := rl.Handler(next)
 		if rdb != nil {
-			limit = sharedLimiter{rdb: rdb, name: name, limit: l, local: limit, next: next, limited: limited}
+			limit = sharedLimiter{rdb: rdb, name: scope + ":" + name, limit: l, local: limit, next: next, limited: limited}
 		}
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			w.Header()["Ratelimit-Policy"] = policy

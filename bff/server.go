@@ -249,7 +249,7 @@ func (f *Front) build(sets []RouteSet) (*table, error) {
 			if err != nil {
 				return nil, fmt.Errorf("client %s: %w", rs.Client, err)
 			}
-			chain = append(chain, ipmw, rs.RateLimit.limiter(rs.Client, f.sharedLimits))
+			chain = append(chain, ipmw, rs.RateLimit.limiter(rs.Client, "client", f.sharedLimits))
 		}
 		sub := r.With(append(chain, f.limits)...)
 		if rs.RateLimit != nil {
@@ -292,7 +292,7 @@ func (f *Front) build(sets []RouteSet) (*table, error) {
 					if err := l.validate(" of view " + v.Name); err != nil {
 						return nil, fmt.Errorf("client %s: %w", rs.Client, err)
 					}
-					handler = l.limiter(v.Name, f.sharedLimits)(h)
+					handler = l.limiter(v.Name, "view", f.sharedLimits)(h)
 				}
 			}
 			if err := mount(sub, plan.Method(), "/"+rs.Client+plan.Route(), handler); err != nil {
