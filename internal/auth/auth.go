@@ -203,7 +203,10 @@ func newJWKS(cfg Config) (keyfunc.Keyfunc, context.CancelFunc, error) {
 		// An unknown kid refreshes the set, at most this often: a flood of
 		// made-up kids cannot make the BFF hammer the identity provider.
 		RefreshUnknownKID: rate.NewLimiter(rate.Every(minRefresh), 1),
-		RateLimitWaitMax:  time.Millisecond,
+		// No wait cap here: jwkset fetches the set under the same context,
+		// so a cap also bounds the fetch (a 1ms cap meant that no refresh
+		// over a real network could finish). Verify bounds the context
+		// instead; the limiter refuses at once a wait past its deadline.
 	})
 	if err != nil {
 		cancel()
@@ -262,6 +265,9 @@ func fits(alg string, pub crypto.PublicKey) bool {
 	return false
 }
 
+// jwksFetchTimeout bounds a key set fetch made for a token with an unknown kid.
+const jwksFetchTimeout = 2 * time.Second
+
 // Verify checks a token: signature by a key that pins its algorithm, exp
 // (required) and nbf with leeway, iss and aud. Every failure is ErrInvalid,
 // wrapped with the reason for logs.
@@ -282,7 +288,11 @@ func (v *Verifier) Verify(ctx context.Context, token string) (*Claims, error) {
 			return k.key, nil
 		}
 		if v.jwks != nil && kid != "" && !strings.HasPrefix(t.Method.Alg(), "HS") {
-			return v.jwks.KeyfuncCtx(ctx)(t)
+			// An unknown kid may fetch the set: a bounded fetch, and no
+			// waiting for the refresh limiter (its next slot is further off).
+			kctx, cancel := context.WithTimeout(ctx, jwksFetchTimeout)
+			defer cancel()
+			return v.jwks.KeyfuncCtx(kctx)(t)
 		}
 		return nil, fmt.Errorf("no key for kid %q", kid)
 	})
