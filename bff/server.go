@@ -497,12 +497,14 @@ func (f *Front) Purge(view, prefix string) error {
 }
 
 // purge drops entries from this replica's memory and, through the shared
-// tier, from every replica's.
+// tier, from every replica's. The shared tier learns of it first: a miss
+// filled from Redis between the two would otherwise be kept in memory
+// with the new epoch, unhidden.
 func (f *Front) purge(tag string, prefixes ...string) {
-	f.cache.Purge(tag, prefixes...)
 	if f.shared != nil {
 		f.shared.Purge(tag, prefixes...)
 	}
+	f.cache.Purge(tag, prefixes...)
 }
 
 // Coalesced counts requests that waited for an identical request's

@@ -284,7 +284,8 @@ func (h *viewHandler) fill(ctx context.Context, key string, params []string, hea
 	if tier.Locking() {
 		var won bool
 		if lock, won = tier.TryLock(ctx, key); !won {
-			if e, left, ok := tier.Await(ctx, key); ok {
+			fresh := func(e *cache.Entry) bool { return h.front.now().Sub(e.StoredAt) < h.ttl }
+			if e, left, ok := tier.Await(ctx, key, fresh); ok {
 				if out := h.sharedHit(key, e, left, epoch, start); out != nil {
 					return out, nil
 				}

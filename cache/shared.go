@@ -73,8 +73,22 @@ type Shared struct {
 	pending []sharedPurge       // to publish when Redis takes them
 	kick    chan struct{}
 	seq     atomic.Uint64
-	synced  atomic.Bool // purges read from Redis since the last (re)subscription
+
+	lastRead atomic.Int64 // when the last successful read of the purge log began (unix ns); 0: never
+	readFrom int64        // the next read's lower bound (log score, unix ns); the listener's alone
 }
+
+// The purge log is read every purgeLogPoll besides pub/sub, so a purge
+// reaches every replica within about that even when pub/sub silently
+// broke (a failover behind a virtual IP, a NAT dropping an idle flow).
+// Each read starts purgeLogOverlap before the last one began, for clocks
+// and transactions in flight. A replica that has not read the log for
+// syncGrace reads nothing from Redis: it may have missed a purge.
+const (
+	purgeLogPoll    = time.Second
+	purgeLogOverlap = 5 * time.Second
+	syncGrace       = 5 * time.Second
+)
 
 // maxKnownPurges bounds the purges remembered, here and in Redis's log.
 // Past it the oldest collapse into one purge of everything at the newest
@@ -82,7 +96,8 @@ type Shared struct {
 const maxKnownPurges = 4096
 
 // sharedPurge is a purge as replicas tell each other: At is the purging
-// replica's clock.
+// replica's clock. Its score in the log is when it was logged, which can
+// be much later (it waited for Redis to come back).
 type sharedPurge struct {
 	ID       string   `json:"id"`
 	Tag      string   `json:"tag,omitempty"`
@@ -132,10 +147,25 @@ func NewShared(cfg SharedConfig) (*Shared, error) {
 	return s, nil
 }
 
-// Close stops listening and waits for background writes to finish.
+// Close publishes pending purges (for up to 2s: they would be lost with
+// the process), stops listening and waits for background writes.
 func (s *Shared) Close() {
+	for deadline := time.Now().Add(2 * time.Second); s.PendingPurges() > 0 && s.rdb.Available() && time.Now().Before(deadline); {
+		select {
+		case s.kick <- struct{}{}:
+		default:
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 	s.stop()
 	s.tasks.Wait()
+}
+
+// PendingPurges counts purges made here and not yet published.
+func (s *Shared) PendingPurges() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.pending)
 }
 
 // Locking reports whether replicas coalesce misses through a Redis lock.
@@ -145,10 +175,21 @@ func (s *Shared) Locking() bool { return s.lock }
 // not open).
 func (s *Shared) Available() bool { return s.rdb.Available() }
 
-// Synced reports whether this replica has read the purges it may have
-// missed since it last (re)connected; until then nothing is read from the
-// shared tier.
-func (s *Shared) Synced() bool { return s.synced.Load() }
+// PurgesReadAt is when the last successful read of the purge log began:
+// every purge published before it has been applied here.
+func (s *Shared) PurgesReadAt() time.Time {
+	if at := s.lastRead.Load(); at != 0 {
+		return time.Unix(0, at)
+	}
+	return time.Time{}
+}
+
+// Synced reports whether this replica has read the purge log lately;
+// until it has, nothing is read from the shared tier.
+func (s *Shared) Synced() bool {
+	at := s.lastRead.Load()
+	return at != 0 && time.Since(time.Unix(0, at)) < syncGrace
+}
 
 // DroppedWrites counts responses not written to Redis because too many
 // writes were already under way.
@@ -170,7 +211,7 @@ func hashKey(key string) string {
 // Get returns the shared entry for key and how much of its TTL is left.
 // Any failure is a miss.
 func (s *Shared) Get(ctx context.Context, key string) (*Entry, time.Duration, bool) {
-	if !s.synced.Load() {
+	if !s.Synced() {
 		return nil, 0, false // a purge this replica has not heard of may cover it
 	}
 	var raw []byte
@@ -201,6 +242,9 @@ func (s *Shared) decode(key string, raw []byte) (*Entry, time.Duration, bool) {
 // fetched covers it; then it releases lock, if any. A write that would
 // wait for a slot is dropped: the response is still cached in memory.
 func (s *Shared) Store(key string, e *Entry, ttl time.Duration, lock *Lock) {
+	// No entry outlives the purges that could cover it: a replica away
+	// longer than the log keeps them could not know of them.
+	ttl = min(ttl, s.keep-time.Since(e.Fetched)-s.skew)
 	if ttl <= 0 || len(e.Body) > s.maxValue || s.ctx.Err() != nil || s.purged(key, e.Tag, e.Fetched) || !s.rdb.Available() {
 		lock.Release()
 		return
@@ -212,9 +256,6 @@ func (s *Shared) Store(key string, e *Entry, ttl time.Duration, lock *Lock) {
 		lock.Release()
 		return
 	}
-	// No entry outlives the purge log: a replica away longer than that
-	// could not know what covers it.
-	ttl = min(ttl, s.keep)
 	s.tasks.Add(1)
 	go func() {
 		defer s.tasks.Done()
@@ -271,15 +312,19 @@ func (s *Shared) TryLock(ctx context.Context, key string) (lock *Lock, won bool)
 	return nil, false
 }
 
-// Await waits for the replica holding key's lock to store its result, and
-// returns it. It gives up, returning false, when the lock goes without a
-// result (that fetch failed or was partial), when LockWait passes, or
-// when Redis fails.
-func (s *Shared) Await(ctx context.Context, key string) (*Entry, time.Duration, bool) {
+// Await waits for the replica holding key's lock to store a result that
+// accept takes (the entry there may be one a purge hides, or past its
+// view's TTL: the one being replaced), and returns it. It gives up,
+// returning false, when the lock goes without such a result (that fetch
+// failed or was partial), when LockWait passes, or when Redis fails.
+func (s *Shared) Await(ctx context.Context, key string, accept func(*Entry) bool) (*Entry, time.Duration, bool) {
+	if !s.Synced() {
+		return nil, 0, false
+	}
 	ctx, cancel := context.WithTimeout(ctx, s.lockWait)
 	defer cancel()
 	pause := 2 * time.Millisecond
-	for {
+	for released := false; ; {
 		t := time.NewTimer(pause)
 		select {
 		case <-ctx.Done():
@@ -302,11 +347,16 @@ func (s *Shared) Await(ctx context.Context, key string) (*Entry, time.Duration, 
 			return nil, 0, false
 		}
 		if raw, err := get.Bytes(); err == nil {
-			return s.decode(key, raw)
+			if e, left, ok := s.decode(key, raw); ok && accept(e) {
+				return e, left, true
+			}
 		}
-		if held.Val() == 0 {
+		if released {
 			return nil, 0, false
 		}
+		// Gone: one more look, since the holder may have written between
+		// the two commands.
+		released = held.Val() == 0
 	}
 }
 
@@ -327,6 +377,13 @@ func (s *Shared) Purge(tag string, prefixes ...string) {
 	s.mu.Lock()
 	s.remember(p)
 	s.pending = append(s.pending, p)
+	if len(s.pending) > maxKnownPurges {
+		// Redis has been away a long time: one purge of everything stands
+		// for them all, rather than replaying thousands on its return.
+		all := p
+		all.Tag, all.Prefixes = "", []string{""}
+		s.pending = append(s.pending[:0], all)
+	}
 	s.mu.Unlock()
 	select {
 	case s.kick <- struct{}{}:
@@ -409,7 +466,12 @@ func (s *Shared) publish() {
 			sent++
 		}
 		s.mu.Lock()
-		s.pending = s.pending[sent:]
+		// By id: pending may have been collapsed while the batch was sent.
+		done := make(map[string]bool, sent)
+		for _, p := range batch[:sent] {
+			done[p.ID] = true
+		}
+		s.pending = slices.DeleteFunc(s.pending, func(p sharedPurge) bool { return done[p.ID] })
 		horizon := time.Now().Add(-s.keep).UnixNano()
 		s.pending = slices.DeleteFunc(s.pending, func(p sharedPurge) bool { return p.At < horizon })
 		left := len(s.pending)
@@ -427,7 +489,7 @@ func (s *Shared) send(p sharedPurge) bool {
 	msg, _ := json.Marshal(p)
 	err := s.rdb.Do(s.ctx, "purge", func(ctx context.Context, c *redis.Client) error {
 		_, err := c.TxPipelined(ctx, func(tx redis.Pipeliner) error {
-			tx.ZAdd(ctx, s.purgeLog(), redis.Z{Score: float64(p.At), Member: msg})
+			tx.ZAdd(ctx, s.purgeLog(), redis.Z{Score: float64(time.Now().UnixNano()), Member: msg})
 			tx.ZRemRangeByScore(ctx, s.purgeLog(), "-inf", strconv.FormatInt(time.Now().Add(-s.keep).UnixNano(), 10))
 			tx.Expire(ctx, s.purgeLog(), s.keep)
 			tx.Publish(ctx, s.channel(), msg)
@@ -475,24 +537,30 @@ func (s *Shared) trim(ctx context.Context, c *redis.Client) error {
 	return err
 }
 
-// listen applies other replicas' purges as they are published, and after
-// every (re)subscription reads the purge log for those it missed.
+// listen applies other replicas' purges as they are published, and reads
+// the purge log at start, after every (re)subscription and every
+// purgeLogPoll, for those pub/sub did not bring.
 func (s *Shared) listen() {
 	defer s.tasks.Done()
 	ps := s.rdb.Client().Subscribe(s.ctx, s.channel())
 	defer func() { _ = ps.Close() }()
 	ch := ps.ChannelWithSubscriptions(redis.WithChannelHealthCheckInterval(time.Second))
+	poll := time.NewTicker(purgeLogPoll)
+	defer poll.Stop()
+	s.readLog()
 	for {
 		select {
 		case <-s.ctx.Done():
 			return
-		case m := <-ch:
+		case <-poll.C:
+			s.readLog()
+		case m, ok := <-ch:
+			if !ok {
+				return
+			}
 			switch m := m.(type) {
 			case *redis.Subscription:
-				if m.Kind == "subscribe" {
-					s.synced.Store(false)
-					s.catchUp()
-				}
+				s.readLog() // (re)connected: what was published meanwhile, now
 			case *redis.Message:
 				s.received([]byte(m.Payload))
 			}
@@ -500,35 +568,30 @@ func (s *Shared) listen() {
 	}
 }
 
-// catchUp reads the purge log. Until it succeeds the shared tier is not
-// read from, since it may hold entries a missed purge covers.
-func (s *Shared) catchUp() {
-	pause := 50 * time.Millisecond
-	for s.ctx.Err() == nil {
-		var msgs []string
-		err := s.rdb.Do(s.ctx, "purges", func(ctx context.Context, c *redis.Client) error {
-			var err error
-			msgs, err = c.ZRangeByScore(ctx, s.purgeLog(), &redis.ZRangeBy{
-				Min: strconv.FormatInt(time.Now().Add(-s.keep).UnixNano(), 10), Max: "+inf",
-			}).Result()
-			return err
-		})
-		if err == nil {
-			for _, m := range msgs {
-				s.received([]byte(m))
-			}
-			s.synced.Store(true)
-			return
-		}
-		t := time.NewTimer(pause)
-		select {
-		case <-s.ctx.Done():
-			t.Stop()
-			return
-		case <-t.C:
-		}
-		pause = min(2*pause, time.Second)
+// readLog applies the purges logged since the last read began (all of
+// the retention on the first), less an overlap.
+func (s *Shared) readLog() {
+	began := time.Now()
+	from := s.readFrom
+	if from == 0 {
+		from = began.Add(-s.keep).UnixNano()
 	}
+	var msgs []string
+	err := s.rdb.Do(s.ctx, "purges", func(ctx context.Context, c *redis.Client) error {
+		var err error
+		msgs, err = c.ZRangeByScore(ctx, s.purgeLog(), &redis.ZRangeBy{
+			Min: strconv.FormatInt(from, 10), Max: "+inf",
+		}).Result()
+		return err
+	})
+	if err != nil {
+		return
+	}
+	for _, m := range msgs {
+		s.received([]byte(m))
+	}
+	s.readFrom = began.Add(-purgeLogOverlap).UnixNano()
+	s.lastRead.Store(began.UnixNano())
 }
 
 // received applies one published purge, once.

@@ -330,7 +330,7 @@ func serve(ctx context.Context, configPath, addrFlag, adminFlag string, getenv f
 		return 1, fmt.Errorf("listen: %w", err)
 	}
 	adminSrv, adminAddr, err := startAdmin(cfg, admin.Config{
-		Metrics: metrics, Front: front, Cache: respCache, Upstreams: adminUpstreams, Token: cfg.Admin.Token, Redis: rdb,
+		Metrics: metrics, Front: front, Cache: respCache, Upstreams: adminUpstreams, Token: cfg.Admin.Token, Redis: rdb, Shared: tier,
 		Ready: ready.Load, Draining: draining.Load, Started: started, Version: version(),
 	}, log)
 	if err != nil {

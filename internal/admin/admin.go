@@ -40,6 +40,9 @@ type Config struct {
 	// Redis, if set, is the link to the shared tier; its state is part of
 	// /readyz and the status (a degraded link leaves the BFF ready).
 	Redis *shared.Redis
+	// Shared, if set, is the cache tier on Redis: whether it is in step
+	// with other replicas' purges is part of the Redis state.
+	Shared *cache.Shared
 	// Token, if set, is required as "Authorization: Bearer TOKEN" on every
 	// endpoint but /healthz, /readyz and the status page's HTML (which holds
 	// no data; it sends the token on its own requests).
@@ -120,13 +123,30 @@ func (h *handler) readyz(w http.ResponseWriter, _ *http.Request) {
 	ready := (h.cfg.Ready == nil || h.cfg.Ready()) && !h.draining()
 	body := map[string]any{"status": "ready", "draining": h.draining()}
 	if h.cfg.Redis != nil {
-		body["redis"] = h.cfg.Redis.Status()
+		body["redis"] = h.redisStatus()
 	}
 	status := http.StatusOK
 	if !ready {
 		body["status"], status = "not ready", http.StatusServiceUnavailable
 	}
 	writeJSON(w, status, body)
+}
+
+type redisStatus struct {
+	shared.Status
+	// PurgesSynced: the purge log was read lately, so the shared tier is
+	// read; false while it cannot be (the tier then serves as a miss).
+	PurgesSynced  *bool `json:"purges_synced,omitempty"`
+	PendingPurges int   `json:"pending_purges"`
+}
+
+func (h *handler) redisStatus() redisStatus {
+	st := redisStatus{Status: h.cfg.Redis.Status()}
+	if t := h.cfg.Shared; t != nil {
+		synced := t.Synced()
+		st.PurgesSynced, st.PendingPurges = &synced, t.PendingPurges()
+	}
+	return st
 }
 
 func (h *handler) draining() bool { return h.cfg.Draining != nil && h.cfg.Draining() }
@@ -307,7 +327,7 @@ func (h *handler) status(w http.ResponseWriter, _ *http.Request) {
 		"cache":          cs,
 	}
 	if h.cfg.Redis != nil {
-		status["redis"] = h.cfg.Redis.Status()
+		status["redis"] = h.redisStatus()
 	}
 	writeJSON(w, http.StatusOK, status)
 }

@@ -124,10 +124,8 @@ func New(cfg Config) (*Redis, error) {
 		Timeout:     cfg.OpenFor,
 		ReadyToTrip: func(c gobreaker.Counts) bool { return c.ConsecutiveFailures >= cfg.FailuresToOpen },
 		// A miss is an answer, and a caller that gave up says nothing about Redis.
-		IsSuccessful: func(err error) bool { return err == nil || errors.Is(err, redis.Nil) },
-		IsExcluded: func(err error) bool {
-			return errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded)
-		},
+		IsSuccessful:  func(err error) bool { return err == nil || errors.Is(err, redis.Nil) },
+		IsExcluded:    func(err error) bool { return errors.As(err, new(callerGone)) },
 		OnStateChange: func(_ string, from, to gobreaker.State) { r.stateChanged(to) },
 	})
 	return r, nil
@@ -146,9 +144,13 @@ func (r *Redis) Client() *redis.Client { return r.client }
 func (r *Redis) Do(ctx context.Context, op string, fn func(ctx context.Context, c *redis.Client) error) error {
 	start := time.Now()
 	_, err := r.breaker.Execute(func() (struct{}, error) {
-		ctx, cancel := context.WithTimeout(ctx, r.timeout)
+		cctx, cancel := context.WithTimeout(ctx, r.timeout)
 		defer cancel()
-		return struct{}{}, fn(ctx, r.client)
+		err := fn(cctx, r.client)
+		if err != nil && ctx.Err() != nil {
+			err = callerGone{err} // the caller's own deadline or hang-up, not Redis's fault
+		}
+		return struct{}{}, err
 	})
 	outcome := "ok"
 	switch {
@@ -167,6 +169,11 @@ func (r *Redis) Do(ctx context.Context, op string, fn func(ctx context.Context, 
 	}
 	return err
 }
+
+// callerGone marks a failure that the caller's context caused.
+type callerGone struct{ error }
+
+func (c callerGone) Unwrap() error { return c.error }
 
 // Available reports whether commands are being sent (the breaker is not open).
 func (r *Redis) Available() bool { return r.breaker.State() != gobreaker.StateOpen }

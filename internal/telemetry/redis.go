@@ -42,12 +42,33 @@ func (m *Metrics) Redis() (*RedisRecorder, error) {
 	return r, nil
 }
 
-// WatchShared exports the shared tier's dropped writes.
+// WatchShared exports the shared tier's dropped writes, unpublished
+// purges and whether it is in step with the purge log.
 func (m *Metrics) WatchShared(t *cache.Shared) error {
-	return m.reg.Register(prometheus.NewCounterFunc(prometheus.CounterOpts{
-		Name: "bff_cache_shared_dropped_writes_total",
-		Help: "Responses kept in memory only because too many writes to Redis were under way.",
-	}, func() float64 { return float64(t.DroppedWrites()) }))
+	for _, c := range []prometheus.Collector{
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "bff_cache_shared_dropped_writes_total",
+			Help: "Responses kept in memory only because too many writes to Redis were under way.",
+		}, func() float64 { return float64(t.DroppedWrites()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "bff_cache_shared_pending_purges",
+			Help: "Purges made on this replica and not yet published to the others (Redis unreachable).",
+		}, func() float64 { return float64(t.PendingPurges()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "bff_cache_shared_synced",
+			Help: "1 while this replica has read the purge log within the last 5s; 0: the shared tier is not read.",
+		}, func() float64 {
+			if t.Synced() {
+				return 1
+			}
+			return 0
+		}),
+	} {
+		if err := m.reg.Register(c); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Command implements shared.Observer.
