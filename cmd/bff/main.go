@@ -306,7 +306,7 @@ func serve(ctx context.Context, configPath, addrFlag, adminFlag string, getenv f
 		Engine:                aggregate.NewEngine(clients),
 		Cache:                 respCache,
 		Shared:                tier,
-		SharedLimits:          rdb,
+		SharedLimits:          sharedLimits(cfg.Cache.Redis, rdb),
 		Logger:                log,
 		AccessLog:             accessLogWriter(cfg, out),
 		AccessLogFormat:       accessLogFormat(cfg),

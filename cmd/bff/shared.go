@@ -42,3 +42,11 @@ func sharedTier(cfg config.Redis, memory *cache.Cache, metrics *telemetry.Metric
 	log.Info("redis: shared cache tier and rate limits on", "prefix", rdb.Prefix(), "lock", cfg.Lock, "memory_tier", memory.Enabled())
 	return rdb, tier, func() { tier.Close(); _ = rdb.Close() }, nil
 }
+
+// sharedLimits is where rate limits count: Redis unless turned off.
+func sharedLimits(cfg config.Redis, rdb *shared.Redis) *shared.Redis {
+	if !cfg.SharedRateLimits() {
+		return nil
+	}
+	return rdb
+}

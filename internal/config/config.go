@@ -174,7 +174,13 @@ type Redis struct {
 	LockTTL        time.Duration `yaml:"lock_ttl"`  // default 10s
 	MaxValueBytes  int           `yaml:"max_value_bytes"`
 	PurgeRetention time.Duration `yaml:"purge_retention"` // default 1h
+	// RateLimits keeps rate-limit counters in Redis (default true); false
+	// counts per replica and saves a round trip on every limited request.
+	RateLimits *bool `yaml:"rate_limits"`
 }
+
+// SharedRateLimits reports whether rate limits count in Redis.
+func (r Redis) SharedRateLimits() bool { return r.URL != "" && (r.RateLimits == nil || *r.RateLimits) }
 
 // UpstreamConfig is one upstream API. An upstream without a URL is served by
 // the built-in demo, if the demo knows it.
