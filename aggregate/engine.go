@@ -190,8 +190,19 @@ func (e *Engine) Run(ctx context.Context, p *Plan, in Input) (res *Result, err e
 		}
 	}
 	g, gctx := errgroup.WithContext(ctx)
-	for i := range p.calls {
+	last := len(p.calls) - 1
+	for i := range last {
 		g.Go(func() error { return e.runCall(gctx, p, i, slots, in, callDeadline) })
+	}
+	// The last call runs on this goroutine, which would otherwise only wait:
+	// one goroutine (and its stack growth) less per request. Every call it
+	// could wait for has been started above. Its error goes through the
+	// group like the others', so it cancels its siblings and the first error
+	// is the one returned.
+	if last >= 0 {
+		if err := e.runCall(gctx, p, last, slots, in, callDeadline); err != nil {
+			g.Go(func() error { return err })
+		}
 	}
 	err = g.Wait()
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -265,30 +266,64 @@ func TestOptionalFailureDoesNotCancelSiblings(t *testing.T) {
 	}
 }
 
+// The last call runs on Run's own goroutine: a required failure cancels the
+// others wherever it stands.
 func TestRequiredFailureCancelsSiblingsAndNamesTheCall(t *testing.T) {
-	canceled := make(chan struct{})
+	for _, failFirst := range []bool{false, true} {
+		t.Run(fmt.Sprintf("failFirst=%v", failFirst), func(t *testing.T) {
+			canceled := make(chan struct{})
+			e := aggregate.NewEngine(map[string]aggregate.Doer{
+				"wait": doerFunc(func(ctx context.Context, _ *upstream.Request) (*upstream.Response, error) {
+					<-ctx.Done()
+					close(canceled)
+					return nil, &upstream.Error{Upstream: "wait", Kind: upstream.KindCanceled, Err: ctx.Err()}
+				}),
+				"bad": failing(upstream.KindStatus, 500),
+			})
+			calls := []aggregate.Call{
+				{Name: "a", Upstream: "wait", Path: "/"},
+				{Name: "b", Upstream: "bad", Path: "/"},
+			}
+			if failFirst {
+				calls[0], calls[1] = calls[1], calls[0]
+			}
+			p := compile(t, e, aggregate.View{
+				Name: "v", Route: "/v", Calls: calls,
+				Shape: []aggregate.Field{aggregate.Pick("a")},
+			})
+			_, err := e.Run(context.Background(), p, aggregate.Input{})
+			var ce *aggregate.CallError
+			if !errors.As(err, &ce) || ce.Call != "b" || ce.Upstream != "bad" {
+				t.Fatalf("err = %v", err)
+			}
+			<-canceled
+		})
+	}
+}
+
+// A call may depend on the last one, which runs on Run's own goroutine.
+func TestCallDependsOnLastCall(t *testing.T) {
 	e := aggregate.NewEngine(map[string]aggregate.Doer{
-		"wait": doerFunc(func(ctx context.Context, _ *upstream.Request) (*upstream.Response, error) {
-			<-ctx.Done()
-			close(canceled)
-			return nil, &upstream.Error{Upstream: "wait", Kind: upstream.KindCanceled, Err: ctx.Err()}
+		"orders": body(`{"id":"o1","user":7}`),
+		"users": doerFunc(func(_ context.Context, r *upstream.Request) (*upstream.Response, error) {
+			return &upstream.Response{Status: 200, Body: []byte(`{"path":"` + r.Path + `"}`)}, nil
 		}),
-		"bad": failing(upstream.KindStatus, 500),
 	})
 	p := compile(t, e, aggregate.View{
 		Name: "v", Route: "/v",
 		Calls: []aggregate.Call{
-			{Name: "a", Upstream: "wait", Path: "/"},
-			{Name: "b", Upstream: "bad", Path: "/"},
+			{Name: "user", Upstream: "users", Path: "/users/{order.user}"},
+			{Name: "order", Upstream: "orders", Path: "/orders/1"},
 		},
-		Shape: []aggregate.Field{aggregate.Pick("a")},
+		Shape: []aggregate.Field{aggregate.Rename("p", "user.path"), aggregate.Rename("o", "order.id")},
 	})
-	_, err := e.Run(context.Background(), p, aggregate.Input{})
-	var ce *aggregate.CallError
-	if !errors.As(err, &ce) || ce.Call != "b" || ce.Upstream != "bad" {
-		t.Fatalf("err = %v", err)
+	res, err := e.Run(context.Background(), p, aggregate.Input{})
+	if err != nil {
+		t.Fatal(err)
 	}
-	<-canceled
+	if string(res.Body) != `{"p":"/users/7","o":"o1"}` {
+		t.Errorf("body %s", res.Body)
+	}
 }
 
 func TestViewDeadlineBoundsCalls(t *testing.T) {
