@@ -369,17 +369,17 @@ func (c *Client) do(ctx context.Context, r *Request) (*Response, error) {
 	if method == "" {
 		method = http.MethodGet
 	}
-	op := method + " " + r.Path
 	fail := func(kind Kind, status, attempts int, err error) (*Response, error) {
+		op := method + " " + r.Path // built only for an error: most calls succeed
 		return nil, &Error{Upstream: c.cfg.Name, Op: op, Kind: kind, Status: status, Attempts: attempts, Err: err}
 	}
 	path, ok := joinPath(c.basePath, r.Path)
 	if !ok {
 		return fail(KindTransport, 0, 0, fmt.Errorf("unsafe path %q", r.Path))
 	}
-	target := c.origin + path
-	if r.RawQuery != "" {
-		target += "?" + r.RawQuery
+	target := c.origin + path + "?" + r.RawQuery // one allocation, not two
+	if r.RawQuery == "" {
+		target = target[:len(target)-1]
 	}
 
 	timeout := r.Timeout
@@ -421,8 +421,14 @@ func (c *Client) do(ctx context.Context, r *Request) (*Response, error) {
 		req.Header["Content-Type"] = acceptJSON // bodies are JSON, validated by the view
 	}
 
-	policy := &retryPolicy{client: c, retryable: retryable(method, r.Header)}
-	rc := &retryablehttp.Client{
+	// The policy and the retryablehttp.Client that uses it live and die with
+	// this call: one allocation for both.
+	call := &struct {
+		policy retryPolicy
+		rc     retryablehttp.Client
+	}{policy: retryPolicy{client: c, retryable: retryable(method, r.Header)}}
+	policy, rc := &call.policy, &call.rc
+	*rc = retryablehttp.Client{
 		HTTPClient:   c.http,
 		RetryMax:     c.cfg.Retry.Max,
 		RetryWaitMin: c.cfg.Retry.WaitMin,
