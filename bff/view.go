@@ -701,13 +701,15 @@ func pathParam(r *http.Request, name string) string {
 
 func serverTiming(calls []aggregate.CallReport) string {
 	var b strings.Builder
+	b.Grow(reportSize(calls, len(`, ;dur=;desc="" `)+8))
+	var num [24]byte
 	for i, c := range calls {
 		if i > 0 {
 			b.WriteString(", ")
 		}
 		b.WriteString(c.Name)
 		b.WriteString(";dur=")
-		b.WriteString(strconv.FormatFloat(float64(c.Duration.Microseconds())/1000, 'f', 1, 64))
+		b.Write(appendMillis(num[:0], c.Duration))
 		b.WriteString(`;desc="`)
 		b.WriteString(c.Upstream)
 		if c.Outcome != "ok" {
@@ -723,6 +725,8 @@ func serverTiming(calls []aggregate.CallReport) string {
 // call, upstream, outcome, duration and attempts of each call.
 func callSummary(calls []aggregate.CallReport) string {
 	var b strings.Builder
+	b.Grow(reportSize(calls, len(" :::ms:")+8+2))
+	var num [24]byte
 	for i, c := range calls {
 		if i > 0 {
 			b.WriteByte(' ')
@@ -733,11 +737,27 @@ func callSummary(calls []aggregate.CallReport) string {
 		b.WriteByte(':')
 		b.WriteString(c.Outcome)
 		b.WriteByte(':')
-		b.WriteString(strconv.FormatFloat(float64(c.Duration.Microseconds())/1000, 'f', 1, 64))
+		b.Write(appendMillis(num[:0], c.Duration))
 		b.WriteString("ms:")
-		b.WriteString(strconv.Itoa(c.Attempts))
+		b.Write(strconv.AppendInt(num[:0], int64(c.Attempts), 10))
 	}
 	return b.String()
+}
+
+// reportSize is the usual length of a per-call report: the names and
+// outcomes plus perCall bytes of punctuation and numbers for each call.
+// Growing the builder once to it saves its doublings.
+func reportSize(calls []aggregate.CallReport, perCall int) int {
+	n := 0
+	for _, c := range calls {
+		n += len(c.Name) + len(c.Upstream) + len(c.Outcome) + perCall
+	}
+	return n
+}
+
+// appendMillis appends d in milliseconds with one decimal, as "12.3".
+func appendMillis(dst []byte, d time.Duration) []byte {
+	return strconv.AppendFloat(dst, float64(d.Microseconds())/1000, 'f', 1, 64)
 }
 
 func partialValue(missing []aggregate.Missing) string {
