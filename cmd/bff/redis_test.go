@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"strings"
@@ -8,6 +9,7 @@ import (
 	"time"
 
 	"github.com/bffproxy/bff/internal/redistest"
+	"github.com/redis/go-redis/v9"
 )
 
 func readyz(t *testing.T, admin string) (int, map[string]any) {
@@ -35,22 +37,34 @@ func TestReplicasWithRedis(t *testing.T) {
 		t.Fatalf("a: %d", code)
 	}
 	calls := f.calls.Load()
+	// a writes to Redis in the background: wait for the entry, then ask b.
+	rc := redis.NewClient(&redis.Options{Addr: srv.Addr})
+	defer func() { _ = rc.Close() }()
 	deadline := time.Now().Add(10 * time.Second)
-	for {
-		resp, err := http.Get("http://" + b.Public + "/web/home/7")
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		if strings.HasPrefix(resp.Header.Get("Server-Timing"), "redis;") {
-			break
-		}
+	for len(rc.Keys(context.Background(), "bff:e:*").Val()) == 0 {
 		if time.Now().After(deadline) {
-			t.Fatalf("b never served a's response from redis: X-Cache %s", resp.Header.Get("X-Cache"))
+			t.Fatal("a's response never reached redis")
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	if f.calls.Load() > calls+3 { // b may have fetched once, before a's write landed
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		_, v := readyz(t, b.Admin)
+		if r, _ := v["redis"].(map[string]any); r != nil && r["purges_synced"] == true {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("b never read the purge log")
+		}
+	}
+	resp, err := http.Get("http://" + b.Public + "/web/home/7")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if !strings.HasPrefix(resp.Header.Get("Server-Timing"), "redis;") || resp.Header.Get("X-Cache") != "HIT" {
+		t.Errorf("b: X-Cache %s, Server-Timing %s; want a's response from redis", resp.Header.Get("X-Cache"), resp.Header.Get("Server-Timing"))
+	}
+	if f.calls.Load() != calls {
 		t.Errorf("upstream calls went from %d to %d", calls, f.calls.Load())
 	}
 	code, v := readyz(t, b.Admin)
