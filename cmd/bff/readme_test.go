@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/bffproxy/bff/internal/config"
 )
 
 // readmeBlock returns the fenced block after the line holding marker, or
@@ -135,5 +137,23 @@ func TestOpenAPITypesFromViewsDirFixtures(t *testing.T) {
 	}
 	if got := d.Components.Schemas["WebCard"].Properties["name"].Type; got != "string" {
 		t.Errorf("web.card's name has type %v; want string, from the fixture", got)
+	}
+}
+
+// The README's whole config file, with the defaults, is a valid config.
+func TestREADMEWholeConfigLoads(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "bff.yaml")
+	if err := os.WriteFile(path, []byte(readmeBlock(t, "The whole file, with the defaults:", false)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := config.Load(path)
+	if err == nil {
+		err = c.ApplyEnv(func(string) string { return "" })
+	}
+	if err != nil {
+		t.Fatalf("the README's config: %v", err)
+	}
+	if c.Cache.Redis.Prefix != "bff" || c.Cache.Redis.SharedRateLimits() {
+		t.Errorf("cache.redis read as %+v", c.Cache.Redis)
 	}
 }

@@ -363,8 +363,8 @@ func (c *Config) validate() error {
 	if r := c.Cache.Redis; r.Timeout < 0 || r.LockWait < 0 || r.LockTTL < 0 || r.MaxValueBytes < 0 || r.PurgeRetention < 0 {
 		return fmt.Errorf("config: cache.redis: timeout, lock_wait, lock_ttl, max_value_bytes and purge_retention must not be negative")
 	}
-	if r := c.Cache.Redis; r.URL == "" && (r.Lock || r.Prefix != "") {
-		return fmt.Errorf("config: cache.redis has settings but no url (set cache.redis.url or BFF_REDIS_URL)")
+	if r := c.Cache.Redis; r.URL == "" && r.Lock {
+		return fmt.Errorf("config: cache.redis.lock needs Redis: set cache.redis.url or BFF_REDIS_URL")
 	}
 	for _, name := range c.UpstreamNames() {
 		u := c.Upstreams[name]
