@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -625,31 +624,7 @@ func BenchmarkSharedHit(b *testing.B) {
 // for its deadline. After three such waits the breaker stops asking, and
 // every request is served from memory and local limits.
 func TestHungRedisIsAskedThreeTimes(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var mu sync.Mutex
-	var conns []net.Conn
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-		}
-	}()
-	t.Cleanup(func() {
-		_ = l.Close()
-		mu.Lock()
-		defer mu.Unlock()
-		for _, c := range conns {
-			_ = c.Close()
-		}
-	})
+	hung := redistest.Hung(t)
 	sets := builtinRoutes(t)
 	for i := range sets {
 		sets[i].RateLimit = &bff.RateLimit{Limit: bff.Limit{Requests: 1000, Window: time.Hour}}
@@ -658,7 +633,7 @@ func TestHungRedisIsAskedThreeTimes(t *testing.T) {
 	mem, _ := cache.New(cache.Config{MaxBytes: 1 << 20})
 	t.Cleanup(mem.Close)
 	counts := &commandCounter{}
-	rdb, err := shared.New(shared.Config{URL: "redis://" + l.Addr().String(), Timeout: 20 * time.Millisecond, OpenFor: time.Hour, Observer: counts})
+	rdb, err := shared.New(shared.Config{URL: hung, Timeout: 20 * time.Millisecond, OpenFor: time.Hour, Observer: counts})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,12 +3,12 @@ package shared
 import (
 	"context"
 	"errors"
-	"net"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/bffproxy/bff/internal/redistest"
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/goleak"
 )
@@ -47,34 +47,9 @@ func (s *states) Up(up bool) {
 // A Redis that does not answer costs each command at most the timeout,
 // then nothing at all while the breaker is open.
 func TestUnreachableRedisOpensTheBreaker(t *testing.T) {
-	// A listener that accepts and never answers: every command times out.
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var conns []net.Conn
-	var mu sync.Mutex
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-		}
-	}()
-	t.Cleanup(func() {
-		_ = l.Close()
-		mu.Lock()
-		for _, c := range conns {
-			_ = c.Close()
-		}
-		mu.Unlock()
-	})
+	hung := redistest.Hung(t) // every command times out
 	obs := &states{}
-	r, err := New(Config{URL: "redis://" + l.Addr().String(), Timeout: 20 * time.Millisecond, OpenFor: time.Hour, Observer: obs})
+	r, err := New(Config{URL: hung, Timeout: 20 * time.Millisecond, OpenFor: time.Hour, Observer: obs})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -102,7 +77,7 @@ func TestUnreachableRedisOpensTheBreaker(t *testing.T) {
 	// A caller that gives up says nothing about Redis.
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	r2, _ := New(Config{URL: "redis://" + l.Addr().String(), Timeout: 20 * time.Millisecond})
+	r2, _ := New(Config{URL: hung, Timeout: 20 * time.Millisecond})
 	defer func() { _ = r2.Close() }()
 	for range 5 {
 		_ = r2.Do(ctx, "get", func(ctx context.Context, c *redis.Client) error { return c.Get(ctx, "k").Err() })
