@@ -48,6 +48,7 @@ type fleetOptions struct {
 	// timeout bounds each Redis command. Default 5s: a loaded test machine
 	// must not turn a slow command into a fallback the test did not ask for.
 	timeout time.Duration
+	now     func() time.Time
 }
 
 func newFleet(t *testing.T, o fleetOptions) *fleet {
@@ -95,7 +96,7 @@ func newFleet(t *testing.T, o fleetOptions) *fleet {
 		}
 		t.Cleanup(tier.Close)
 		front, err := bff.New(bff.Config{Engine: aggregate.NewEngine(doers), Cache: mem, Shared: tier,
-			SharedLimits: rdb, RouteSets: o.routeSets})
+			SharedLimits: rdb, RouteSets: o.routeSets, Now: o.now})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -327,6 +328,37 @@ func TestLateReplicaReadsMissedPurges(t *testing.T) {
 	late := newFleet(t, opts) // its own upstream servers: any call it makes shows
 	if w := late.replicas[0].get("/web/cart"); fromShared(w) || late.calls() != 1 {
 		t.Errorf("the late replica served the purged entry from redis (upstream calls %d)", late.calls())
+	}
+}
+
+// A replica with nothing of its own in memory (new, or restarted) serves
+// another replica's copy from Redis in place of an answer its upstream
+// cannot give, within stale_if_error, marked; past it the failure shows.
+func TestStaleIfErrorFromAnotherReplica(t *testing.T) {
+	url, prefix := redistest.Shared(t)
+	up := &switchable{}
+	clk := &clock{now: time.Now()}
+	f := newFleet(t, fleetOptions{replicas: 2, redisURL: url, prefix: prefix, now: clk.Now,
+		routeSets: profileView(aggregate.CachePolicy{TTL: time.Second, StaleIfError: time.Hour}),
+		handlers:  map[string]http.Handler{"users": up}})
+	a, b := f.replicas[0], f.replicas[1]
+	first := a.get("/web/profile/1")
+	if first.Code != http.StatusOK {
+		t.Fatalf("first: %d %s", first.Code, first.Body)
+	}
+	waitFor(t, "the profile in redis", func() bool { return storedEntries(t, url, prefix) == 1 })
+	clk.advance(2 * time.Second)
+	up.failing.Store(true)
+
+	w := b.get("/web/profile/1")
+	if w.Code != http.StatusOK || w.Body.String() != first.Body.String() || w.Header().Get("X-Cache") != "STALE" ||
+		w.Header().Get(bff.PartialHeader) != "stale;reason=error" || w.Header().Get("Cache-Control") != "no-store" {
+		t.Errorf("b with its upstream failing: %d %s X-Cache=%s partial=%q cache-control=%q; want a's copy, marked stale",
+			w.Code, w.Body, w.Header().Get("X-Cache"), w.Header().Get(bff.PartialHeader), w.Header().Get("Cache-Control"))
+	}
+	clk.advance(2 * time.Hour)
+	if w := b.get("/web/profile/1"); w.Code != http.StatusBadGateway {
+		t.Errorf("past stale_if_error: %d %s; want 502", w.Code, w.Body)
 	}
 }
 

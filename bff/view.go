@@ -179,7 +179,7 @@ func (h *viewHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			h.write(w, r, e, staleHit, "")
 			h.revalidate(key, params, r)
 			return
-		case age < h.ttl+h.sie && e.Header[PartialHeader] == nil:
+		case h.canStandIn(e):
 			stale = e
 		}
 	}
@@ -247,6 +247,10 @@ func (h *viewHandler) miss(w http.ResponseWriter, r *http.Request, info *request
 			}
 			return // otherwise the client is gone; nobody reads an answer
 		}
+		var shared *sharedStandIn
+		if stale == nil && errors.As(err, &shared) && h.canStandIn(shared.entry) {
+			stale = shared.entry // another replica's copy, past its TTL
+		}
 		if stale != nil {
 			if info != nil {
 				info.err = err
@@ -275,10 +279,12 @@ func (h *viewHandler) fill(ctx context.Context, key string, params []string, hea
 		return h.execute(ctx, key, params, header, true, nil)
 	}
 	epoch, start := h.front.cache.Epoch(), time.Now() // a purge during the lookup covers what it finds
+	var standIn *cache.Entry
 	if e, left, ok := tier.Get(ctx, key); ok {
 		if out := h.sharedHit(key, e, left, epoch, start); out != nil {
 			return out, nil
 		}
+		standIn = e // past its TTL: no answer, but it may stand in for one that fails
 	}
 	var lock *cache.Lock
 	if tier.Locking() {
@@ -295,10 +301,30 @@ func (h *viewHandler) fill(ctx context.Context, key string, params []string, hea
 	out, err := h.execute(ctx, key, params, header, true, nil)
 	if err != nil {
 		lock.Release()
+		if standIn != nil && h.sie > 0 {
+			return nil, &sharedStandIn{err: err, entry: standIn}
+		}
 		return nil, err
 	}
 	tier.Store(key, out.entry, out.ttl, lock)
 	return out, nil
+}
+
+// sharedStandIn is a failed execution with a copy from the shared tier
+// that may stand in for its answer (stale_if_error), when this replica
+// has none of its own: a new replica has an empty memory.
+type sharedStandIn struct {
+	err   error
+	entry *cache.Entry
+}
+
+func (s *sharedStandIn) Error() string { return s.err.Error() }
+func (s *sharedStandIn) Unwrap() error { return s.err }
+
+// canStandIn reports whether e, past its TTL, is within stale_if_error
+// and complete.
+func (h *viewHandler) canStandIn(e *cache.Entry) bool {
+	return h.front.now().Sub(e.StoredAt) < h.ttl+h.sie && e.Header[PartialHeader] == nil
 }
 
 // sharedHit keeps an entry found in the shared tier in memory for the rest
