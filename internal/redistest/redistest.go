@@ -71,6 +71,7 @@ func (s *Server) start() {
 		"--bind", "127.0.0.1", "--port", port,
 		"--save", "", "--appendonly", "no", // nothing on disk: a restart comes back empty
 		"--dir", s.t.TempDir(), "--loglevel", "warning")
+	dieWithTest(s.cmd)
 	if err := s.cmd.Start(); err != nil {
 		s.t.Fatalf("starting redis-server: %v", err)
 	}
