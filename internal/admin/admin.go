@@ -123,7 +123,11 @@ func (h *handler) readyz(w http.ResponseWriter, _ *http.Request) {
 	ready := (h.cfg.Ready == nil || h.cfg.Ready()) && !h.draining()
 	body := map[string]any{"status": "ready", "draining": h.draining()}
 	if h.cfg.Redis != nil {
-		body["redis"] = h.redisStatus()
+		st := h.redisStatus()
+		// /readyz needs no token: the error, which names Redis's address,
+		// is on the status endpoint only.
+		st.LastError = ""
+		body["redis"] = st
 	}
 	status := http.StatusOK
 	if !ready {
