@@ -543,8 +543,14 @@ func (s *Shared) trim(ctx context.Context, c *redis.Client) error {
 func (s *Shared) listen() {
 	defer s.tasks.Done()
 	ps := s.rdb.Client().Subscribe(s.ctx, s.channel())
-	defer func() { _ = ps.Close() }()
 	ch := ps.ChannelWithSubscriptions(redis.WithChannelHealthCheckInterval(time.Second))
+	defer func() {
+		_ = ps.Close()
+		// go-redis's reader may be blocked handing over a message (for up
+		// to a minute): take what it has until it sees the close.
+		for range ch {
+		}
+	}()
 	poll := time.NewTicker(purgeLogPoll)
 	defer poll.Stop()
 	s.readLog()
