@@ -386,28 +386,11 @@ func (p *parser) variants(n *yaml.Node, field string) []aggregate.Variant {
 
 // pairs walks a mapping whose keys are names the user chooses, in order.
 func (p *parser) pairs(n *yaml.Node, field string, each func(name string, v *yaml.Node)) {
-	if !p.is(n, yaml.MappingNode, field, "a mapping of names") {
-		return
+	hint := ""
+	if field == "shape" || strings.HasSuffix(field, ".shape") {
+		hint = "; to build one key from several calls, say how: concat, first or merge"
 	}
-	seen := map[string]bool{}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		k := n.Content[i]
-		if k.Kind != yaml.ScalarNode || k.Value == "" {
-			p.fail(k, field, "want a name")
-			continue
-		}
-		if seen[k.Value] {
-			hint := ""
-			if field == "shape" || strings.HasSuffix(field, ".shape") {
-				hint = "; to build one key from several calls, say how: concat, first or merge"
-			}
-			p.fail(k, field, "%q is given twice%s", k.Value, hint)
-			continue
-		}
-		seen[k.Value] = true
-		p.record(join(field, k.Value), k.Line)
-		each(k.Value, n.Content[i+1])
-	}
+	p.reader().Pairs(n, field, hint, func(k, v *yaml.Node) { each(k.Value, v) })
 }
 
 func (p *parser) call(name string, n *yaml.Node) aggregate.Call {

@@ -346,23 +346,7 @@ func (p *parser) failAt(line int, testCase, field, format string, args ...any) {
 
 // pairs walks a mapping whose keys are names the user chooses, in order.
 func (p *parser) pairs(n *yaml.Node, field string, each func(k, v *yaml.Node)) {
-	if !p.is(n, yaml.MappingNode, field, "a mapping of names") {
-		return
-	}
-	seen := map[string]bool{}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		k := n.Content[i]
-		if k.Kind != yaml.ScalarNode || k.Value == "" {
-			p.fail(k, field, "want a name")
-			continue
-		}
-		if seen[k.Value] {
-			p.fail(k, field, "%q is given twice", k.Value)
-			continue
-		}
-		seen[k.Value] = true
-		each(k, n.Content[i+1])
-	}
+	p.reader().Pairs(n, field, "", each)
 }
 
 func (p *parser) method(n *yaml.Node, field string, dst *string) {

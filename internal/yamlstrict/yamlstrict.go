@@ -73,6 +73,32 @@ func (r *Reader) Mapping(n *yaml.Node, field string, handlers map[string]func(*y
 	}
 }
 
+// Pairs walks a mapping whose keys are names the user chooses, in file
+// order. A key given twice is a mistake; hint, if set, is added to that
+// message.
+func (r *Reader) Pairs(n *yaml.Node, field, hint string, each func(k, v *yaml.Node)) {
+	if !r.Is(n, yaml.MappingNode, field, "a mapping of names") {
+		return
+	}
+	seen := map[string]bool{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k := n.Content[i]
+		if k.Kind != yaml.ScalarNode || k.Value == "" {
+			r.Fail(k, field, "want a name")
+			continue
+		}
+		if seen[k.Value] {
+			r.Fail(k, field, "%q is given twice%s", k.Value, hint)
+			continue
+		}
+		seen[k.Value] = true
+		if r.Record != nil {
+			r.Record(Join(field, k.Value), k.Line)
+		}
+		each(k, n.Content[i+1])
+	}
+}
+
 func keys(m map[string]func(*yaml.Node)) string {
 	names := make([]string, 0, len(m))
 	for k := range m {
