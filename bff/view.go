@@ -514,7 +514,7 @@ func (h *viewHandler) write(w http.ResponseWriter, r *http.Request, e *cache.Ent
 			info.partial = partial[0] // hits of a partial entry are logged as partial too
 		}
 	}
-	if inm := r.Header.Get("If-None-Match"); inm != "" && (r.Method == http.MethodGet || r.Method == http.MethodHead) && etagMatches(inm, e.ETag) {
+	if inm := r.Header.Get("If-None-Match"); inm != "" && (r.Method == http.MethodGet || r.Method == http.MethodHead) && ETagMatches(inm, e.ETag) {
 		delete(hdr, "Content-Type")
 		w.WriteHeader(http.StatusNotModified)
 		return
@@ -807,8 +807,9 @@ func partialValue(missing []aggregate.Missing) string {
 	return b.String()
 }
 
-// etagMatches is If-None-Match's weak comparison against one tag.
-func etagMatches(header, etag string) bool {
+// ETagMatches is If-None-Match's weak comparison against one tag: the
+// header's list holds it, with or without W/, or is "*".
+func ETagMatches(header, etag string) bool {
 	want := strings.TrimPrefix(etag, "W/")
 	for header != "" {
 		var tag string

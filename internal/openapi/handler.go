@@ -64,7 +64,7 @@ func serve(w http.ResponseWriter, r *http.Request, client string, routes []bff.R
 	// Revalidate every time: a reload changes the document at any moment.
 	h.Set("Cache-Control", "no-cache")
 	h.Set("X-Content-Type-Options", "nosniff")
-	if inm := r.Header.Get("If-None-Match"); inm != "" && matches(inm, etag) {
+	if inm := r.Header.Get("If-None-Match"); inm != "" && bff.ETagMatches(inm, etag) {
 		w.WriteHeader(http.StatusNotModified)
 		return
 	}
@@ -74,17 +74,4 @@ func serve(w http.ResponseWriter, r *http.Request, client string, routes []bff.R
 		return
 	}
 	_, _ = w.Write(body)
-}
-
-// matches is If-None-Match's weak comparison.
-func matches(header, etag string) bool {
-	for header != "" {
-		var tag string
-		tag, header, _ = strings.Cut(header, ",")
-		tag = strings.TrimSpace(tag)
-		if tag == "*" || strings.TrimPrefix(tag, "W/") == etag {
-			return true
-		}
-	}
-	return false
 }
