@@ -80,15 +80,7 @@ func BenchmarkHit(b *testing.B) {
 			req := httptest.NewRequest(http.MethodGet, "/web/home/7", nil)
 			f.ServeHTTP(&discardWriter{h: http.Header{}}, req)
 			rc.Wait() // ristretto applies sets asynchronously
-			b.ReportAllocs()
-			b.ResetTimer()
-			b.RunParallel(func(pb *testing.PB) {
-				w := &discardWriter{h: make(http.Header, 16)}
-				for pb.Next() {
-					clear(w.h)
-					f.ServeHTTP(w, req)
-				}
-			})
+			serveParallel(b, f, []*http.Request{req}, nil)
 		})
 	}
 }
@@ -102,15 +94,23 @@ func BenchmarkMiss(b *testing.B) {
 		reqs[i] = httptest.NewRequest(http.MethodGet, "/web/home/"+strconv.Itoa(i+1), nil)
 		f.ServeHTTP(&discardWriter{h: http.Header{}}, reqs[i]) // warm the demo's bodies
 	}
+	serveParallel(b, f, reqs, nil)
+}
+
+// serveParallel times reqs served round-robin by f on every core. check,
+// if set, judges each response; a false stops the benchmark.
+func serveParallel(b *testing.B, f http.Handler, reqs []*http.Request, check func(http.Header) bool) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
 		w := &discardWriter{h: make(http.Header, 16)}
-		i := 0
-		for pb.Next() {
+		for i := 0; pb.Next(); i++ {
 			clear(w.h)
 			f.ServeHTTP(w, reqs[i%len(reqs)])
-			i++
+			if check != nil && !check(w.h) {
+				b.Errorf("request %d: unexpected response headers %v", i, w.h)
+				return
+			}
 		}
 	})
 }

@@ -78,15 +78,7 @@ func BenchmarkEdgeHit(b *testing.B) {
 			}
 			f.ServeHTTP(&discardWriter{h: http.Header{}}, req)
 			rc.Wait()
-			b.ReportAllocs()
-			b.ResetTimer()
-			b.RunParallel(func(pb *testing.PB) {
-				w := &discardWriter{h: make(http.Header, 16)}
-				for pb.Next() {
-					clear(w.h)
-					f.ServeHTTP(w, req)
-				}
-			})
+			serveParallel(b, f, []*http.Request{req}, nil)
 		})
 	}
 }

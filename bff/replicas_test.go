@@ -634,21 +634,7 @@ func BenchmarkSharedHit(b *testing.B) {
 			b.Fatal("the entries did not reach redis")
 		}
 	}
-	b.ReportAllocs()
-	b.ResetTimer()
-	b.RunParallel(func(pb *testing.PB) {
-		w := &discardWriter{h: make(http.Header, 16)}
-		i := 0
-		for pb.Next() {
-			clear(w.h)
-			f.ServeHTTP(w, reqs[i%len(reqs)])
-			if w.h.Get("X-Cache") != "HIT" {
-				b.Errorf("request %d: X-Cache %q", i, w.h.Get("X-Cache"))
-				return
-			}
-			i++
-		}
-	})
+	serveParallel(b, f, reqs, func(h http.Header) bool { return h.Get("X-Cache") == "HIT" })
 }
 
 // A Redis that accepts connections and never answers (a hung server, a
