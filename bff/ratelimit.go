@@ -62,7 +62,7 @@ func (l Limit) limiter(name, scope string, rdb *shared.Redis) func(http.Handler)
 	return func(next http.Handler) http.Handler {
 		limit := rl.Handler(next)
 		if rdb != nil {
-			limit = sharedLimiter{rdb: rdb, name: scope + ":" + name, limit: l, local: limit, next: next, limited: limited}
+			limit = sharedLimiter{rdb: rdb, prefix: rdb.Prefix() + ":rl:" + scope + ":" + name + ":", limit: l, local: limit, next: next, limited: limited}
 		}
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			w.Header()["Ratelimit-Policy"] = policy
@@ -79,7 +79,7 @@ func (l Limit) limiter(name, scope string, rdb *shared.Redis) func(http.Handler)
 // mutex, which would serialise every request on a Redis round trip).
 type sharedLimiter struct {
 	rdb     *shared.Redis
-	name    string
+	prefix  string // of this limit's counters in Redis
 	limit   Limit
 	local   http.Handler // the same limit, counted by this replica alone
 	next    http.Handler
@@ -104,13 +104,12 @@ func (s sharedLimiter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	current := now.Truncate(s.limit.Window)
 	previous := current.Add(-s.limit.Window)
 	weight := float64(s.limit.Window-now.Sub(current)) / float64(s.limit.Window)
-	prefix := s.rdb.Prefix() + ":rl:" + s.name + ":"
 	var allowed int64
 	err := s.rdb.Do(r.Context(), "ratelimit", func(ctx context.Context, c *redis.Client) error {
 		var err error
 		allowed, err = slidingWindow.Run(ctx, c,
-			[]string{prefix + strconv.FormatUint(httprate.LimitCounterKey(key, current), 16),
-				prefix + strconv.FormatUint(httprate.LimitCounterKey(key, previous), 16)},
+			[]string{s.prefix + strconv.FormatUint(httprate.LimitCounterKey(key, current), 16),
+				s.prefix + strconv.FormatUint(httprate.LimitCounterKey(key, previous), 16)},
 			s.limit.Requests, strconv.FormatFloat(weight, 'f', 4, 64), (3 * s.limit.Window).Milliseconds()).Int64()
 		return err
 	})

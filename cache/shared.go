@@ -323,6 +323,7 @@ func (s *Shared) Await(ctx context.Context, key string, accept func(*Entry) bool
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.lockWait)
 	defer cancel()
+	entry, lock := s.entryKey(key), s.lockKey(key)
 	pause := 2 * time.Millisecond
 	for released := false; ; {
 		t := time.NewTimer(pause)
@@ -337,8 +338,8 @@ func (s *Shared) Await(ctx context.Context, key string, accept func(*Entry) bool
 		var held *redis.IntCmd
 		err := s.rdb.Do(ctx, "await", func(ctx context.Context, c *redis.Client) error {
 			_, err := c.Pipelined(ctx, func(p redis.Pipeliner) error {
-				get = p.Get(ctx, s.entryKey(key))
-				held = p.Exists(ctx, s.lockKey(key))
+				get = p.Get(ctx, entry)
+				held = p.Exists(ctx, lock)
 				return nil
 			})
 			return err
