@@ -77,12 +77,18 @@ func (p *purges) hides(key string, e *Entry) bool {
 	}
 	for i := range *list {
 		q := &(*list)[i]
-		if e.Epoch < q.epoch && (q.tag == "" || q.tag == e.Tag) &&
-			slices.ContainsFunc(q.prefixes, func(p string) bool { return strings.HasPrefix(key, p) }) {
+		if e.Epoch < q.epoch && covers(q.tag, q.prefixes, key, e.Tag) {
 			return true
 		}
 	}
 	return false
+}
+
+// covers reports whether a purge of tag ("" for any) and key prefixes
+// reaches an entry of entryTag under key. Both tiers judge by it.
+func covers(tag string, prefixes []string, key, entryTag string) bool {
+	return (tag == "" || tag == entryTag) &&
+		slices.ContainsFunc(prefixes, func(p string) bool { return strings.HasPrefix(key, p) })
 }
 
 // noteTTL keeps the longest TTL seen: purges older than it cover nothing.

@@ -431,9 +431,7 @@ func (s *Shared) purged(key, tag string, fetched time.Time) bool {
 	defer s.mu.Unlock()
 	// Only purges after the fetch matter: newest first, stop at the fetch.
 	for i := len(s.known) - 1; i >= 0 && s.known[i].At > at; i-- {
-		p := &s.known[i]
-		if (p.Tag == "" || p.Tag == tag) &&
-			slices.ContainsFunc(p.Prefixes, func(pre string) bool { return strings.HasPrefix(key, pre) }) {
+		if p := &s.known[i]; covers(p.Tag, p.Prefixes, key, tag) {
 			return true
 		}
 	}
