@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"regexp"
 	"sort"
@@ -362,6 +363,13 @@ func (c *Config) validate() error {
 	}
 	if r := c.Cache.Redis; r.Timeout < 0 || r.LockWait < 0 || r.LockTTL < 0 || r.MaxValueBytes < 0 || r.PurgeRetention < 0 {
 		return fmt.Errorf("config: cache.redis: timeout, lock_wait, lock_ttl, max_value_bytes and purge_retention must not be negative")
+	}
+	if u := c.Cache.Redis.URL; u != "" {
+		// Checked here so that `bff check` catches it; the message must not
+		// quote the URL, which may hold a password.
+		if p, err := url.Parse(u); err != nil || (p.Scheme != "redis" && p.Scheme != "rediss" && p.Scheme != "unix") || (p.Scheme != "unix" && p.Host == "") {
+			return fmt.Errorf("config: cache.redis.url (or BFF_REDIS_URL) is not valid: want redis://[user:password@]host:port[/db], rediss://… or unix://…")
+		}
 	}
 	if r := c.Cache.Redis; r.URL == "" && r.Lock {
 		return fmt.Errorf("config: cache.redis.lock needs Redis: set cache.redis.url or BFF_REDIS_URL")

@@ -106,6 +106,7 @@ func TestBadConfigIsAnError(t *testing.T) {
 		{"bad log format", "log: {format: xml}\n", nil, "log.format"},
 		{"bad cache env", "", map[string]string{"BFF_CACHE_MAX_BYTES": "lots"}, "BFF_CACHE_MAX_BYTES"},
 		{"bad access log env", "", map[string]string{"BFF_ACCESS_LOG": "maybe"}, "BFF_ACCESS_LOG"},
+		{"bad redis url", "", map[string]string{"BFF_REDIS_URL": "http://u:s3cret@host:6379"}, "cache.redis.url (or BFF_REDIS_URL) is not valid"},
 		{"redis lock without a url", "cache:\n  redis: {lock: true}\n", nil, "cache.redis.lock needs Redis"},
 		{"negative redis timeout", "cache:\n  redis: {url: redis://r:6379, timeout: -1s}\n", nil, "must not be negative"},
 	}
