@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 )
@@ -26,6 +27,7 @@ const (
 type accessLog struct {
 	w      io.Writer
 	format AccessLogFormat
+	clock  stampCache
 }
 
 var lineBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
@@ -39,7 +41,7 @@ func (a *accessLog) write(now time.Time, r *http.Request, x *exchange, status in
 		level = "WARN"
 	}
 	bp := lineBuffers.Get().(*[]byte)
-	l := line{b: (*bp)[:0], text: a.format == AccessLogText}
+	l := line{b: (*bp)[:0], text: a.format == AccessLogText, clock: &a.clock}
 	l.open(now, level, "request")
 	l.str("request_id", x.info.id)
 	l.str("method", r.Method)
@@ -75,12 +77,14 @@ func (a *accessLog) write(now time.Time, r *http.Request, x *exchange, status in
 type line struct {
 	b    []byte
 	text bool
+	// clock, if set, formats the time from a cached second.
+	clock *stampCache
 }
 
 func (l *line) open(now time.Time, level, msg string) {
 	if l.text {
 		l.b = append(l.b, "time="...)
-		l.b = now.AppendFormat(l.b, "2006-01-02T15:04:05.000Z07:00")
+		l.b = l.clock.append(l.b, now, true)
 		l.b = append(l.b, " level="...)
 		l.b = append(l.b, level...)
 		l.b = append(l.b, " msg="...)
@@ -88,7 +92,7 @@ func (l *line) open(now time.Time, level, msg string) {
 		return
 	}
 	l.b = append(l.b, `{"time":"`...)
-	l.b = now.AppendFormat(l.b, time.RFC3339Nano)
+	l.b = l.clock.append(l.b, now, false)
 	l.b = append(l.b, `","level":"`...)
 	l.b = append(l.b, level...)
 	l.b = append(l.b, `","msg":`...)
@@ -126,6 +130,61 @@ func (l *line) close() {
 		l.b = append(l.b, '}')
 	}
 	l.b = append(l.b, '\n')
+}
+
+// stampCache formats times as slog does (RFC 3339 with nanoseconds for
+// JSON, milliseconds for text) from a cached rendering of the current
+// second: time.AppendFormat cost as much as the rest of an access-log line.
+// The zone offset is cached with the second, which is exact because
+// offsets only change on whole seconds. A nil cache formats directly.
+type stampCache struct {
+	last atomic.Pointer[stamp]
+}
+
+type stamp struct {
+	unix int64
+	loc  *time.Location
+	head []byte // "2006-01-02T15:04:05"
+	zone []byte // "Z" or "-07:00"
+}
+
+func (c *stampCache) append(b []byte, t time.Time, millis bool) []byte {
+	if c == nil {
+		if millis {
+			return t.AppendFormat(b, "2006-01-02T15:04:05.000Z07:00")
+		}
+		return t.AppendFormat(b, time.RFC3339Nano)
+	}
+	s := c.last.Load()
+	if s == nil || s.unix != t.Unix() || s.loc != t.Location() {
+		s = &stamp{unix: t.Unix(), loc: t.Location(),
+			head: t.AppendFormat(nil, "2006-01-02T15:04:05"), zone: t.AppendFormat(nil, "Z07:00")}
+		c.last.Store(s)
+	}
+	b = append(b, s.head...)
+	ns := t.Nanosecond()
+	switch {
+	case millis:
+		b = appendDigits(append(b, '.'), ns/1e6, 3)
+	case ns != 0: // RFC3339Nano drops trailing zeros, and the dot with them
+		digits := 9
+		for ns%10 == 0 {
+			ns /= 10
+			digits--
+		}
+		b = appendDigits(append(b, '.'), ns, digits)
+	}
+	return append(b, s.zone...)
+}
+
+// appendDigits writes v zero-padded to n digits.
+func appendDigits(b []byte, v, n int) []byte {
+	var d [9]byte
+	for i := n - 1; i >= 0; i-- {
+		d[i] = byte('0' + v%10)
+		v /= 10
+	}
+	return append(b, d[:n]...)
 }
 
 // appendTextValue writes v bare when slog.TextHandler would, else quoted.

@@ -72,3 +72,28 @@ func FuzzAppendJSONString(f *testing.F) {
 		}
 	})
 }
+
+// FuzzStampCache checks the cached stamp against time.AppendFormat, with one
+// cache across calls so that hits, new seconds and new zones all occur.
+func FuzzStampCache(f *testing.F) {
+	f.Add(int64(1795374000), int64(123456789), uint8(0))
+	f.Add(int64(1795374000), int64(0), uint8(1))
+	f.Add(int64(1795374001), int64(100000000), uint8(2))
+	f.Add(int64(-62135596800), int64(999999999), uint8(0))
+	f.Add(int64(1795374000), int64(1), uint8(3))
+	zones := []*time.Location{time.UTC, time.FixedZone("IST", 5*3600+1800), time.FixedZone("EDT", -4*3600), time.Local}
+	var c stampCache
+	f.Fuzz(func(t *testing.T, sec, ns int64, zone uint8) {
+		at := time.Unix(sec, ns%1e9).In(zones[int(zone)%len(zones)])
+		for _, millis := range []bool{false, true} {
+			got := string(c.append(nil, at, millis))
+			want := at.Format(time.RFC3339Nano)
+			if millis {
+				want = at.Format("2006-01-02T15:04:05.000Z07:00")
+			}
+			if got != want {
+				t.Fatalf("%v (millis %v): got %s, want %s", at, millis, got, want)
+			}
+		}
+	})
+}

@@ -9,6 +9,7 @@ import (
 	"runtime/debug"
 	"strconv"
 	"sync/atomic"
+	"time"
 )
 
 // requestInfo is what inner handlers tell the access log about a request.
@@ -26,6 +27,16 @@ type requestInfo struct {
 	// upstreams summarizes the calls of the execution that answered, if any.
 	upstreams string
 	err       error
+	// start is when the front took the request: a hit reads its age from
+	// it rather than from the clock again.
+	start time.Time
+}
+
+func (i *requestInfo) startedAt() time.Time {
+	if i == nil {
+		return time.Time{}
+	}
+	return i.start
 }
 
 // requestIDOf returns the request's ID, set by the front on the way in.
@@ -118,6 +129,7 @@ func (f *Front) observe(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := f.now()
 		x := &exchange{ResponseWriter: w}
+		x.info.start = start
 		// On every response, whoever writes it: a preflight, a 429, a 404.
 		w.Header()["X-Content-Type-Options"] = nosniff
 		if id := r.Header["X-Request-Id"]; len(id) == 1 && validRequestID(id[0]) {

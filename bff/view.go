@@ -162,7 +162,11 @@ func (h *viewHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	key := h.cacheKey(params, r.Header, claims)
 	var stale *cache.Entry // a copy past its TTL that may still stand in
 	if e, ok := h.front.cache.Get(key); ok {
-		age := h.front.now().Sub(e.StoredAt)
+		now := info.startedAt()
+		if now.IsZero() {
+			now = h.front.now()
+		}
+		age := now.Sub(e.StoredAt)
 		switch {
 		case h.swr == 0 && h.sie == 0 || age < h.ttl:
 			if info != nil {
@@ -514,7 +518,8 @@ func (h *viewHandler) write(w http.ResponseWriter, r *http.Request, e *cache.Ent
 			info.partial = partial[0] // hits of a partial entry are logged as partial too
 		}
 	}
-	if inm := r.Header.Get("If-None-Match"); inm != "" && (r.Method == http.MethodGet || r.Method == http.MethodHead) && ETagMatches(inm, e.ETag) {
+	// Header keys from net/http are canonical: indexing skips Get's canonicalization.
+	if inm := r.Header["If-None-Match"]; len(inm) > 0 && inm[0] != "" && (r.Method == http.MethodGet || r.Method == http.MethodHead) && ETagMatches(inm[0], e.ETag) {
 		delete(hdr, "Content-Type")
 		w.WriteHeader(http.StatusNotModified)
 		return
@@ -522,7 +527,9 @@ func (h *viewHandler) write(w http.ResponseWriter, r *http.Request, e *cache.Ent
 	body := e.Body
 	coding := ""
 	if len(body) >= minCompressSize {
-		coding = chooseEncoding(r.Header.Get("Accept-Encoding"))
+		if ae := r.Header["Accept-Encoding"]; len(ae) > 0 {
+			coding = chooseEncoding(ae[0])
+		}
 	}
 	switch coding {
 	case "zstd":
