@@ -153,9 +153,9 @@ func (r *Response) Release() {
 // Client calls one upstream. It is safe for concurrent use.
 type Client struct {
 	cfg       Config
-	origin    string // scheme://host
-	basePath  string // escaped, without trailing '/'
-	transport *http.Transport
+	origin    string                              // scheme://host
+	basePath  string                              // escaped, without trailing '/'
+	transport interface{ CloseIdleConnections() } // the client's own, if it has one
 	http      *http.Client
 	breaker   *gobreaker.TwoStepCircuitBreaker[struct{}]
 	budget    *retryBudget
@@ -191,18 +191,28 @@ func New(cfg Config) (*Client, error) {
 	}
 	next := cfg.Transport
 	if next == nil {
-		c.transport = &http.Transport{
-			DialContext:            (&net.Dialer{Timeout: cfg.DialTimeout, KeepAlive: 30 * time.Second}).DialContext,
+		dial := (&net.Dialer{Timeout: cfg.DialTimeout, KeepAlive: 30 * time.Second}).DialContext
+		const maxHeader = 64 << 10
+		std := &http.Transport{
+			DialContext:            dial,
 			MaxIdleConns:           cfg.MaxIdleConns,
 			MaxIdleConnsPerHost:    cfg.MaxIdleConns,
 			MaxConnsPerHost:        cfg.MaxConns,
 			IdleConnTimeout:        cfg.IdleConnTimeout,
 			TLSHandshakeTimeout:    5 * time.Second,
 			ExpectContinueTimeout:  time.Second,
-			MaxResponseHeaderBytes: 64 << 10,
+			MaxResponseHeaderBytes: maxHeader,
 			ForceAttemptHTTP2:      true,
 		}
-		next = c.transport
+		c.transport, next = std, std
+		if base.Scheme == "http" {
+			port := base.Port()
+			if port == "" {
+				port = "80"
+			}
+			direct := newDirectTransport(base.Host, net.JoinHostPort(base.Hostname(), port), dial, std, cfg, maxHeader)
+			c.transport, next = direct, direct
+		}
 	}
 	if cfg.WrapTransport != nil {
 		next = cfg.WrapTransport(next)

@@ -1,0 +1,212 @@
+package upstream_test
+
+import (
+	"bufio"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/bffproxy/bff/upstream"
+)
+
+// rawServer is an upstream that speaks HTTP/1.1 by hand, to misbehave in
+// ways net/http's server never would. serve gets each connection's reader
+// and writer and the connection's 1-based number.
+type rawServer struct {
+	ln    net.Listener
+	conns atomic.Int64
+	wg    sync.WaitGroup
+	mu    sync.Mutex
+	open  []net.Conn
+}
+
+func newRawServer(t *testing.T, serve func(br *bufio.Reader, c net.Conn, conn int64)) *rawServer {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &rawServer{ln: ln}
+	s.wg.Go(func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			s.mu.Lock()
+			s.open = append(s.open, c)
+			s.mu.Unlock()
+			n := s.conns.Add(1)
+			s.wg.Go(func() {
+				defer c.Close()
+				serve(bufio.NewReader(c), c, n)
+			})
+		}
+	})
+	t.Cleanup(func() {
+		ln.Close()
+		s.mu.Lock()
+		for _, c := range s.open {
+			c.Close()
+		}
+		s.mu.Unlock()
+		s.wg.Wait()
+	})
+	return s
+}
+
+func (s *rawServer) url() string { return "http://" + s.ln.Addr().String() }
+
+// readRequest reads one request's head; false when the client went away.
+func readRequest(br *bufio.Reader) bool {
+	req, err := http.ReadRequest(br)
+	if err != nil {
+		return false
+	}
+	return req.Body.Close() == nil
+}
+
+const okAnswer = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 11\r\n\r\n{\"ok\":true}"
+
+// An upstream that closes each connection after one answer, without saying
+// so, leaves a dead connection in the pool. The next GET finds it dead
+// before any of its answer arrived and goes again on a fresh connection:
+// one attempt as far as retries and the breaker know, and no error.
+func TestStaleKeepAliveConnectionIsReplaced(t *testing.T) {
+	srv := newRawServer(t, func(br *bufio.Reader, c net.Conn, _ int64) {
+		if readRequest(br) {
+			c.Write([]byte(okAnswer))
+		}
+	})
+	cfg := testConfig(srv.url())
+	cfg.Retry.Max = 0 // a failure would show: no retries to hide it
+	c := newClient(t, cfg)
+
+	for i := range 5 {
+		resp, err := c.Do(t.Context(), &upstream.Request{Path: "/x"})
+		if err != nil {
+			t.Fatalf("call %d: %v", i+1, err)
+		}
+		if resp.Attempts != 1 || string(resp.Body) != `{"ok":true}` {
+			t.Fatalf("call %d: %d attempts, body %q", i+1, resp.Attempts, resp.Body)
+		}
+		resp.Release()
+	}
+	if got := srv.conns.Load(); got != 5 {
+		t.Fatalf("%d connections for 5 calls to an upstream that closes each, want 5", got)
+	}
+	if n := c.BreakerCounts(); n.TotalFailures != 0 {
+		t.Fatalf("breaker counted %d failures", n.TotalFailures)
+	}
+}
+
+// An upstream whose answer never ends its header fails the call once the
+// header passes 64 KiB: memory stays bounded.
+func TestEndlessResponseHeader(t *testing.T) {
+	srv := newRawServer(t, func(br *bufio.Reader, c net.Conn, _ int64) {
+		if !readRequest(br) {
+			return
+		}
+		c.Write([]byte("HTTP/1.1 200 OK\r\n"))
+		line := []byte("X-Filler: " + strings.Repeat("a", 1000) + "\r\n")
+		for range 1000 { // 1 MB of header, unless the client hangs up first
+			if _, err := c.Write(line); err != nil {
+				return
+			}
+		}
+	})
+	cfg := testConfig(srv.url())
+	cfg.Retry.Max = 0
+	c := newClient(t, cfg)
+
+	_, err := c.Do(t.Context(), &upstream.Request{Path: "/x"})
+	ue := upstreamError(t, err)
+	if ue.Kind != upstream.KindTransport || !strings.Contains(err.Error(), "header too large") {
+		t.Fatalf("err = kind %v (%v), want a transport error for the header's size", ue.Kind, err)
+	}
+}
+
+// 1xx answers (103 Early Hints, 100 Continue) come before the real answer.
+func TestInformationalAnswersAreSkipped(t *testing.T) {
+	srv := newRawServer(t, func(br *bufio.Reader, c net.Conn, _ int64) {
+		for readRequest(br) {
+			c.Write([]byte("HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\nHTTP/1.1 100 Continue\r\n\r\n" + okAnswer))
+		}
+	})
+	c := newClient(t, testConfig(srv.url()))
+
+	for range 2 {
+		resp, err := c.Do(t.Context(), &upstream.Request{Path: "/x"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.Status != http.StatusOK || string(resp.Body) != `{"ok":true}` {
+			t.Fatalf("status %d, body %q", resp.Status, resp.Body)
+		}
+	}
+	if got := srv.conns.Load(); got != 1 {
+		t.Fatalf("%d connections, want the one kept alive", got)
+	}
+}
+
+// Sequential calls share one keep-alive connection; an answer that asks
+// for the connection to be closed is not followed by another on it.
+func TestConnectionReuse(t *testing.T) {
+	for _, tt := range []struct {
+		name      string
+		answer    string
+		wantConns int64
+	}{
+		{"keep-alive", okAnswer, 1},
+		{"Connection: close", strings.Replace(okAnswer, "\r\n\r\n", "\r\nConnection: close\r\n\r\n", 1), 3},
+		{"chunked", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\n{\"ok\"\r\n6\r\n:true}\r\n0\r\n\r\n", 1},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := newRawServer(t, func(br *bufio.Reader, c net.Conn, _ int64) {
+				for readRequest(br) {
+					if _, err := c.Write([]byte(tt.answer)); err != nil {
+						return
+					}
+				}
+			})
+			c := newClient(t, testConfig(srv.url()))
+			for range 3 {
+				resp, err := c.Do(t.Context(), &upstream.Request{Path: "/x"})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if string(resp.Body) != `{"ok":true}` {
+					t.Fatalf("body %q", resp.Body)
+				}
+			}
+			if got := srv.conns.Load(); got != tt.wantConns {
+				t.Fatalf("%d connections for 3 calls, want %d", got, tt.wantConns)
+			}
+		})
+	}
+}
+
+// A body cut short by the upstream fails the attempt, and its connection
+// is not pooled: the retry gets a fresh one.
+func TestShortBodyIsNotPooled(t *testing.T) {
+	srv := newRawServer(t, func(br *bufio.Reader, c net.Conn, conn int64) {
+		for readRequest(br) {
+			if conn == 1 {
+				c.Write([]byte("HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{\"ok\""))
+				return
+			}
+			c.Write([]byte(okAnswer))
+		}
+	})
+	c := newClient(t, testConfig(srv.url()))
+	resp, err := c.Do(t.Context(), &upstream.Request{Path: "/x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.Attempts != 2 || srv.conns.Load() != 2 {
+		t.Fatalf("%d attempts on %d connections, want 2 on 2", resp.Attempts, srv.conns.Load())
+	}
+}
