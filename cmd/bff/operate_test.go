@@ -1,10 +1,12 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -13,6 +15,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/bffproxy/bff/internal/config"
 )
 
 // start runs the binary's serve path with env and an optional config file,
@@ -344,5 +348,64 @@ func TestAuthFromConfigAndMintedToken(t *testing.T) {
 	}
 	if code, _ := request(t, http.MethodGet, base+"/mobile/home/7"); code != http.StatusOK {
 		t.Errorf("mobile, without auth: %d", code)
+	}
+}
+
+// A request body may take read_timeout to arrive, longer than the header's
+// read_header_timeout; one that never ends is cut off.
+func TestSlowBodyGetsReadTimeout(t *testing.T) {
+	got := make(chan int, 2)
+	srv := newServer(config.Server{ReadHeaderTimeout: 200 * time.Millisecond, ReadTimeout: 3 * time.Second},
+		http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			b, err := io.ReadAll(r.Body)
+			if err != nil {
+				got <- -1
+				http.Error(w, err.Error(), http.StatusRequestTimeout)
+				return
+			}
+			got <- len(b)
+			w.WriteHeader(http.StatusNoContent)
+		}), slog.New(slog.DiscardHandler))
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = srv.Serve(ln) }()
+	defer srv.Close()
+
+	send := func(bodyChunks int) net.Conn {
+		c, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.WriteString(c, "POST /x HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n")
+		for range bodyChunks {
+			time.Sleep(150 * time.Millisecond) // 600 ms in all: past the header's 200 ms
+			_, _ = io.WriteString(c, "ab")
+		}
+		return c
+	}
+
+	c := send(5)
+	defer c.Close()
+	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatalf("slow but finite body: %v", err)
+	}
+	if n := <-got; resp.StatusCode != http.StatusNoContent || n != 10 {
+		t.Fatalf("slow but finite body: status %d, %d bytes read; want 204 and 10", resp.StatusCode, n)
+	}
+
+	never := send(1)
+	defer never.Close()
+	_ = never.SetReadDeadline(time.Now().Add(15 * time.Second)) // a bound, far above the 3 s asked for
+	b, err := io.ReadAll(never)
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		t.Fatal("a body that never ends still held its connection after 15s")
+	}
+	if n := <-got; n != -1 {
+		t.Fatalf("unfinished body: handler read %d bytes without an error (%q)", n, b)
 	}
 }

@@ -128,7 +128,7 @@ type Views struct {
 // Server bounds the public listener.
 type Server struct {
 	ReadHeaderTimeout time.Duration `yaml:"read_header_timeout"` // default 5s
-	ReadTimeout       time.Duration `yaml:"read_timeout"`        // default 10s
+	ReadTimeout       time.Duration `yaml:"read_timeout"`        // a request body; default 10s
 	WriteTimeout      time.Duration `yaml:"write_timeout"`       // default 30s
 	IdleTimeout       time.Duration `yaml:"idle_timeout"`        // default 120s
 	MaxHeaderBytes    int           `yaml:"max_header_bytes"`    // default 32 KiB
