@@ -3,6 +3,7 @@ package bff
 import (
 	"bytes"
 	"encoding/json"
+	"io"
 	"errors"
 	"log/slog"
 	"net/http/httptest"
@@ -96,4 +97,16 @@ func FuzzStampCache(f *testing.F) {
 			}
 		}
 	})
+}
+
+func BenchmarkAccessLog(b *testing.B) {
+	r := httptest.NewRequest("GET", "/web/home/7", nil)
+	x := &exchange{status: 200, bytes: 2718}
+	x.info = requestInfo{id: "6316b3eb3783-64y0", client: "web", view: "web.home", cache: CacheHit}
+	a := &accessLog{w: io.Discard, format: AccessLogJSON}
+	at := time.Now()
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		a.write(at.Add(time.Duration(i)*time.Microsecond), r, x, 200, 9*time.Microsecond)
+	}
 }
