@@ -180,9 +180,12 @@ func (t *directTransport) send(c *directConn, req *http.Request) (*http.Response
 		}
 		// 1xx answers come before the real one (101 would switch protocols,
 		// which a GET to an API never asks for).
-		if resp.StatusCode >= 200 || resp.StatusCode == http.StatusSwitchingProtocols || informational == 5 {
+		if resp.StatusCode >= 200 || resp.StatusCode == http.StatusSwitchingProtocols {
 			c.lr.n = math.MaxInt64 // the body's size is bounded by the caller
 			return resp, nil
+		}
+		if informational == 5 {
+			return nil, errors.New("too many 1xx informational responses")
 		}
 	}
 }
@@ -276,8 +279,9 @@ func (b *directBody) Close() error {
 		b.eof = n == 0 && err == io.EOF
 	}
 	// stop reports false if the cancellation already fired: its deadline
-	// may land at any time, so the connection cannot be reused.
-	if stopped := b.stop(); b.eof && b.keep && stopped {
+	// may land at any time, so the connection cannot be reused. Bytes past
+	// the answer are not the next call's answer either.
+	if stopped := b.stop(); b.eof && b.keep && stopped && b.c.br.Buffered() == 0 {
 		b.t.put(b.c)
 	} else {
 		b.t.discard(b.c)
@@ -295,7 +299,15 @@ func (t *directTransport) get(ctx context.Context) (c *directConn, reused bool, 
 		t.idle = t.idle[:n-1]
 		if now.Sub(c.idleSince) < t.idleTimeout {
 			t.mu.Unlock()
-			return c, true, nil
+			// One non-blocking peek (~1 µs): an upstream may have closed the
+			// connection, or sent something unasked (a 408 before closing),
+			// which would otherwise be read as this call's answer.
+			if !peerClosed(c.Conn) {
+				return c, true, nil
+			}
+			t.discard(c)
+			t.mu.Lock()
+			continue
 		}
 		t.mu.Unlock()
 		t.discard(c) // every older one has expired too; the sweep takes them

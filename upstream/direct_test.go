@@ -8,6 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/bffproxy/bff/upstream"
 )
@@ -208,5 +209,39 @@ func TestShortBodyIsNotPooled(t *testing.T) {
 	}
 	if resp.Attempts != 2 || srv.conns.Load() != 2 {
 		t.Fatalf("%d attempts on %d connections, want 2 on 2", resp.Attempts, srv.conns.Load())
+	}
+}
+
+// An upstream that writes something unasked on an idle connection (some
+// send a 408 before closing it) must not have that read as the next call's
+// answer.
+func TestUnsolicitedBytesOnIdleConnection(t *testing.T) {
+	answered := make(chan struct{}, 10)
+	srv := newRawServer(t, func(br *bufio.Reader, c net.Conn, conn int64) {
+		for readRequest(br) {
+			c.Write([]byte(okAnswer))
+			answered <- struct{}{}
+			if conn == 1 {
+				// Later, on its own: what an idle-timeout 408 looks like.
+				time.Sleep(50 * time.Millisecond)
+				c.Write([]byte("HTTP/1.1 408 Request Timeout\r\nContent-Length: 0\r\n\r\n"))
+			}
+		}
+	})
+	cfg := testConfig(srv.url())
+	cfg.Retry.Max = 0
+	c := newClient(t, cfg)
+
+	if _, err := c.Do(t.Context(), &upstream.Request{Path: "/x"}); err != nil {
+		t.Fatal(err)
+	}
+	<-answered
+	time.Sleep(200 * time.Millisecond) // let the 408 arrive: this is the state under test, not a timing check
+	resp, err := c.Do(t.Context(), &upstream.Request{Path: "/x"})
+	if err != nil {
+		t.Fatalf("the call after an unsolicited 408: %v", err)
+	}
+	if resp.Status != http.StatusOK || srv.conns.Load() != 2 {
+		t.Fatalf("status %d on connection %d; want 200 on a second connection", resp.Status, srv.conns.Load())
 	}
 }
