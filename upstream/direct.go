@@ -34,7 +34,8 @@ type directTransport struct {
 	maxIdle     int
 	idleTimeout time.Duration
 	maxHeader   int64
-	slots       chan struct{} // open connections, if capped; nil means no cap
+	slots       chan struct{}    // open connections, if capped; nil means no cap
+	handoff     chan *directConn // with slots: a freed connection, to a caller waiting for one
 
 	mu       sync.Mutex
 	idle     []*directConn // oldest first; taken from the end
@@ -86,6 +87,7 @@ func newDirectTransport(host, addr string, dial func(context.Context, string, st
 		maxIdle: cfg.MaxIdleConns, idleTimeout: cfg.IdleConnTimeout, maxHeader: maxHeader}
 	if cfg.MaxConns > 0 {
 		t.slots = make(chan struct{}, cfg.MaxConns)
+		t.handoff = make(chan *directConn)
 	}
 	return t
 }
@@ -95,22 +97,18 @@ func (t *directTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		req.URL.Host != t.host || req.Body != nil && req.Body != http.NoBody {
 		return t.fallback.RoundTrip(req)
 	}
-	// Ask for gzip as http.Transport does, and undo it below. The request
-	// is the upstream client's own, built for this call.
-	gzipped := false
-	if _, set := req.Header["Accept-Encoding"]; !set && req.Header.Get("Range") == "" {
-		req.Header["Accept-Encoding"] = acceptGzip
-		gzipped = true
-	}
+	// Ask for gzip as http.Transport does (not for HEAD: some servers then
+	// give the compressed length), and undo it on the answer.
+	askGzip := req.Method == http.MethodGet && req.Header["Accept-Encoding"] == nil && req.Header.Get("Range") == ""
 	ctx := req.Context()
 	for {
 		c, reused, err := t.get(ctx)
 		if err != nil {
 			return nil, err
 		}
-		resp, err := t.exchange(ctx, c, req)
+		resp, err := t.exchange(ctx, c, req, askGzip)
 		if err == nil {
-			if gzipped && req.Method == http.MethodGet && strings.EqualFold(resp.Header.Get("Content-Encoding"), "gzip") {
+			if askGzip && resp.ContentLength != 0 && strings.EqualFold(resp.Header.Get("Content-Encoding"), "gzip") {
 				resp.Body = &gunzipBody{raw: resp.Body}
 				resp.Header.Del("Content-Encoding")
 				resp.Header.Del("Content-Length")
@@ -122,8 +120,12 @@ func (t *directTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		t.discard(c)
 		// An idle connection may have been closed by the upstream while it
 		// sat in the pool; as http.Transport does, a GET or HEAD goes again
-		// on a fresh connection if none of the answer arrived.
-		if !reused || c.lr.read > 0 || ctx.Err() != nil {
+		// on a fresh connection if none of the answer arrived. Never after
+		// a deadline: the connection's deadline fires a moment before the
+		// context says so, and each try would cost another connection.
+		var ne net.Error
+		if !reused || c.lr.read > 0 || ctx.Err() != nil || errors.Is(err, context.DeadlineExceeded) ||
+			errors.As(err, &ne) && ne.Timeout() {
 			return nil, err
 		}
 	}
@@ -131,20 +133,20 @@ func (t *directTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 
 // exchange writes req on c and reads the answer's header; the body is read
 // by the caller through directBody, which returns c to the pool.
-func (t *directTransport) exchange(ctx context.Context, c *directConn, req *http.Request) (*http.Response, error) {
+func (t *directTransport) exchange(ctx context.Context, c *directConn, req *http.Request, askGzip bool) (*http.Response, error) {
 	deadline, _ := ctx.Deadline() // zero: none
 	if err := c.SetDeadline(deadline); err != nil {
 		return nil, err
 	}
 	// Set after the deadline, so that a cancellation always wins over it.
 	stop := context.AfterFunc(ctx, func() { _ = c.SetDeadline(aLongTimeAgo) })
-	resp, err := t.send(c, req)
+	resp, err := t.send(c, req, askGzip)
 	if err != nil {
 		stop()
 		return nil, contextError(ctx, err)
 	}
-	resp.Body = &directBody{body: resp.Body, t: t, c: c, stop: stop, keep: !resp.Close && !req.Close,
-		ctx: ctx}
+	resp.Body = &directBody{body: resp.Body, t: t, c: c, stop: stop, ctx: ctx,
+		keep: !resp.Close && !req.Close && resp.StatusCode >= 200}
 	return resp, nil
 }
 
@@ -162,12 +164,20 @@ func contextError(ctx context.Context, err error) error {
 	return err
 }
 
-func (t *directTransport) send(c *directConn, req *http.Request) (*http.Response, error) {
+func (t *directTransport) send(c *directConn, req *http.Request, askGzip bool) (*http.Response, error) {
 	c.lr.read = 0
 	c.lr.n = t.maxHeader + directBufferSize
 	// Errors stay unwrapped, as http.Transport leaves them: callers look
-	// for net.Error's Timeout.
-	if err := req.Write(c.bw); err != nil {
+	// for net.Error's Timeout. The gzip header is on the request only while
+	// it is written: retries send the same request again.
+	if askGzip {
+		req.Header["Accept-Encoding"] = acceptGzip
+	}
+	err := req.Write(c.bw)
+	if askGzip {
+		delete(req.Header, "Accept-Encoding")
+	}
+	if err != nil {
 		return nil, err
 	}
 	if err := c.bw.Flush(); err != nil {
@@ -192,8 +202,6 @@ func (t *directTransport) send(c *directConn, req *http.Request) (*http.Response
 
 var acceptGzip = []string{"gzip"}
 
-var gzipReaders sync.Pool
-
 // gunzipBody decompresses an answer the upstream gzipped because it was
 // asked to; its reader is made on the first Read, so that a body nobody
 // reads is not waited for.
@@ -208,12 +216,10 @@ func (b *gunzipBody) Read(p []byte) (int, error) {
 		return 0, b.err
 	}
 	if b.zr == nil {
-		zr, _ := gzipReaders.Get().(*gzip.Reader)
-		var err error
-		if zr == nil {
-			zr, err = gzip.NewReader(b.raw)
-		} else {
-			err = zr.Reset(b.raw)
+		zr, err := gzip.NewReader(b.raw)
+		if err == io.EOF {
+			b.err = io.EOF // an empty body, as http.Transport reports it
+			return 0, b.err
 		}
 		if err != nil {
 			b.err = fmt.Errorf("gzip: %w", err)
@@ -229,13 +235,7 @@ func (b *gunzipBody) Read(p []byte) (int, error) {
 	return n, err
 }
 
-func (b *gunzipBody) Close() error {
-	if b.zr != nil {
-		gzipReaders.Put(b.zr)
-		b.zr = nil
-	}
-	return b.raw.Close()
-}
+func (b *gunzipBody) Close() error { return b.raw.Close() }
 
 // directBody hands the connection back once its answer was read to the
 // end; an answer left unread closes it.
@@ -271,17 +271,21 @@ func (b *directBody) Close() error {
 		return nil
 	}
 	b.closed = true
-	if !b.eof && !b.broken {
-		// A body read to its length has not necessarily seen EOF yet; one
-		// more read says so without waiting (or ends a chunked body).
+	// stop reports false if the cancellation already fired: its deadline
+	// may land at any time, so the connection cannot be reused.
+	stopped := b.stop()
+	if stopped && b.keep && !b.eof && !b.broken {
+		// A body read to its length has not necessarily seen EOF yet: one
+		// more read says so from memory (or ends a chunked body already
+		// buffered). With the deadline past it never waits on the network:
+		// an answer left unread costs its connection, not the caller's time.
+		_ = b.c.SetReadDeadline(aLongTimeAgo)
 		var probe [1]byte
 		n, err := b.body.Read(probe[:])
 		b.eof = n == 0 && err == io.EOF
 	}
-	// stop reports false if the cancellation already fired: its deadline
-	// may land at any time, so the connection cannot be reused. Bytes past
-	// the answer are not the next call's answer either.
-	if stopped := b.stop(); b.eof && b.keep && stopped && b.c.br.Buffered() == 0 {
+	// Bytes past the answer are not the next call's answer either.
+	if stopped && b.keep && b.eof && b.c.br.Buffered() == 0 {
 		b.t.put(b.c)
 	} else {
 		b.t.discard(b.c)
@@ -289,38 +293,31 @@ func (b *directBody) Close() error {
 	return nil
 }
 
-// get returns an idle connection, or dials one.
+// get returns an idle connection, or dials one. With MaxConns reached it
+// waits for a connection to close or to be handed over by put.
 func (t *directTransport) get(ctx context.Context) (c *directConn, reused bool, err error) {
-	now := time.Now()
-	t.mu.Lock()
-	for n := len(t.idle); n > 0; n = len(t.idle) {
-		c = t.idle[n-1]
-		t.idle[n-1] = nil
-		t.idle = t.idle[:n-1]
-		if now.Sub(c.idleSince) < t.idleTimeout {
-			t.mu.Unlock()
-			// One non-blocking peek (~1 µs): an upstream may have closed the
-			// connection, or sent something unasked (a 408 before closing),
-			// which would otherwise be read as this call's answer.
-			if !peerClosed(c.Conn) {
-				return c, true, nil
-			}
-			t.discard(c)
-			t.mu.Lock()
-			continue
+	for {
+		if err := ctx.Err(); err != nil {
+			return nil, false, err // an idle connection would only be spoilt
 		}
-		t.mu.Unlock()
-		t.discard(c) // every older one has expired too; the sweep takes them
-		t.mu.Lock()
-	}
-	t.mu.Unlock()
-
-	if t.slots != nil {
+		if c = t.takeIdle(); c != nil {
+			return c, true, nil
+		}
+		if t.slots == nil {
+			break
+		}
 		select {
 		case t.slots <- struct{}{}:
+		case c = <-t.handoff:
+			if peerClosed(c.Conn) {
+				t.discard(c)
+				continue
+			}
+			return c, true, nil
 		case <-ctx.Done():
 			return nil, false, fmt.Errorf("wait for a connection: %w", ctx.Err())
 		}
+		break
 	}
 	nc, err := t.dial(ctx, "tcp", t.addr)
 	if err != nil {
@@ -333,8 +330,41 @@ func (t *directTransport) get(ctx context.Context) (c *directConn, reused bool, 
 	return c, false, nil
 }
 
-// put pools a connection whose answer was read to the end.
+// takeIdle returns the most recently used idle connection that is still
+// good, closing those that are not.
+func (t *directTransport) takeIdle() *directConn {
+	now := time.Now()
+	for {
+		t.mu.Lock()
+		n := len(t.idle)
+		if n == 0 {
+			t.mu.Unlock()
+			return nil
+		}
+		c := t.idle[n-1]
+		t.idle[n-1] = nil
+		t.idle = t.idle[:n-1]
+		t.mu.Unlock()
+		// One non-blocking peek (~1 µs): an upstream may have closed the
+		// connection, or sent something unasked (a 408 before closing),
+		// which would otherwise be read as this call's answer.
+		if now.Sub(c.idleSince) < t.idleTimeout && !peerClosed(c.Conn) {
+			return c
+		}
+		t.discard(c)
+	}
+}
+
+// put pools a connection whose answer was read to the end, or hands it to
+// a caller waiting at MaxConns.
 func (t *directTransport) put(c *directConn) {
+	if t.handoff != nil {
+		select {
+		case t.handoff <- c:
+			return
+		default:
+		}
+	}
 	c.idleSince = time.Now()
 	t.mu.Lock()
 	t.idle = append(t.idle, c)
@@ -363,25 +393,43 @@ const idleCheckEvery = time.Second
 // the upstream closed: http.Transport learns of the latter from the reader
 // goroutine it keeps per connection; here each connection idle for a
 // while is peeked at without blocking. It runs while any are pooled.
+//
+// The pool is oldest first, so the connections to look at are a prefix:
+// they are taken out, looked at without the lock, and the good ones put
+// back in front, still older than any pooled meanwhile.
 func (t *directTransport) sweep() {
 	now := time.Now()
-	var gone []*directConn
 	t.mu.Lock()
-	kept := t.idle[:0]
-	for _, c := range t.idle {
-		idle := now.Sub(c.idleSince)
-		if idle >= t.idleTimeout || idle >= idleCheckEvery && peerClosed(c.Conn) {
-			gone = append(gone, c)
+	n := 0
+	for n < len(t.idle) && now.Sub(t.idle[n].idleSince) >= idleCheckEvery {
+		n++
+	}
+	old := append([]*directConn(nil), t.idle[:n]...)
+	rest := copy(t.idle, t.idle[n:])
+	clear(t.idle[rest:])
+	t.idle = t.idle[:rest]
+	t.mu.Unlock()
+
+	good := old[:0]
+	for _, c := range old {
+		if now.Sub(c.idleSince) >= t.idleTimeout || peerClosed(c.Conn) {
+			t.discard(c)
 			continue
 		}
-		kept = append(kept, c)
+		good = append(good, c)
 	}
-	clear(t.idle[len(kept):])
-	t.idle = kept
-	again := len(kept) > 0
+
+	t.mu.Lock()
+	t.idle = append(good, t.idle...)
+	var extra []*directConn
+	if over := len(t.idle) - t.maxIdle; over > 0 {
+		extra = append(extra, t.idle[:over]...)
+		t.idle = t.idle[over:]
+	}
+	again := len(t.idle) > 0
 	t.sweeping = again
 	t.mu.Unlock()
-	for _, c := range gone {
+	for _, c := range extra {
 		t.discard(c)
 	}
 	if again {

@@ -1,9 +1,11 @@
 package upstream
 
 import (
+	"context"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"sync"
 	"testing"
 	"time"
 )
@@ -72,5 +74,55 @@ func TestIdleConnectionsClosedByUpstreamAreReclaimed(t *testing.T) {
 		if time.Since(start) > 10*time.Second {
 			t.Fatal("the connection the upstream closed is still pooled")
 		}
+	}
+}
+
+// pastDeadline is a context whose deadline has passed but whose Err is not
+// yet set: the moment between a connection's deadline firing and the
+// context's timer running.
+type pastDeadline struct{ context.Context }
+
+func (pastDeadline) Deadline() (time.Time, bool) { return time.Now().Add(-time.Millisecond), true }
+
+// A call whose deadline has passed fails on the first connection; it does
+// not take the pool's other connections down with it as "stale".
+func TestDeadlineDoesNotDrainThePool(t *testing.T) {
+	release := make(chan struct{})
+	var arrived sync.WaitGroup
+	arrived.Add(5)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		arrived.Done()
+		<-release
+		w.Write([]byte(`{}`))
+	}))
+	defer srv.Close()
+	c, err := New(Config{Name: "t", BaseURL: srv.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.CloseIdleConnections()
+	d := c.transport.(*directTransport)
+
+	var calls sync.WaitGroup
+	for range 5 { // five calls at once leave five pooled connections
+		calls.Go(func() {
+			if resp, err := c.Do(t.Context(), &Request{Path: "/x"}); err == nil {
+				resp.Release()
+			}
+		})
+	}
+	arrived.Wait()
+	close(release)
+	calls.Wait()
+	if n := d.idleCount(); n != 5 {
+		t.Fatalf("%d pooled connections, want 5", n)
+	}
+
+	req, _ := http.NewRequestWithContext(pastDeadline{context.Background()}, http.MethodGet, srv.URL+"/x", nil)
+	if _, err := d.RoundTrip(req); err == nil {
+		t.Fatal("a call past its deadline succeeded")
+	}
+	if n := d.idleCount(); n != 4 {
+		t.Fatalf("%d pooled connections after one call past its deadline, want 4", n)
 	}
 }

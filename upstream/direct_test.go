@@ -2,6 +2,7 @@ package upstream_test
 
 import (
 	"bufio"
+	"errors"
 	"net"
 	"net/http"
 	"strings"
@@ -243,5 +244,121 @@ func TestUnsolicitedBytesOnIdleConnection(t *testing.T) {
 	}
 	if resp.Status != http.StatusOK || srv.conns.Load() != 2 {
 		t.Fatalf("status %d on connection %d; want 200 on a second connection", resp.Status, srv.conns.Load())
+	}
+}
+
+// With MaxConns reached, a caller waits for a connection another call
+// gives back, rather than only for one to close.
+func TestMaxConnsCallersShareFreedConnections(t *testing.T) {
+	release := make(chan struct{})
+	var inFlight atomic.Int64
+	var conns atomic.Int64
+	srv := newCountingServer(t, func(w http.ResponseWriter, r *http.Request, _ int64) {
+		inFlight.Add(1)
+		<-release
+		inFlight.Add(-1)
+		w.Write([]byte(`{}`))
+	}, &conns)
+	cfg := testConfig(srv.URL)
+	cfg.MaxConns = 1
+	cfg.Retry.Max = 0
+	c := newClient(t, cfg)
+
+	const n = 3
+	errs := make(chan error, n)
+	for range n {
+		go func() {
+			_, err := c.Do(t.Context(), &upstream.Request{Path: "/x"})
+			errs <- err
+		}()
+	}
+	for i := range n {
+		waitFor(t, "a call at the upstream", func() bool { return inFlight.Load() == 1 })
+		release <- struct{}{}
+		if err := <-errs; err != nil {
+			t.Fatalf("call %d of %d with MaxConns 1: %v", i+1, n, err)
+		}
+	}
+	if got := conns.Load(); got != 1 {
+		t.Fatalf("%d connections with MaxConns 1", got)
+	}
+}
+
+// The gzip an attempt asks for is undone on every attempt: retries send the
+// same request again.
+func TestGzipAcrossRetries(t *testing.T) {
+	body := gzipped(t, []byte(`{"ok":true}`))
+	srv := newServer(t, func(w http.ResponseWriter, r *http.Request, call int64) {
+		if call == 1 {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
+		if r.Header.Get("Accept-Encoding") != "gzip" {
+			http.Error(w, "no gzip asked for", http.StatusBadRequest)
+			return
+		}
+		w.Header().Set("Content-Encoding", "gzip")
+		w.Write(body)
+	})
+	c := newClient(t, testConfig(srv.URL))
+	resp, err := c.Do(t.Context(), &upstream.Request{Path: "/x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.Attempts != 2 || string(resp.Body) != `{"ok":true}` {
+		t.Fatalf("%d attempts, body %q; want 2 and the decompressed JSON", resp.Attempts, resp.Body)
+	}
+}
+
+// An empty answer marked gzip is an empty answer: a 204 stays a 204, a 429
+// stays a 429 with its Retry-After.
+func TestEmptyGzipAnswer(t *testing.T) {
+	srv := newServer(t, func(w http.ResponseWriter, _ *http.Request, call int64) {
+		w.Header().Set("Content-Encoding", "gzip")
+		if call == 1 {
+			w.Header().Set("Retry-After", "0")
+			w.WriteHeader(http.StatusTooManyRequests)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	})
+	c := newClient(t, testConfig(srv.URL))
+	resp, err := c.Do(t.Context(), &upstream.Request{Path: "/x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.Status != http.StatusNoContent || resp.Attempts != 2 {
+		t.Fatalf("status %d after %d attempts; want 204 after the 429's retry", resp.Status, resp.Attempts)
+	}
+}
+
+// A body refused for its size fails the call at once: closing it does not
+// wait for bytes the upstream has not sent.
+func TestRefusedBodyDoesNotWaitForTheRest(t *testing.T) {
+	release := make(chan struct{})
+	defer close(release)
+	srv := newServer(t, func(w http.ResponseWriter, r *http.Request, _ int64) {
+		w.Header().Set("Content-Length", "10000000")
+		w.WriteHeader(http.StatusOK)
+		w.(http.Flusher).Flush()
+		select { // the body comes only when the test is over
+		case <-release:
+		case <-r.Context().Done():
+		}
+	})
+	cfg := testConfig(srv.URL)
+	cfg.MaxBodyBytes = 1000
+	cfg.Timeout = time.Minute // only the refusal can end the call early
+	c := newClient(t, cfg)
+	var done atomic.Bool
+	errc := make(chan error, 1)
+	go func() {
+		_, err := c.Do(t.Context(), &upstream.Request{Path: "/x"})
+		done.Store(true)
+		errc <- err
+	}()
+	waitFor(t, "the call to fail on the Content-Length alone", done.Load)
+	if err := <-errc; !errors.Is(err, upstream.ErrBodyTooLarge) {
+		t.Fatalf("err = %v, want ErrBodyTooLarge before the body is sent", err)
 	}
 }
