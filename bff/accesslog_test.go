@@ -3,8 +3,8 @@ package bff
 import (
 	"bytes"
 	"encoding/json"
-	"io"
 	"errors"
+	"io"
 	"log/slog"
 	"net/http/httptest"
 	"strings"
