@@ -228,9 +228,12 @@ type Status struct {
 
 // Status reports whether the link is degraded, since when, and why.
 func (r *Redis) Status() Status {
+	// The breaker's state is read before taking r.mu, never under it: the
+	// breaker calls stateChanged, which takes r.mu, under its own lock.
+	state := r.breaker.State().String()
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return Status{Degraded: r.degraded, Since: r.since, State: r.breaker.State().String(), LastError: r.lastErr}
+	return Status{Degraded: r.degraded, Since: r.since, State: state, LastError: r.lastErr}
 }
 
 // Close closes the connections.

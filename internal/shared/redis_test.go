@@ -86,3 +86,47 @@ func TestUnreachableRedisOpensTheBreaker(t *testing.T) {
 		t.Error("canceled callers opened the breaker")
 	}
 }
+
+// Status is read (by /readyz, the status page) while the breaker changes
+// state, which calls back into the link under the breaker's own lock: the
+// two must not wait for each other.
+func TestStatusWhileTheBreakerChangesState(t *testing.T) {
+	r, err := New(Config{URL: "redis://127.0.0.1:1", FailuresToOpen: 1, OpenFor: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = r.Close() }()
+	fail := func(context.Context, *redis.Client) error { return errors.New("down") }
+	succeed := func(context.Context, *redis.Client) error { return nil }
+
+	done := make(chan struct{})
+	stop := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+				_ = r.Status()
+			}
+		}
+	}()
+	flipped := make(chan struct{})
+	go func() {
+		defer close(flipped)
+		for range 300 { // closed -> open -> half-open -> closed, 300 times
+			_ = r.Do(context.Background(), "get", fail)
+			for r.Do(context.Background(), "get", succeed) != nil {
+				time.Sleep(100 * time.Microsecond) // until the breaker lets a probe through
+			}
+		}
+	}()
+	select {
+	case <-flipped:
+	case <-time.After(30 * time.Second): // a bound on a deadlock, far above the ~1 s this takes
+		t.Fatal("Status and the breaker's state changes deadlocked")
+	}
+	close(stop)
+	<-done
+}
