@@ -345,6 +345,23 @@ func (c *Client) BreakerState() gobreaker.State { return c.breaker.State() }
 // BreakerCounts returns the breaker's counts in the current window.
 func (c *Client) BreakerCounts() gobreaker.Counts { return c.breaker.Counts() }
 
+// PoolStats describes a client's own connection pool.
+type PoolStats struct {
+	Open  int    // connections open, idle ones included
+	Idle  int    // connections waiting in the pool
+	Dials uint64 // connections opened since the client was made
+}
+
+// PoolStats reports the connection pool of a plain-HTTP upstream's GETs;
+// false when the client has none of its own (https://, or a Transport
+// given in Config), as http.Transport does not report its pool.
+func (c *Client) PoolStats() (PoolStats, bool) {
+	if d, ok := c.transport.(*directTransport); ok {
+		return d.stats(), true
+	}
+	return PoolStats{}, false
+}
+
 // CloseIdleConnections empties the client's own keep-alive pool.
 func (c *Client) CloseIdleConnections() {
 	if c.transport != nil {

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -36,6 +37,9 @@ type directTransport struct {
 	maxHeader   int64
 	slots       chan struct{}    // open connections, if capped; nil means no cap
 	handoff     chan *directConn // with slots: a freed connection, to a caller waiting for one
+
+	open  atomic.Int64  // connections open, idle ones included
+	dials atomic.Uint64 // connections opened since the start
 
 	mu       sync.Mutex
 	idle     []*directConn // oldest first; taken from the end
@@ -324,6 +328,8 @@ func (t *directTransport) get(ctx context.Context) (c *directConn, reused bool, 
 		t.release()
 		return nil, false, err
 	}
+	t.open.Add(1)
+	t.dials.Add(1)
 	c = &directConn{Conn: nc, lr: cappedReader{c: nc}}
 	c.br = bufio.NewReaderSize(&c.lr, directBufferSize)
 	c.bw = bufio.NewWriterSize(nc, 4<<10)
@@ -439,7 +445,13 @@ func (t *directTransport) sweep() {
 
 func (t *directTransport) discard(c *directConn) {
 	_ = c.Close()
+	t.open.Add(-1)
 	t.release()
+}
+
+// stats reports the pool for metrics.
+func (t *directTransport) stats() PoolStats {
+	return PoolStats{Open: int(t.open.Load()), Idle: t.idleCount(), Dials: t.dials.Load()}
 }
 
 func (t *directTransport) release() {

@@ -110,7 +110,7 @@ func New() *Metrics {
 	}, append(view, "field"))
 	m.reg.MustRegister(m.requests, m.duration, m.partial, m.cacheLookup, m.shed, m.missing,
 		m.calls, m.callDuration, m.retries, m.inFlight, m.transitions, m.attempts, m.denied,
-		&breakerCollector{m: m},
+		&breakerCollector{m: m}, &poolCollector{m: m},
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
@@ -319,6 +319,40 @@ func (b *breakerCollector) Collect(ch chan<- prometheus.Metric) {
 		if c := r.client.Load(); c != nil {
 			ch <- prometheus.MustNewConstMetric(breakerStateDesc, prometheus.GaugeValue, breakerValue(c.BreakerState()), r.name)
 		}
+	}
+}
+
+var (
+	connectionsDesc = prometheus.NewDesc("bff_upstream_connections",
+		"Keep-alive connections to the upstream, by state (active: carrying a call; idle: pooled). Plain-HTTP upstreams only.",
+		[]string{"upstream", "state"}, nil)
+	dialsDesc = prometheus.NewDesc("bff_upstream_dials_total",
+		"Connections opened to the upstream. Growing with traffic rather than levelling off means connections are not reused. Plain-HTTP upstreams only.",
+		[]string{"upstream"}, nil)
+)
+
+// poolCollector exports each attached upstream's connection pool, read at
+// scrape time.
+type poolCollector struct{ m *Metrics }
+
+func (p *poolCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- connectionsDesc
+	ch <- dialsDesc
+}
+
+func (p *poolCollector) Collect(ch chan<- prometheus.Metric) {
+	for _, r := range p.m.upstreamList() {
+		c := r.client.Load()
+		if c == nil {
+			continue
+		}
+		st, ok := c.PoolStats()
+		if !ok {
+			continue
+		}
+		ch <- prometheus.MustNewConstMetric(connectionsDesc, prometheus.GaugeValue, float64(max(st.Open-st.Idle, 0)), r.name, "active")
+		ch <- prometheus.MustNewConstMetric(connectionsDesc, prometheus.GaugeValue, float64(st.Idle), r.name, "idle")
+		ch <- prometheus.MustNewConstMetric(dialsDesc, prometheus.CounterValue, float64(st.Dials), r.name)
 	}
 }
 

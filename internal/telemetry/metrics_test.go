@@ -102,6 +102,10 @@ func TestMetricsAfterTrafficWithAFailingUpstream(t *testing.T) {
 	}{
 		{"bff_upstream_breaker_state", []string{"upstream", "recs"}, eq(2), "2 (open)"},
 		{"bff_upstream_breaker_state", []string{"upstream", "users"}, eq(0), "0 (closed)"},
+		// Sequential calls share one keep-alive connection, pooled between them.
+		{"bff_upstream_dials_total", []string{"upstream", "users"}, eq(1), "1"},
+		{"bff_upstream_connections", []string{"upstream", "users", "state", "idle"}, eq(1), "1"},
+		{"bff_upstream_connections", []string{"upstream", "users", "state", "active"}, eq(0), "0"},
 		{"bff_upstream_breaker_transitions_total", []string{"upstream", "recs", "to", "open"}, eq(1), "1"},
 		// Five attempts trip the breaker: 3 in the first call (2 retries), 2 in
 		// the second, which ends with the 503 that opened it.
