@@ -35,8 +35,7 @@ type directTransport struct {
 	maxIdle     int
 	idleTimeout time.Duration
 	maxHeader   int64
-	slots       chan struct{}    // open connections, if capped; nil means no cap
-	handoff     chan *directConn // with slots: a freed connection, to a caller waiting for one
+	slots       chan struct{} // open connections, if capped; nil means no cap
 
 	open  atomic.Int64  // connections open, idle ones included
 	dials atomic.Uint64 // connections opened since the start
@@ -44,6 +43,7 @@ type directTransport struct {
 	mu       sync.Mutex
 	idle     []*directConn // oldest first; taken from the end
 	sweeping bool          // a sweep of expired idle connections is scheduled
+	pooled   chan struct{} // closed when a connection is pooled, if someone waits at MaxConns
 }
 
 // directConn is one pooled connection. lr caps what the reader may take
@@ -91,7 +91,6 @@ func newDirectTransport(host, addr string, dial func(context.Context, string, st
 		maxIdle: cfg.MaxIdleConns, idleTimeout: cfg.IdleConnTimeout, maxHeader: maxHeader}
 	if cfg.MaxConns > 0 {
 		t.slots = make(chan struct{}, cfg.MaxConns)
-		t.handoff = make(chan *directConn)
 	}
 	return t
 }
@@ -110,7 +109,7 @@ func (t *directTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		if err != nil {
 			return nil, err
 		}
-		resp, err := t.exchange(ctx, c, req, askGzip)
+		resp, err := t.exchangeOrDiscard(ctx, c, req, askGzip)
 		if err == nil {
 			if askGzip && resp.ContentLength != 0 && strings.EqualFold(resp.Header.Get("Content-Encoding"), "gzip") {
 				resp.Body = &gunzipBody{raw: resp.Body}
@@ -133,6 +132,20 @@ func (t *directTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 			return nil, err
 		}
 	}
+}
+
+// exchangeOrDiscard is exchange, with c closed (and its MaxConns slot
+// freed) if anything in it panics.
+func (t *directTransport) exchangeOrDiscard(ctx context.Context, c *directConn, req *http.Request, askGzip bool) (resp *http.Response, err error) {
+	ok := false
+	defer func() {
+		if !ok {
+			t.discard(c)
+		}
+	}()
+	resp, err = t.exchange(ctx, c, req, askGzip)
+	ok = true
+	return resp, err
 }
 
 // exchange writes req on c and reads the answer's header; the body is read
@@ -298,13 +311,14 @@ func (b *directBody) Close() error {
 }
 
 // get returns an idle connection, or dials one. With MaxConns reached it
-// waits for a connection to close or to be handed over by put.
+// waits for a connection to close or to come back to the pool.
 func (t *directTransport) get(ctx context.Context) (c *directConn, reused bool, err error) {
 	for {
 		if err := ctx.Err(); err != nil {
 			return nil, false, err // an idle connection would only be spoilt
 		}
-		if c = t.takeIdle(); c != nil {
+		c, pooled := t.takeIdle()
+		if c != nil {
 			return c, true, nil
 		}
 		if t.slots == nil {
@@ -312,12 +326,8 @@ func (t *directTransport) get(ctx context.Context) (c *directConn, reused bool, 
 		}
 		select {
 		case t.slots <- struct{}{}:
-		case c = <-t.handoff:
-			if peerClosed(c.Conn) {
-				t.discard(c)
-				continue
-			}
-			return c, true, nil
+		case <-pooled:
+			continue
 		case <-ctx.Done():
 			return nil, false, fmt.Errorf("wait for a connection: %w", ctx.Err())
 		}
@@ -337,15 +347,25 @@ func (t *directTransport) get(ctx context.Context) (c *directConn, reused bool, 
 }
 
 // takeIdle returns the most recently used idle connection that is still
-// good, closing those that are not.
-func (t *directTransport) takeIdle() *directConn {
+// good, closing those that are not. With none, and MaxConns set, it returns
+// a channel closed when a connection is next pooled: found empty and
+// waited on under one lock, so a connection put back in between is not
+// missed.
+func (t *directTransport) takeIdle() (*directConn, <-chan struct{}) {
 	now := time.Now()
 	for {
 		t.mu.Lock()
 		n := len(t.idle)
 		if n == 0 {
+			var pooled chan struct{}
+			if t.slots != nil {
+				if t.pooled == nil {
+					t.pooled = make(chan struct{})
+				}
+				pooled = t.pooled
+			}
 			t.mu.Unlock()
-			return nil
+			return nil, pooled
 		}
 		c := t.idle[n-1]
 		t.idle[n-1] = nil
@@ -355,22 +375,23 @@ func (t *directTransport) takeIdle() *directConn {
 		// connection, or sent something unasked (a 408 before closing),
 		// which would otherwise be read as this call's answer.
 		if now.Sub(c.idleSince) < t.idleTimeout && !peerClosed(c.Conn) {
-			return c
+			return c, nil
 		}
 		t.discard(c)
 	}
 }
 
-// put pools a connection whose answer was read to the end, or hands it to
-// a caller waiting at MaxConns.
-func (t *directTransport) put(c *directConn) {
-	if t.handoff != nil {
-		select {
-		case t.handoff <- c:
-			return
-		default:
-		}
+// wakeLocked tells callers waiting at MaxConns that a connection was
+// pooled. t.mu is held.
+func (t *directTransport) wakeLocked() {
+	if t.pooled != nil {
+		close(t.pooled)
+		t.pooled = nil
 	}
+}
+
+// put pools a connection whose answer was read to the end.
+func (t *directTransport) put(c *directConn) {
 	c.idleSince = time.Now()
 	t.mu.Lock()
 	t.idle = append(t.idle, c)
@@ -379,6 +400,7 @@ func (t *directTransport) put(c *directConn) {
 		extra = t.idle[0]
 		t.idle = append(t.idle[:0], t.idle[1:]...)
 	}
+	t.wakeLocked()
 	sweep := !t.sweeping
 	t.sweeping = true
 	t.mu.Unlock()
@@ -427,6 +449,9 @@ func (t *directTransport) sweep() {
 
 	t.mu.Lock()
 	t.idle = append(good, t.idle...)
+	if len(good) > 0 {
+		t.wakeLocked()
+	}
 	var extra []*directConn
 	if over := len(t.idle) - t.maxIdle; over > 0 {
 		extra = append(extra, t.idle[:over]...)

@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -124,5 +125,43 @@ func TestDeadlineDoesNotDrainThePool(t *testing.T) {
 	}
 	if n := d.idleCount(); n != 4 {
 		t.Fatalf("%d pooled connections after one call past its deadline, want 4", n)
+	}
+}
+
+// At MaxConns, a caller that found the pool empty waits for a connection to
+// come back; one put back between its look and its wait is not missed
+// (each trial races the two).
+func TestMaxConnsWaiterSeesEveryReturn(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte(`{}`)) }))
+	defer srv.Close()
+	c, err := New(Config{Name: "t", BaseURL: srv.URL, MaxConns: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.CloseIdleConnections()
+	d := c.transport.(*directTransport)
+	const trials = 5000
+	for i := range trials {
+		held, _, err := d.get(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := make(chan error, 1)
+		go func() {
+			ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second) // a bound on a hang, not a timing check
+			defer cancel()
+			c, _, err := d.get(ctx)
+			if err == nil {
+				d.put(c)
+			}
+			got <- err
+		}()
+		for range i % 7 {
+			runtime.Gosched()
+		}
+		d.put(held)
+		if err := <-got; err != nil {
+			t.Fatalf("trial %d: the waiter missed the connection put back: %v (%d idle)", i, err, d.idleCount())
+		}
 	}
 }

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sony/gobreaker/v2"
+
 	"github.com/bffproxy/bff/upstream"
 )
 
@@ -361,4 +363,48 @@ func TestRefusedBodyDoesNotWaitForTheRest(t *testing.T) {
 	if err := <-errc; !errors.Is(err, upstream.ErrBodyTooLarge) {
 		t.Fatalf("err = %v, want ErrBodyTooLarge before the body is sent", err)
 	}
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// An attempt that panics (a bug of ours or of a library below the breaker)
+// still counts for the breaker: a half-open breaker whose probe never
+// reported back would refuse every call until a restart.
+func TestPanickingProbeDoesNotWedgeTheBreaker(t *testing.T) {
+	srv := newServer(t, statuses(500, 200))
+	var panicNext atomic.Bool
+	cfg := testConfig(srv.URL)
+	cfg.Retry.Max = 0
+	cfg.Breaker.ConsecutiveFailures = 1
+	cfg.Breaker.OpenTimeout = 10 * time.Millisecond
+	cfg.WrapTransport = func(next http.RoundTripper) http.RoundTripper {
+		return roundTripFunc(func(r *http.Request) (*http.Response, error) {
+			if panicNext.CompareAndSwap(true, false) {
+				panic("a bug below the breaker")
+			}
+			return next.RoundTrip(r)
+		})
+	}
+	c := newClient(t, cfg)
+	call := func() error {
+		_, err := c.Do(t.Context(), &upstream.Request{Path: "/x"})
+		return err
+	}
+
+	if err := call(); err == nil {
+		t.Fatal("the 500 did not fail the call")
+	}
+	waitFor(t, "the breaker to let a probe through", func() bool { return c.BreakerState() == gobreaker.StateHalfOpen })
+	panicNext.Store(true)
+	func() {
+		defer func() {
+			if recover() == nil {
+				t.Fatal("the probe did not panic")
+			}
+		}()
+		_ = call()
+	}()
+	waitFor(t, "a healthy call after the panicking probe", func() bool { return call() == nil })
 }

@@ -16,6 +16,10 @@ import (
 // excludes it from its counts.
 var errCallerCanceled = errors.New("caller canceled")
 
+// errAttemptPanicked is reported to the breaker for an attempt that
+// panicked; the panic itself goes on up to the view's recovery.
+var errAttemptPanicked = errors.New("attempt panicked")
+
 // errServerStatus marks a 5xx answer as a failure for the breaker only;
 // the status itself becomes an error one level up, in Client.Do.
 var errServerStatus = errors.New("upstream 5xx")
@@ -37,10 +41,23 @@ func (t *attemptTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 	if err := req.Context().Err(); err != nil {
 		return nil, err // over before it started: not the upstream's doing
 	}
-	done, err := t.breaker.Allow()
+	allowDone, err := t.breaker.Allow()
 	if err != nil {
 		return nil, fmt.Errorf("circuit breaker: %w", err)
 	}
+	// The breaker hears how every attempt it allowed ended, a panic
+	// included: a half-open breaker waits for its probes' outcomes, and one
+	// never reported would refuse every call until a restart.
+	reported := false
+	done := func(err error) {
+		reported = true
+		allowDone(err)
+	}
+	defer func() {
+		if !reported {
+			allowDone(errAttemptPanicked)
+		}
+	}()
 	callerCtx := req.Context()
 	if t.attemptTimeout > 0 {
 		ctx, cancel := context.WithTimeout(callerCtx, t.attemptTimeout)
