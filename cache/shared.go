@@ -64,6 +64,8 @@ type Shared struct {
 	ctx     context.Context // ends at Close
 	stop    context.CancelFunc
 	tasks   sync.WaitGroup
+	closing sync.RWMutex // held to read closed and add a task at once
+	closed  bool
 	writes  chan struct{} // bounds background writes
 	dropped atomic.Uint64
 
@@ -157,6 +159,9 @@ func (s *Shared) Close() {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+	s.closing.Lock()
+	s.closed = true
+	s.closing.Unlock()
 	s.stop()
 	s.tasks.Wait()
 }
@@ -256,7 +261,17 @@ func (s *Shared) Store(key string, e *Entry, ttl time.Duration, lock *Lock) {
 		lock.Release()
 		return
 	}
+	// Counted under closing's read lock, so Close never waits while a
+	// write is still being added (a WaitGroup's Add must not race its Wait).
+	s.closing.RLock()
+	if s.closed {
+		s.closing.RUnlock()
+		<-s.writes
+		lock.Release()
+		return
+	}
 	s.tasks.Add(1)
+	s.closing.RUnlock()
 	go func() {
 		defer s.tasks.Done()
 		defer func() { <-s.writes }()

@@ -3,8 +3,11 @@ package cache
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"net/http"
+	"runtime"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -270,5 +273,33 @@ func TestPurgeLogIsTrimmed(t *testing.T) {
 	// Without the floor it would have been: no kept purge names /a.
 	if !s.purged("/a", e.Tag, e.Fetched) {
 		t.Error("the first replica no longer hides /a")
+	}
+}
+
+// Writes handed to the tier while it closes either finish before Close
+// returns or never start: none is added to a wait already under way (with
+// -race, that is reported; without, it can panic).
+func TestStoreRacingClose(t *testing.T) {
+	for round := range 20 {
+		s, _, _, _ := newSharedTier(t)
+		var writers sync.WaitGroup
+		stop := make(chan struct{})
+		for g := range 4 {
+			writers.Go(func() {
+				for i := 0; ; i++ {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					key := fmt.Sprintf("/race/%d/%d/%d", round, g, i)
+					s.Store(key, &Entry{Body: []byte(`{}`), Fetched: time.Now()}, time.Minute, nil)
+				}
+			})
+		}
+		runtime.Gosched()
+		s.Close()
+		close(stop)
+		writers.Wait()
 	}
 }
