@@ -203,10 +203,19 @@ func (h *viewHandler) revalidate(key string, values []string, r *http.Request) {
 		defer h.front.executing.Add(-1)
 		defer h.refreshing.Delete(key)
 		// Nobody waits for it: the view's own deadline bounds it.
-		_, _, _ = h.front.flights.Do(context.Background(), key, func(ctx context.Context) (*outcome, error) {
+		_, _, _ = h.front.flights.Do(context.Background(), h.flightKey(key), func(ctx context.Context) (*outcome, error) {
 			return h.fill(ctx, key, params, header)
 		})
 	}()
+}
+
+// flightKey is what identical misses coalesce on: the cache key and the
+// purge epoch, so that a request made after a purge (a read right after a
+// mutation that invalidated the view) never joins a fetch that began before
+// it and would answer with what the purge removed.
+func (h *viewHandler) flightKey(key string) string {
+	var b [20]byte
+	return key + "\x00" + string(strconv.AppendUint(b[:0], h.front.cache.Epoch(), 36))
 }
 
 // miss runs the view, or waits for an identical request already running it.
@@ -225,7 +234,7 @@ func (h *viewHandler) miss(w http.ResponseWriter, r *http.Request, info *request
 	}
 	defer h.front.release()
 	params := append([]string(nil), values...) // outlives this request if others wait
-	out, joined, err := h.front.flights.Do(r.Context(), key, func(ctx context.Context) (*outcome, error) {
+	out, joined, err := h.front.flights.Do(r.Context(), h.flightKey(key), func(ctx context.Context) (*outcome, error) {
 		return h.fill(ctx, key, params, r.Header)
 	})
 	if info != nil {
