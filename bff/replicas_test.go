@@ -684,3 +684,27 @@ func TestHungRedisIsAskedThreeTimes(t *testing.T) {
 		t.Errorf("redis was asked %d times (%d rejected without asking); want at most 3, and one in flight, before the breaker opened", asked-rejected, rejected)
 	}
 }
+
+// A view that is not cached has nothing to share: its misses ask Redis
+// nothing and take no lock that another replica would wait on for nothing.
+func TestUncachedViewSkipsTheSharedTier(t *testing.T) {
+	url, prefix := redistest.Shared(t)
+	f := newFleet(t, fleetOptions{replicas: 2, redisURL: url, prefix: prefix, lock: true,
+		routeSets: profileView(aggregate.CachePolicy{}), // no TTL: not cached
+		handlers:  map[string]http.Handler{"users": &switchable{}}})
+	for _, r := range f.replicas {
+		if w := r.get("/web/profile/1"); w.Code != http.StatusOK {
+			t.Fatalf("%d %s", w.Code, w.Body)
+		}
+	}
+	for i, r := range f.replicas {
+		for _, op := range []string{"get", "lock", "await", "set"} {
+			if n := r.counts.count(op); n != 0 {
+				t.Errorf("replica %d: %d Redis %q commands for a view that is not cached", i, n, op)
+			}
+		}
+	}
+	if got := f.calls(); got != 2 {
+		t.Errorf("%d upstream calls for 2 misses of an uncached view, want 2", got)
+	}
+}

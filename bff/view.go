@@ -288,7 +288,9 @@ func (h *viewHandler) miss(w http.ResponseWriter, r *http.Request, info *request
 // replica already running it, when replicas coalesce through a lock.
 func (h *viewHandler) fill(ctx context.Context, key string, params []string, header http.Header) (*outcome, error) {
 	tier := h.front.shared
-	if tier == nil {
+	if tier == nil || h.ttl <= 0 {
+		// A view that is not cached has nothing to share: no Redis read,
+		// and no lock for other replicas to wait on for nothing.
 		return h.execute(ctx, key, params, header, true, nil)
 	}
 	epoch, start := h.front.cache.Epoch(), time.Now() // a purge during the lookup covers what it finds
@@ -300,6 +302,15 @@ func (h *viewHandler) fill(ctx context.Context, key string, params []string, hea
 		standIn = e // past its TTL: no answer, but it may stand in for one that fails
 	}
 	var lock *cache.Lock
+	defer func() {
+		// A panicking execution (recovered further up) still lets the
+		// other replicas' waiters go; on return, Store releases the lock
+		// once the entry is written, so that waiters find it.
+		if p := recover(); p != nil {
+			lock.Release()
+			panic(p)
+		}
+	}()
 	if tier.Locking() {
 		var won bool
 		if lock, won = tier.TryLock(ctx, key); !won {

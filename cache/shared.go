@@ -299,7 +299,10 @@ func (l *Lock) Release() {
 		return
 	}
 	l.once.Do(func() {
-		_ = l.s.rdb.Do(l.s.ctx, "unlock", func(ctx context.Context, c *redis.Client) error {
+		// Not s.ctx: a release during Close must still reach Redis, or the
+		// other replicas wait lock_wait on every miss of the key until
+		// lock_ttl. The command timeout bounds it.
+		_ = l.s.rdb.Do(context.Background(), "unlock", func(ctx context.Context, c *redis.Client) error {
 			return releaseScript.Run(ctx, c, []string{l.s.lockKey(l.key)}, l.token).Err()
 		})
 	})
