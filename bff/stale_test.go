@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -250,5 +251,36 @@ func TestSectionStandsInWhenItsUpstreamFails(t *testing.T) {
 	// Another id has no kept section.
 	if got := h.get(t, "/web/card/2").Header().Get(bff.PartialHeader); got != "recs;reason=error;status=500" {
 		t.Errorf("id 2: partial %q; a section kept for id 1 must not stand in for id 2", got)
+	}
+}
+
+// A copy that could stand in for a failed fetch, but was purged while the
+// fetch ran, does not: the failure is answered as a failure.
+func TestPurgedCopyDoesNotStandIn(t *testing.T) {
+	up := &switchable{}
+	clk := &clock{now: time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)}
+	h := newHarness(t, options{
+		routeSets: profileView(aggregate.CachePolicy{TTL: time.Second, StaleIfError: time.Minute}),
+		handlers:  map[string]http.Handler{"users": up},
+		now:       clk.Now,
+	})
+	if w := h.get(t, "/web/profile/1"); w.Code != http.StatusOK {
+		t.Fatalf("%d %s", w.Code, w.Body)
+	}
+	h.cache.Wait()
+	clk.advance(30 * time.Second) // past the TTL, within stale_if_error
+
+	up.failing.Store(true)
+	gate := make(chan struct{})
+	up.gate.Store(&gate)
+	answer := make(chan *httptest.ResponseRecorder, 1)
+	go func() { answer <- h.get(t, "/web/profile/1") }()
+	waitFor(t, "the fetch at the upstream", func() bool { return h.calls("users") == 2 })
+	if err := h.front.Purge("web.profile", ""); err != nil {
+		t.Fatal(err)
+	}
+	close(gate)
+	if w := <-answer; w.Code == http.StatusOK || w.Header().Get("X-Cache") == "STALE" {
+		t.Fatalf("upstream down, the copy purged during the fetch: %d %s %s; want the failure", w.Code, w.Header().Get("X-Cache"), w.Body)
 	}
 }

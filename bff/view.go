@@ -260,8 +260,13 @@ func (h *viewHandler) miss(w http.ResponseWriter, r *http.Request, info *request
 			}
 			return // otherwise the client is gone; nobody reads an answer
 		}
+		// A copy read before the fetch may have been purged while it ran:
+		// a purge is never undone by a stand-in.
+		if stale != nil && h.front.cache.Hidden(key, stale) {
+			stale = nil
+		}
 		var shared *sharedStandIn
-		if stale == nil && errors.As(err, &shared) && h.canStandIn(shared.entry) {
+		if stale == nil && errors.As(err, &shared) && h.canStandIn(shared.entry) && !h.front.shared.Covered(key, shared.entry) {
 			stale = shared.entry // another replica's copy, past its TTL
 		}
 		if stale != nil {

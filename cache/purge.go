@@ -36,6 +36,10 @@ type purges struct {
 // stored (Entry.Epoch), so that a purge during the fetch covers the result.
 func (c *Cache) Epoch() uint64 { return c.purges.epoch.Load() }
 
+// Hidden reports whether a purge made since e was stored covers it: a copy
+// read before a fetch may have been purged while the fetch ran.
+func (c *Cache) Hidden(key string, e *Entry) bool { return c.purges.hides(key, e) }
+
 // Purge hides every entry whose Tag is tag (any tag if empty) and whose key
 // starts with one of prefixes (any key if none), including entries being
 // fetched right now. Purge("") empties the cache.

@@ -443,6 +443,10 @@ func (s *Shared) remember(p sharedPurge) bool {
 
 // purged reports whether a known purge covers an entry of tag under key
 // fetched at the given time.
+// Covered reports whether a purge known here since e was fetched covers
+// it (see purged).
+func (s *Shared) Covered(key string, e *Entry) bool { return s.purged(key, e.Tag, e.Fetched) }
+
 func (s *Shared) purged(key, tag string, fetched time.Time) bool {
 	at := fetched.Add(-s.skew).UnixNano()
 	s.mu.Lock()
