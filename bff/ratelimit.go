@@ -32,8 +32,11 @@ type RateLimit struct {
 }
 
 func (l Limit) validate(what string) error {
-	if l.Requests <= 0 || l.Window <= 0 {
-		return fmt.Errorf("rate limit%s: want requests > 0 per window > 0, found %d per %s", what, l.Requests, l.Window)
+	// Windows are counted per whole second (httprate's counter keys, the
+	// RateLimit-Policy header): a shorter one would share its key with the
+	// previous window and count every request twice.
+	if l.Requests <= 0 || l.Window < time.Second {
+		return fmt.Errorf("rate limit%s: want requests > 0 per window of at least 1s, found %d per %s", what, l.Requests, l.Window)
 	}
 	return nil
 }
