@@ -614,6 +614,13 @@ func (s *Shared) readLog() {
 	if err != nil {
 		return
 	}
+	// Away for longer than the log keeps purges, this replica may have
+	// missed some that covered what its memory holds: it forgets it all.
+	if s.readFrom != 0 && from < began.Add(-s.keep).UnixNano() {
+		s.memory.Purge("")
+		s.log.Warn("redis was out of reach for longer than purge_retention: purges may have been missed, so the memory cache was emptied",
+			"away", time.Duration(began.UnixNano()-from).Round(time.Second).String())
+	}
 	for _, m := range msgs {
 		s.received([]byte(m))
 	}

@@ -303,3 +303,62 @@ func TestStoreRacingClose(t *testing.T) {
 		writers.Wait()
 	}
 }
+
+// A replica cut off from Redis for longer than purge_retention may have
+// missed purges that have since left the log: when it reads the log again
+// it empties its memory rather than keep serving what they covered.
+func TestAwayLongerThanRetentionEmptiesMemory(t *testing.T) {
+	srv := redistest.Start(t)
+	admin := redis.NewClient(&redis.Options{Addr: srv.Addr})
+	defer admin.Close()
+	ctx := context.Background()
+	// c connects as its own user, so it alone can be cut off.
+	if err := admin.Do(ctx, "ACL", "SETUSER", "c", "on", ">pw", "~*", "&*", "+@all").Err(); err != nil {
+		t.Fatal(err)
+	}
+	const keep = 2 * time.Second
+	tier := func(url string) (*Shared, *Cache) {
+		rdb, err := shared.New(shared.Config{URL: url, Prefix: "away", OpenFor: 100 * time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = rdb.Close() })
+		mem, err := New(Config{MaxBytes: 1 << 20})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(mem.Close)
+		s, err := NewShared(SharedConfig{Redis: rdb, Memory: mem, PurgeRetention: keep})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(s.Close)
+		waitFor(t, "the tier to read the purge log", s.Synced)
+		return s, mem
+	}
+	a, _ := tier(srv.URL())
+	c, cmem := tier("redis://c:pw@" + srv.Addr)
+	const key = "/web/home/7\x00fp\x00"
+	cmem.Set(key, sampleEntry(`{"id":7}`), time.Hour)
+	cmem.Wait()
+
+	if err := admin.Do(ctx, "ACL", "SETUSER", "c", "-@all", "resetchannels").Err(); err != nil {
+		t.Fatal(err)
+	}
+	// Redis drops c's subscription with its channel rights, so the purge
+	// does not reach c by pub/sub, and c's reads of the log now fail.
+	a.Purge("", "/web/home/7") // c misses it...
+	waitFor(t, "the purge published", func() bool { return a.PendingPurges() == 0 })
+	time.Sleep(keep + 200*time.Millisecond) // ...and it leaves the log: the state under test
+	a.Purge("", "/other")                   // the next write trims the log
+	waitFor(t, "the second purge published", func() bool { return a.PendingPurges() == 0 })
+
+	if err := admin.Do(ctx, "ACL", "SETUSER", "c", "+@all", "&*").Err(); err != nil {
+		t.Fatal(err)
+	}
+	back := time.Now()
+	waitFor(t, "c to read the log again", func() bool { return c.PurgesReadAt().After(back) })
+	if _, ok := cmem.Get(key); ok {
+		t.Error("back after longer than purge_retention, c still serves an entry a purge it missed covered")
+	}
+}
