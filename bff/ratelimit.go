@@ -47,25 +47,38 @@ func (l Limit) validate(what string) error {
 // even where a view is named like a client.
 func (l Limit) limiter(name, scope string, rdb *shared.Redis) func(http.Handler) http.Handler {
 	policy := []string{strconv.Quote(name) + ";q=" + strconv.Itoa(l.Requests) + ";w=" + strconv.Itoa(int(max(l.Window/time.Second, 1)))}
-	limited := func(w http.ResponseWriter, r *http.Request) {
-		// The window is fixed in time: it resets at the next multiple of its length.
-		reset := l.Window - time.Duration(time.Now().UnixNano()%int64(l.Window))
-		secs := strconv.Itoa(int((reset + time.Second - 1) / time.Second))
-		h := w.Header()
-		h["Retry-After"] = []string{secs}
-		h["Ratelimit"] = []string{strconv.Quote(name) + ";r=0;t=" + secs}
-		writeProblem(w, r, newProblem(http.StatusTooManyRequests, ProblemTooManyRequests,
-			"more than "+strconv.Itoa(l.Requests)+" requests in "+l.Window.String()+"; try again in "+secs+"s"))
+	// limitedIn answers a refused request. windowStart is the counter's
+	// window: httprate's own aligns its windows to when it was made, the
+	// shared one to the clock.
+	limitedIn := func(windowStart func(time.Time) time.Time) http.HandlerFunc {
+		return func(w http.ResponseWriter, r *http.Request) {
+			// When the window ends, the sliding count still weighs the
+			// requests of the one that ended by how much of the new one is
+			// left; the caller is let through again once 1/limit of it has
+			// passed. Telling it the end of the window alone would earn it
+			// another 429.
+			now := time.Now().UTC()
+			wait := windowStart(now).Add(l.Window).Sub(now) + (l.Window+time.Duration(l.Requests)-1)/time.Duration(l.Requests)
+			secs := strconv.Itoa(int((wait + time.Second - 1) / time.Second))
+			h := w.Header()
+			h["Retry-After"] = []string{secs}
+			h["Ratelimit"] = []string{strconv.Quote(name) + ";r=0;t=" + secs}
+			writeProblem(w, r, newProblem(http.StatusTooManyRequests, ProblemTooManyRequests,
+				"more than "+strconv.Itoa(l.Requests)+" requests in "+l.Window.String()+"; try again in "+secs+"s"))
+		}
 	}
+	made := time.Now().UTC() // httprate takes its window offset from the moment it is made, as here
+	offset := made.Sub(made.Truncate(l.Window))
 	rl := httprate.NewRateLimiter(l.Requests, l.Window,
 		httprate.WithKeyFuncs(clientKey),
-		httprate.WithLimitHandler(limited),
+		httprate.WithLimitHandler(limitedIn(func(t time.Time) time.Time { return t.Add(-offset).Truncate(l.Window).Add(offset) })),
 		httprate.WithResponseHeaders(httprate.ResponseHeaders{}), // ours follow the IETF draft
 	)
 	return func(next http.Handler) http.Handler {
 		limit := rl.Handler(next)
 		if rdb != nil {
-			limit = sharedLimiter{rdb: rdb, prefix: rdb.Prefix() + ":rl:" + scope + ":" + name + ":", limit: l, local: limit, next: next, limited: limited}
+			limit = sharedLimiter{rdb: rdb, prefix: rdb.Prefix() + ":rl:" + scope + ":" + name + ":", limit: l, local: limit, next: next,
+				limited: limitedIn(func(t time.Time) time.Time { return t.Truncate(l.Window) })}
 		}
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			w.Header()["Ratelimit-Policy"] = policy

@@ -3,6 +3,7 @@ package bff_test
 import (
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -106,5 +107,29 @@ func TestRateLimitPerView(t *testing.T) {
 	}
 	if w := from(h, "/web/orders/ord-7-20", "198.51.100.1"); w.Code != http.StatusOK {
 		t.Errorf("another view of the client: %d", w.Code)
+	}
+}
+
+// A caller that waits as long as Retry-After says is let through: the
+// sliding window still counts the ended window's requests for a while
+// after it ends, and Retry-After allows for it.
+func TestRetryAfterIsLongEnough(t *testing.T) {
+	h := rateLimited(t, &bff.RateLimit{Limit: bff.Limit{Requests: 20, Window: 2 * time.Second}})
+	var w *httptest.ResponseRecorder
+	for range 21 {
+		if w = from(h, "/web/home/7", "198.51.100.1"); w.Code == http.StatusTooManyRequests {
+			break
+		}
+	}
+	if w.Code != http.StatusTooManyRequests {
+		t.Fatalf("21 requests against a limit of 20: %d", w.Code)
+	}
+	secs, err := strconv.Atoi(w.Header().Get("Retry-After"))
+	if err != nil || secs < 1 || secs > 3 {
+		t.Fatalf("Retry-After %q; want 1..3 s for a 2 s window", w.Header().Get("Retry-After"))
+	}
+	time.Sleep(time.Duration(secs) * time.Second) // as the caller is told: the state under test
+	if w := from(h, "/web/home/7", "198.51.100.1"); w.Code != http.StatusOK {
+		t.Fatalf("after waiting Retry-After (%ds): %d", secs, w.Code)
 	}
 }
