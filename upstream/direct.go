@@ -109,18 +109,10 @@ func (t *directTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		if err != nil {
 			return nil, err
 		}
-		resp, err := t.exchangeOrDiscard(ctx, c, req, askGzip)
+		resp, err := t.exchange(ctx, c, req, askGzip)
 		if err == nil {
-			if askGzip && resp.ContentLength != 0 && strings.EqualFold(resp.Header.Get("Content-Encoding"), "gzip") {
-				resp.Body = &gunzipBody{raw: resp.Body}
-				resp.Header.Del("Content-Encoding")
-				resp.Header.Del("Content-Length")
-				resp.ContentLength = -1
-				resp.Uncompressed = true
-			}
 			return resp, nil
 		}
-		t.discard(c)
 		// An idle connection may have been closed by the upstream while it
 		// sat in the pool; as http.Transport does, a GET or HEAD goes again
 		// on a fresh connection if none of the answer arrived. Never after
@@ -134,23 +126,16 @@ func (t *directTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 }
 
-// exchangeOrDiscard is exchange, with c closed (and its MaxConns slot
-// freed) if anything in it panics.
-func (t *directTransport) exchangeOrDiscard(ctx context.Context, c *directConn, req *http.Request, askGzip bool) (resp *http.Response, err error) {
-	ok := false
+// exchange writes req on c and reads the answer's header; the body is read
+// by the caller through directBody, which returns c to the pool. On an
+// error, or a panic, c is closed (and its MaxConns slot freed).
+func (t *directTransport) exchange(ctx context.Context, c *directConn, req *http.Request, askGzip bool) (*http.Response, error) {
+	answered := false
 	defer func() {
-		if !ok {
+		if !answered {
 			t.discard(c)
 		}
 	}()
-	resp, err = t.exchange(ctx, c, req, askGzip)
-	ok = true
-	return resp, err
-}
-
-// exchange writes req on c and reads the answer's header; the body is read
-// by the caller through directBody, which returns c to the pool.
-func (t *directTransport) exchange(ctx context.Context, c *directConn, req *http.Request, askGzip bool) (*http.Response, error) {
 	deadline, _ := ctx.Deadline() // zero: none
 	if err := c.SetDeadline(deadline); err != nil {
 		return nil, err
@@ -164,6 +149,14 @@ func (t *directTransport) exchange(ctx context.Context, c *directConn, req *http
 	}
 	resp.Body = &directBody{body: resp.Body, t: t, c: c, stop: stop, ctx: ctx,
 		keep: !resp.Close && !req.Close && resp.StatusCode >= 200}
+	if askGzip && resp.ContentLength != 0 && strings.EqualFold(resp.Header.Get("Content-Encoding"), "gzip") {
+		resp.Body = &gunzipBody{raw: resp.Body}
+		resp.Header.Del("Content-Encoding")
+		resp.Header.Del("Content-Length")
+		resp.ContentLength = -1
+		resp.Uncompressed = true
+	}
+	answered = true
 	return resp, nil
 }
 
