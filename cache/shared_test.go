@@ -74,7 +74,19 @@ func FuzzDecodeEntry(f *testing.F) {
 func newSharedTier(t *testing.T) (*Shared, *Cache, *redis.Client, string) {
 	t.Helper()
 	url, prefix := redistest.Shared(t)
-	rdb, err := shared.New(shared.Config{URL: url, Prefix: prefix})
+	s, mem := startTier(t, shared.Config{URL: url, Prefix: prefix}, SharedConfig{MaxValueBytes: 4096})
+	opt, _ := redis.ParseURL(url)
+	c := redis.NewClient(opt)
+	t.Cleanup(func() { _ = c.Close() })
+	return s, mem, c, prefix
+}
+
+// startTier is a shared tier over its own link to Redis and its own
+// memory tier, once it has read the purge log; cfg's Redis and Memory are
+// filled in.
+func startTier(t *testing.T, link shared.Config, cfg SharedConfig) (*Shared, *Cache) {
+	t.Helper()
+	rdb, err := shared.New(link)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,20 +96,14 @@ func newSharedTier(t *testing.T) (*Shared, *Cache, *redis.Client, string) {
 		t.Fatal(err)
 	}
 	t.Cleanup(mem.Close)
-	s, err := NewShared(SharedConfig{Redis: rdb, Memory: mem, MaxValueBytes: 4096})
+	cfg.Redis, cfg.Memory = rdb, mem
+	s, err := NewShared(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(s.Close)
-	for deadline := time.Now().Add(10 * time.Second); !s.Synced(); time.Sleep(2 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("the tier did not read the purge log")
-		}
-	}
-	opt, _ := redis.ParseURL(url)
-	c := redis.NewClient(opt)
-	t.Cleanup(func() { _ = c.Close() })
-	return s, mem, c, prefix
+	waitFor(t, "the tier to read the purge log", s.Synced)
+	return s, mem
 }
 
 func waitStored(t *testing.T, c *redis.Client, key string) {
@@ -318,23 +324,7 @@ func TestAwayLongerThanRetentionEmptiesMemory(t *testing.T) {
 	}
 	const keep = 2 * time.Second
 	tier := func(url string) (*Shared, *Cache) {
-		rdb, err := shared.New(shared.Config{URL: url, Prefix: "away", OpenFor: 100 * time.Millisecond})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = rdb.Close() })
-		mem, err := New(Config{MaxBytes: 1 << 20})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(mem.Close)
-		s, err := NewShared(SharedConfig{Redis: rdb, Memory: mem, PurgeRetention: keep})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(s.Close)
-		waitFor(t, "the tier to read the purge log", s.Synced)
-		return s, mem
+		return startTier(t, shared.Config{URL: url, Prefix: "away", OpenFor: 100 * time.Millisecond}, SharedConfig{PurgeRetention: keep})
 	}
 	a, _ := tier(srv.URL())
 	c, cmem := tier("redis://c:pw@" + srv.Addr)
