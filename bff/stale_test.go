@@ -57,6 +57,15 @@ func (s *switchable) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write(b)
 }
 
+// profileHarness serves profileView with pol from a switchable users
+// upstream, on a clock the test moves.
+func profileHarness(t *testing.T, pol aggregate.CachePolicy) (*switchable, *clock, *harness) {
+	up := &switchable{}
+	clk := &clock{now: time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)}
+	h := newHarness(t, options{routeSets: profileView(pol), handlers: map[string]http.Handler{"users": up}, now: clk.Now})
+	return up, clk, h
+}
+
 func profileView(pol aggregate.CachePolicy) []bff.RouteSet {
 	return []bff.RouteSet{{Client: "web", Views: []aggregate.View{{
 		Name: "web.profile", Route: "/profile/{id}",
@@ -70,13 +79,7 @@ func profileView(pol aggregate.CachePolicy) []bff.RouteSet {
 // Past its TTL but within stale_while_revalidate, a copy is served at once
 // and one background execution refreshes it, however many ask meanwhile.
 func TestStaleWhileRevalidate(t *testing.T) {
-	up := &switchable{}
-	clk := &clock{now: time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)}
-	h := newHarness(t, options{
-		routeSets: profileView(aggregate.CachePolicy{TTL: time.Second, StaleWhileRevalidate: time.Minute}),
-		handlers:  map[string]http.Handler{"users": up},
-		now:       clk.Now,
-	})
+	up, clk, h := profileHarness(t, aggregate.CachePolicy{TTL: time.Second, StaleWhileRevalidate: time.Minute})
 	first := h.get(t, "/web/profile/1")
 	h.cache.Wait()
 	clk.advance(2 * time.Second)
@@ -116,13 +119,7 @@ func TestStaleWhileRevalidate(t *testing.T) {
 // Past its TTL but within stale_if_error, a copy stands in for an answer
 // that cannot be made, marked; past that window the failure shows.
 func TestStaleIfError(t *testing.T) {
-	up := &switchable{}
-	clk := &clock{now: time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)}
-	h := newHarness(t, options{
-		routeSets: profileView(aggregate.CachePolicy{TTL: time.Second, StaleIfError: time.Minute}),
-		handlers:  map[string]http.Handler{"users": up},
-		now:       clk.Now,
-	})
+	up, clk, h := profileHarness(t, aggregate.CachePolicy{TTL: time.Second, StaleIfError: time.Minute})
 	first := h.get(t, "/web/profile/1")
 	h.cache.Wait()
 
@@ -257,13 +254,7 @@ func TestSectionStandsInWhenItsUpstreamFails(t *testing.T) {
 // A copy that could stand in for a failed fetch, but was purged while the
 // fetch ran, does not: the failure is answered as a failure.
 func TestPurgedCopyDoesNotStandIn(t *testing.T) {
-	up := &switchable{}
-	clk := &clock{now: time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)}
-	h := newHarness(t, options{
-		routeSets: profileView(aggregate.CachePolicy{TTL: time.Second, StaleIfError: time.Minute}),
-		handlers:  map[string]http.Handler{"users": up},
-		now:       clk.Now,
-	})
+	up, clk, h := profileHarness(t, aggregate.CachePolicy{TTL: time.Second, StaleIfError: time.Minute})
 	if w := h.get(t, "/web/profile/1"); w.Code != http.StatusOK {
 		t.Fatalf("%d %s", w.Code, w.Body)
 	}
