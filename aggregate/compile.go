@@ -196,8 +196,14 @@ func Compile(v View, cat Catalog) (*Plan, error) {
 			if v.Auth.Mode != "required" {
 				return fail("calls."+c.Name, "{%s}: a view reading the token's claims needs auth mode required", name)
 			}
-			if v.Cache.TTL > 0 && v.Cache.Scope != ScopeUser {
+			switch {
+			case v.Cache.Scope == ScopeUser:
+			case v.Cache.TTL > 0 || v.Cache.Scope == ScopePublic:
 				return fail("calls."+c.Name, "{%s}: the answer depends on who asks, so cache.scope must be %q", name, ScopeUser)
+			default:
+				// Uncached, but identical requests in flight still share
+				// one execution: they must be the same caller's.
+				p.view.Cache.Scope = ScopeUser
 			}
 			paramIndex[name] = len(p.params)
 			p.params = append(p.params, compiledParam{name: name, claim: true, pattern: anyValueRE})
@@ -207,6 +213,9 @@ func Compile(v View, cat Catalog) (*Plan, error) {
 	case "", "none", "optional", "required":
 	default:
 		return fail("auth.mode", "%q: want none, optional or required", v.Auth.Mode)
+	}
+	if len(v.Auth.Scopes) > 0 && (v.Auth.Mode == "none" || v.Auth.Mode == "optional") {
+		return fail("auth.scopes", "a scope needs a token, but auth mode %q lets callers without one in (use required, or leave the mode out)", v.Auth.Mode)
 	}
 	for _, prm := range p.params {
 		p.intParams = append(p.intParams, prm.isInt)
@@ -359,7 +368,9 @@ func compileQueryParam(q QueryParam) (compiledParam, error) {
 	return cp, nil
 }
 
-var intRE = regexp.MustCompile(`^-?[0-9]{1,18}$`)
+// intRE is a whole number as JSON writes it (no leading zeros: "007" is
+// not JSON), which is how a param field puts it in the response.
+var intRE = regexp.MustCompile(`^-?(?:0|[1-9][0-9]{0,17})$`)
 
 // compileSchema compiles a view's body schema. Nothing is fetched: a $ref
 // must point inside the schema.
@@ -392,7 +403,7 @@ func (cp *compiledParam) check(v string) string {
 	// "." and ".." never name a resource, and some upstreams resolve them.
 	if v == "." || v == ".." || !cp.matches(v) {
 		if cp.isInt {
-			return "is not a whole number"
+			return "is not a whole number (digits, no leading zeros)"
 		}
 		return "does not match its pattern"
 	}

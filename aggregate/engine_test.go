@@ -69,6 +69,14 @@ func TestCompileRejectsBadViews(t *testing.T) {
 		{"bad pattern", func(v *aggregate.View) { v.Params[0].Pattern = "([" }, "params.id.pattern"},
 		{"unknown reference", func(v *aggregate.View) { v.Calls[0].Path = "/users/{uid}" }, `no parameter or call named "uid"`},
 		{"duplicate call", func(v *aggregate.View) { v.Calls = append(v.Calls, v.Calls[0]) }, `"user" is defined twice`},
+		{"scopes without a token", func(v *aggregate.View) { v.Auth = aggregate.AuthPolicy{Mode: "optional", Scopes: []string{"staff"}} }, "auth.scopes: a scope needs a token"},
+		{"scopes with auth none", func(v *aggregate.View) { v.Auth = aggregate.AuthPolicy{Mode: "none", Scopes: []string{"staff"}} }, "auth.scopes: a scope needs a token"},
+		{"claims of a public cached view", func(v *aggregate.View) {
+			v.Auth.Mode, v.Cache.TTL, v.Calls[0].Path = "required", time.Minute, "/users/{auth.sub}"
+		}, `cache.scope must be "user"`},
+		{"claims of a view said to be public", func(v *aggregate.View) {
+			v.Auth.Mode, v.Cache.Scope, v.Calls[0].Path = "required", aggregate.ScopePublic, "/users/{auth.sub}"
+		}, `cache.scope must be "user"`},
 		{"cycle", func(v *aggregate.View) {
 			v.Calls = []aggregate.Call{
 				{Name: "a", Upstream: "users", Path: "/a/{b.id}"},

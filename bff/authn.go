@@ -33,16 +33,44 @@ func subjectOf(ctx context.Context) string {
 func (f *Front) authn(ca *ClientAuth, policies map[string]aggregate.AuthPolicy) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			pol := policies[chi.RouteContext(r.Context()).RoutePattern()]
+			method := r.Method
+			switch method {
+			case http.MethodHead:
+				method = http.MethodGet
+			case http.MethodOptions: // answered from the route alone: no view runs
+				next.ServeHTTP(w, r)
+				return
+			}
+			pol, ok := policies[method+" "+chi.RouteContext(r.Context()).RoutePattern()]
 			mode := pol.Mode
-			if mode == "" {
+			switch {
+			case !ok:
+				mode = ca.Default
+			case len(pol.Scopes) > 0:
+				mode = "required" // a scope is checked on a token: none, no entry
+			case mode == "":
 				mode = ca.Default
 			}
 			if mode == "none" {
 				next.ServeHTTP(w, r)
 				return
 			}
-			token, ok := bearer(r.Header.Get("Authorization"))
+			// A token sent must verify: one that is not read as a token,
+			// or a second one beside it, would still reach the upstreams
+			// that receive Authorization, unverified.
+			values := r.Header["Authorization"]
+			if len(values) == 1 && strings.TrimSpace(values[0]) == "" {
+				values = nil // an empty header: no token
+			}
+			token, ok := "", false
+			if len(values) == 1 {
+				token, ok = bearer(values[0])
+			}
+			if len(values) > 0 && !ok {
+				challenge(w, r, `Bearer realm="bff", error="invalid_request"`, http.StatusBadRequest,
+					"send one Authorization header, with a bearer token: Authorization: Bearer <token>")
+				return
+			}
 			if !ok {
 				if mode == "required" {
 					challenge(w, r, `Bearer realm="bff"`, http.StatusUnauthorized, "this view needs a bearer token")
@@ -82,8 +110,11 @@ func bearer(h string) (string, bool) {
 func challenge(w http.ResponseWriter, r *http.Request, value string, status int, detail string) {
 	w.Header()["Www-Authenticate"] = []string{value}
 	typ := ProblemUnauthorized
-	if status == http.StatusForbidden {
+	switch status {
+	case http.StatusForbidden:
 		typ = ProblemForbidden
+	case http.StatusBadRequest:
+		typ = ProblemBadRequest
 	}
 	writeProblem(w, r, newProblem(status, typ, detail))
 }
@@ -102,8 +133,10 @@ func claimValue(c *auth.Claims, name string) string {
 	return ""
 }
 
-// authPolicies maps each view's route pattern to its policy, and refuses
-// views that need tokens in a client that verifies none.
+// authPolicies maps each view's method and route pattern ("POST
+// /web/cart/items") to its policy, and refuses views that need tokens in a
+// client that verifies none. A GET view and a POST view may share a route:
+// each keeps its own policy.
 func authPolicies(rs RouteSet) (map[string]aggregate.AuthPolicy, error) {
 	out := map[string]aggregate.AuthPolicy{}
 	for _, v := range rs.Views {
@@ -111,7 +144,11 @@ func authPolicies(rs RouteSet) (map[string]aggregate.AuthPolicy, error) {
 			return nil, fmt.Errorf("%sview %q: auth %q, but client %s verifies no tokens (configure clients.%s.auth)",
 				source(v), v.Name, v.Auth.Mode, rs.Client, rs.Client)
 		}
-		out["/"+rs.Client+v.Route] = v.Auth
+		method := v.Method
+		if method == "" {
+			method = http.MethodGet
+		}
+		out[method+" /"+rs.Client+v.Route] = v.Auth
 	}
 	return out, nil
 }

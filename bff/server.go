@@ -1,6 +1,7 @@
 package bff
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -284,7 +285,11 @@ func (f *Front) build(sets []RouteSet) (*table, error) {
 					}
 				}
 			}
-			h := f.newViewHandler(rs.Client, plan)
+			mode := v.Auth.Mode // as authn works it out
+			if mode == "" && rs.Auth != nil {
+				mode = cmp.Or(rs.Auth.Default, "optional")
+			}
+			h := f.newViewHandler(rs.Client, plan, mode == "required" || len(v.Auth.Scopes) > 0)
 			t.views = append(t.views, h)
 			var handler http.Handler = h
 			if rs.RateLimit != nil {

@@ -62,7 +62,9 @@ type outcome struct {
 	shared  bool          // entry came from the shared tier
 }
 
-func (f *Front) newViewHandler(client string, plan *aggregate.Plan) *viewHandler {
+// gated says a token is needed to see the view (auth required, or scopes):
+// then no shared cache downstream may keep its answers.
+func (f *Front) newViewHandler(client string, plan *aggregate.Plan, gated bool) *viewHandler {
 	pol := plan.Cache()
 	h := &viewHandler{
 		front:  f,
@@ -89,7 +91,8 @@ func (f *Front) newViewHandler(client string, plan *aggregate.Plan) *viewHandler
 	switch {
 	case pol.TTL <= 0:
 		h.cacheControl = noStore
-	case h.perUser:
+	case h.perUser || gated:
+		// A CDN would serve a gated answer to callers without a token.
 		h.cacheControl = []string{"private, max-age=" + secs}
 	default:
 		h.cacheControl = []string{"public, max-age=" + secs}

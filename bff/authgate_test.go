@@ -1,0 +1,250 @@
+package bff_test
+
+// Who may see what: per-method policies, scopes, tokens that must verify
+// before they reach an upstream, and answers kept per caller.
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/bffproxy/bff/aggregate"
+	"github.com/bffproxy/bff/bff"
+	"github.com/bffproxy/bff/internal/auth"
+	"github.com/golang-jwt/jwt/v5"
+)
+
+func testVerifier(t *testing.T) *auth.Verifier {
+	t.Helper()
+	v, err := auth.New(auth.Config{Issuer: "https://id.example", Audience: "bff", Keys: []auth.Key{{Alg: "HS256", Secret: testSecret}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(v.Close)
+	return v
+}
+
+// A route can serve two views, one per method (GET /cart/items to read,
+// POST /cart/items to add). Each view's auth policy must hold for its own
+// method: authPolicies keys the policies by route pattern only, so the view
+// listed last decides for both, and a POST that needs a token and a scope
+// runs with the GET's "none".
+func TestAuthPolicyIsPerMethod(t *testing.T) {
+	cart := &cartUpstream{}
+	sets := []bff.RouteSet{{Client: "web", Auth: &bff.ClientAuth{Verifier: testVerifier(t), Default: "optional"}, Views: []aggregate.View{
+		{
+			Name: "web.cart.add", Route: "/cart/items", Method: http.MethodPost,
+			Auth: aggregate.AuthPolicy{Mode: "required", Scopes: []string{"cart:write"}},
+			Body: &aggregate.BodyPolicy{MaxBytes: 200, Schema: json.RawMessage(`{"type":"object"}`)},
+			Calls: []aggregate.Call{
+				{Name: "add", Upstream: "carts", Method: http.MethodPost, Path: "/cart/items", Body: "request"},
+			},
+			Shape: []aggregate.Field{aggregate.Rename("ok", "add.ok")},
+		},
+		{
+			Name: "web.cart.items", Route: "/cart/items", Auth: aggregate.AuthPolicy{Mode: "none"},
+			Calls: []aggregate.Call{{Name: "cart", Upstream: "carts", Path: "/cart"}},
+			Shape: []aggregate.Field{aggregate.List("items", "cart.items", 0)},
+		},
+	}}}
+	h := newHarness(t, options{routeSets: sets, handlers: map[string]http.Handler{"carts": cart}})
+
+	if w := post(h, "/web/cart/items", `{"sku":"A-1","qty":1}`); w.Code != http.StatusUnauthorized {
+		t.Errorf("POST without a token to a view with auth required: %d %s; want 401", w.Code, w.Body)
+	}
+	if w := post(h, "/web/cart/items", `{"sku":"A-1","qty":1}`, "Authorization", token(t, "7", "profile")); w.Code != http.StatusForbidden {
+		t.Errorf("POST with a token lacking scope cart:write: %d %s; want 403", w.Code, w.Body)
+	}
+	if n := cart.posts.Load(); n != 0 {
+		t.Errorf("%d unauthorized POSTs reached the upstream", n)
+	}
+	// The GET keeps its own policy.
+	if w := h.get(t, "/web/cart/items"); w.Code != http.StatusOK {
+		t.Errorf("GET with auth none: %d %s", w.Code, w.Body)
+	}
+}
+
+// An uncached view (no ttl) that reads {auth.sub} compiles with the default
+// public scope, but its misses are still coalesced on the cache key, which
+// holds no identity for public views: a caller arriving while another
+// caller's execution runs gets the other caller's data.
+func TestUncachedClaimViewIsNotSharedBetweenCallers(t *testing.T) {
+	release := make(chan struct{})
+	arrived := make(chan string, 8)
+	users := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := strings.TrimPrefix(r.URL.Path, "/users/")
+		arrived <- id
+		if id == "7" {
+			<-release
+		}
+		fmt.Fprintf(w, `{"id":%q,"email":"user%s@example.com"}`, id, id)
+	})
+	sets := []bff.RouteSet{{Client: "web", Auth: &bff.ClientAuth{Verifier: testVerifier(t), Default: "optional"}, Views: []aggregate.View{{
+		Name: "web.me", Route: "/me", Auth: aggregate.AuthPolicy{Mode: "required"},
+		// No cache: the caller's own account data is never stored.
+		Calls: []aggregate.Call{{Name: "user", Upstream: "users", Path: "/users/{auth.sub}"}},
+		Shape: []aggregate.Field{aggregate.Object("user", "user", aggregate.Pick("id"), aggregate.Pick("email"))},
+	}}}}
+	h := newHarness(t, options{routeSets: sets, handlers: map[string]http.Handler{"users": users}})
+
+	var wg sync.WaitGroup
+	var first, second *httptest.ResponseRecorder
+	wg.Go(func() { first = h.get(t, "/web/me", "Authorization", token(t, "7", "")) })
+	if id := <-arrived; id != "7" {
+		t.Fatalf("first upstream call for %s", id)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		second = h.get(t, "/web/me", "Authorization", token(t, "8", ""))
+	}()
+	// Wait until user 8's request either joined user 7's execution or made
+	// its own call; then let user 7's call answer.
+	waitFor(t, "user 8's request to join or call", func() bool {
+		if h.front.Coalesced() > 0 {
+			return true
+		}
+		select {
+		case <-done:
+			return true
+		default:
+			return false
+		}
+	})
+	close(release)
+	wg.Wait()
+	<-done
+	if !strings.Contains(first.Body.String(), "user7@") {
+		t.Errorf("user 7 got %d %s", first.Code, first.Body)
+	}
+	if second.Code != http.StatusOK || !strings.Contains(second.Body.String(), "user8@") {
+		t.Errorf("user 8 got %d %s; want its own account", second.Code, second.Body)
+	}
+}
+
+// A view that requires a token but caches with the public scope answers
+// "Cache-Control: public" without "Vary: Authorization": RFC 9111 §3.5
+// lets any shared cache in front of the BFF (a CDN, a corporate proxy)
+// store that answer and serve it to callers that send no token at all,
+// which undoes the view's auth requirement.
+func TestGatedAnswerIsPrivateDownstream(t *testing.T) {
+	sets := builtinRoutes(t)
+	for i := range sets {
+		if sets[i].Client != "web" {
+			continue
+		}
+		sets[i].Auth = &bff.ClientAuth{Verifier: testVerifier(t), Default: "optional"}
+		sets[i].Views = append(sets[i].Views, aggregate.View{
+			Name: "web.staff", Route: "/staff/{id}", Params: []aggregate.Param{{Name: "id", Pattern: "[0-9]+"}},
+			Auth:  aggregate.AuthPolicy{Mode: "required", Scopes: []string{"staff"}},
+			Cache: aggregate.CachePolicy{TTL: time.Minute},
+			Calls: []aggregate.Call{{Name: "user", Upstream: "users", Path: "/users/{id}"}},
+			Shape: []aggregate.Field{aggregate.Object("user", "user", aggregate.Pick("id"), aggregate.Pick("email"))},
+		})
+	}
+	h := newHarness(t, options{routeSets: sets})
+	w := h.get(t, "/web/staff/7", "Authorization", token(t, "7", "staff"))
+	if w.Code != http.StatusOK {
+		t.Fatalf("with the scope: %d %s", w.Code, w.Body)
+	}
+	cc, vary := w.Header().Get("Cache-Control"), strings.Join(w.Header().Values("Vary"), ", ")
+	if strings.Contains(cc, "public") && !strings.Contains(vary, "Authorization") {
+		t.Errorf("a view that needs a token answers Cache-Control %q, Vary %q: a shared cache may serve it to anyone", cc, vary)
+	}
+}
+
+// A client that verifies tokens promises that a token sent must verify
+// ("optional": none, or a valid one). Yet an Authorization header that is
+// not read as a bearer token ("Bearer<TAB>…", another scheme), or a second
+// Authorization header beside a valid one, is passed over by authn and
+// still forwarded, unverified, to an upstream with forward_authorization:
+// an upstream that trusts the BFF to have checked the token acts on a
+// forged one.
+func TestOnlyVerifiedAuthorizationReachesUpstreams(t *testing.T) {
+	var mu sync.Mutex
+	var got [][]string
+	users := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		got = append(got, r.Header.Values("Authorization"))
+		mu.Unlock()
+		_, _ = w.Write([]byte(`{"id":"7","name":"x"}`))
+	})
+	sets := []bff.RouteSet{{Client: "web", Auth: &bff.ClientAuth{Verifier: testVerifier(t), Default: "optional"}, Views: []aggregate.View{{
+		Name: "web.profile", Route: "/profile/{id}", Params: []aggregate.Param{{Name: "id", Pattern: "[0-9]+"}},
+		Auth:  aggregate.AuthPolicy{Mode: "optional"},
+		Cache: aggregate.CachePolicy{TTL: time.Minute, Scope: aggregate.ScopeUser},
+		Calls: []aggregate.Call{{Name: "user", Upstream: "users", Path: "/users/{id}"}},
+		Shape: []aggregate.Field{aggregate.Object("user", "user", aggregate.Pick("id"), aggregate.Pick("name"))},
+	}}}}
+	h := newHarness(t, options{routeSets: sets, handlers: map[string]http.Handler{"users": users}, forwardsAuth: map[string]bool{"users": true}})
+
+	forged := func(sub string) string {
+		// Signed with a key the BFF does not know.
+		s, err := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{"sub": sub, "iss": "https://id.example", "aud": "bff",
+			"exp": time.Now().Add(time.Hour).Unix()}).SignedString([]byte("not the BFF's secret, but 32 bytes long"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	valid := token(t, "7", "")
+	for i, header := range [][]string{
+		{"Bearer\t" + forged("8")},       // not split on the space: "no token"
+		{"Bearer " + forged("8")},        // the control: refused with 401
+		{valid, "Bearer " + forged("8")}, // the first is verified, both are forwarded
+	} {
+		mu.Lock()
+		got = nil
+		mu.Unlock()
+		req := httptest.NewRequest(http.MethodGet, fmt.Sprintf("/web/profile/%d", 100+i), nil)
+		for _, v := range header {
+			req.Header.Add("Authorization", v)
+		}
+		w := httptest.NewRecorder()
+		h.front.ServeHTTP(w, req)
+		mu.Lock()
+		for _, values := range got {
+			if len(values) != 1 || values[0] != valid {
+				t.Errorf("case %d: answered %d, and the upstream received Authorization %q, which the BFF never verified", i, w.Code, values)
+			}
+		}
+		mu.Unlock()
+	}
+}
+
+// A view that names scopes but leaves its mode to the client's default
+// ("optional") must still need a token: scopes are checked on one, so a
+// caller who sends none would otherwise skip the check.
+func TestScopesNeedAToken(t *testing.T) {
+	sets := builtinRoutes(t)
+	for i := range sets {
+		if sets[i].Client != "web" {
+			continue
+		}
+		sets[i].Auth = &bff.ClientAuth{Verifier: testVerifier(t), Default: "optional"}
+		sets[i].Views = append(sets[i].Views, aggregate.View{
+			Name: "web.staff", Route: "/staff/{id}", Params: []aggregate.Param{{Name: "id", Pattern: "[0-9]+"}},
+			Auth:  aggregate.AuthPolicy{Scopes: []string{"staff"}},
+			Calls: []aggregate.Call{{Name: "user", Upstream: "users", Path: "/users/{id}"}},
+			Shape: []aggregate.Field{aggregate.Object("user", "user", aggregate.Pick("id"), aggregate.Pick("email"))},
+		})
+	}
+	h := newHarness(t, options{routeSets: sets})
+	if w := h.get(t, "/web/staff/7"); w.Code != http.StatusUnauthorized {
+		t.Errorf("no token: %d %s; want 401", w.Code, w.Body)
+	}
+	if w := h.get(t, "/web/staff/7", "Authorization", token(t, "7", "profile")); w.Code != http.StatusForbidden {
+		t.Errorf("a token without the scope: %d %s; want 403", w.Code, w.Body)
+	}
+	if w := h.get(t, "/web/staff/7", "Authorization", token(t, "7", "staff")); w.Code != http.StatusOK {
+		t.Errorf("a token with the scope: %d %s; want 200", w.Code, w.Body)
+	}
+	if w := h.get(t, "/web/home/7"); w.Code != http.StatusOK {
+		t.Errorf("a view without scopes, no token: %d; want 200 (optional)", w.Code)
+	}
+}
