@@ -130,3 +130,24 @@ func FuzzQueryParameters(f *testing.F) {
 		}
 	})
 }
+
+// A `param` field writes an int parameter into the body as it came, so
+// only JSON's form of a number is taken: "007" would make a cached 200
+// that is not JSON.
+func TestIntParamIsWrittenAsJSON(t *testing.T) {
+	feed := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte(`{"items":[]}`)) })
+	sets := []bff.RouteSet{{Client: "web", Views: []aggregate.View{{
+		Name: "web.feed", Route: "/feed",
+		Query: []aggregate.QueryParam{{Name: "limit", Type: "int", Min: ptr(int64(1)), Max: ptr(int64(50)), Default: ptr("10")}},
+		Calls: []aggregate.Call{{Name: "f", Upstream: "feed", Path: "/feed", Query: "limit={limit}"}},
+		Cache: aggregate.CachePolicy{TTL: time.Minute},
+		Shape: []aggregate.Field{{Name: "limit", Param: "limit"}, aggregate.List("items", "f.items", 0)},
+	}}}}
+	h := newHarness(t, options{routeSets: sets, handlers: map[string]http.Handler{"feed": feed}})
+	for q, want := range map[string]int{"7": 200, "-0": 400, "50": 200, "007": 400, "-05": 400, "0x7": 400} {
+		w := h.get(t, "/web/feed?limit="+q)
+		if w.Code != want || w.Code == http.StatusOK && !json.Valid(w.Body.Bytes()) {
+			t.Errorf("?limit=%s: %d %s; want %d and JSON", q, w.Code, w.Body, want)
+		}
+	}
+}
