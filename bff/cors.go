@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -44,8 +45,8 @@ func (c *CORS) handler() (func(http.Handler) http.Handler, error) {
 		if o == "*" && c.AllowCredentials {
 			return nil, errors.New(`cors: the origin "*" cannot be combined with allow_credentials: list the origins instead`)
 		}
-		if o != "*" && (strings.Count(o, "*") > 1 || !strings.Contains(o, "://")) {
-			return nil, fmt.Errorf("cors: origin %q: want scheme://host[:port], with at most one '*' (https://*.example.com)", o)
+		if o != "*" && !validOrigin(o) {
+			return nil, fmt.Errorf("cors: origin %q: want scheme://host[:port], or scheme://*.domain.tld for its subdomains", o)
 		}
 	}
 	methods := c.AllowedMethods
@@ -70,6 +71,28 @@ func (c *CORS) handler() (func(http.Handler) http.Handler, error) {
 		OptionsSuccessStatus: http.StatusNoContent,
 	})
 	return h.Handler, nil
+}
+
+// validOrigin takes an exact origin, or a pattern whose '*' stands for
+// whole leftmost labels under a domain of two labels or more
+// ("https://*.example.com"). Anything looser ("https://*",
+// "https://*example.com", "https://*.com") lets in sites nobody meant to
+// list, with credentials if the policy allows them.
+func validOrigin(o string) bool {
+	scheme, host, ok := strings.Cut(o, "://")
+	if !ok || scheme == "" || host == "" || strings.ContainsAny(scheme, "*/") || strings.ContainsAny(host, "/?#@ ") {
+		return false
+	}
+	if !strings.Contains(host, "*") {
+		return true
+	}
+	domain, ok := strings.CutPrefix(host, "*.")
+	if !ok || strings.Contains(domain, "*") {
+		return false
+	}
+	name, _, _ := strings.Cut(domain, ":")
+	labels := strings.Split(name, ".")
+	return len(labels) >= 2 && !slices.Contains(labels, "")
 }
 
 // preflightOnly answers an OPTIONS request that is not a CORS preflight

@@ -92,6 +92,14 @@ func TestCORSPolicyErrors(t *testing.T) {
 		{bff.CORS{AllowedOrigins: []string{"*"}, AllowCredentials: true}, `the origin "*" cannot be combined with allow_credentials`},
 		{bff.CORS{}, "allowed_origins is empty"},
 		{bff.CORS{AllowedOrigins: []string{"app.example.com"}}, `origin "app.example.com": want scheme://host[:port]`},
+		// Patterns that let in sites nobody meant to list.
+		{bff.CORS{AllowedOrigins: []string{"https://*"}, AllowCredentials: true}, `origin "https://*": want`},
+		{bff.CORS{AllowedOrigins: []string{"http*://*"}}, `origin "http*://*": want`},
+		{bff.CORS{AllowedOrigins: []string{"https://*example.com"}}, `origin "https://*example.com": want`},
+		{bff.CORS{AllowedOrigins: []string{"https://*.com"}}, `origin "https://*.com": want`},
+		{bff.CORS{AllowedOrigins: []string{"https://*.*.example.com"}}, `origin "https://*.*.example.com": want`},
+		{bff.CORS{AllowedOrigins: []string{"https://app.*.example.com"}}, `origin "https://app.*.example.com": want`},
+		{bff.CORS{AllowedOrigins: []string{"https://*.example.com/"}}, `origin "https://*.example.com/": want`},
 	} {
 		sets := builtinRoutes(t)
 		sets[0].CORS = &tc.c
