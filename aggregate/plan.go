@@ -11,6 +11,7 @@ import (
 	"golang.org/x/text/language"
 	"golang.org/x/text/message"
 	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -150,6 +151,11 @@ func (p *Plan) ValidateBody(body []byte) error {
 	if !json.Valid(body) {
 		return &BodyError{View: p.view.Name, Msg: "is not valid JSON"}
 	}
+	// The schema sees the last of two equal keys; the body goes upstream
+	// as sent, to parsers that may keep the first.
+	if ptr, dup := duplicateKey(body); dup {
+		return &BodyError{View: p.view.Name, Pointer: ptr, Msg: "appears twice in its object"}
+	}
 	if p.bodySchema == nil {
 		return nil
 	}
@@ -166,7 +172,7 @@ func (p *Plan) ValidateBody(body []byte) error {
 		}
 		ptr := ""
 		for _, seg := range ve.InstanceLocation {
-			ptr += "/" + strings.ReplaceAll(strings.ReplaceAll(seg, "~", "~0"), "/", "~1")
+			ptr += "/" + pointerEscape(seg)
 		}
 		return &BodyError{View: p.view.Name, Pointer: ptr, Msg: ve.ErrorKind.LocalizedString(printer)}
 	}
@@ -174,6 +180,82 @@ func (p *Plan) ValidateBody(body []byte) error {
 		return &BodyError{View: p.view.Name, Msg: err.Error()}
 	}
 	return nil
+}
+
+// duplicateKey finds the first key that appears twice in one object of
+// body, which is valid JSON, and returns its JSON Pointer.
+func duplicateKey(body []byte) (string, bool) {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	var stack []*jsonFrame
+	expectKey := false // the next token is an object's key
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return "", false // the end: valid JSON was checked before
+		}
+		var top *jsonFrame
+		if len(stack) > 0 {
+			top = stack[len(stack)-1]
+		}
+		if expectKey {
+			if k, ok := tok.(string); ok {
+				if top.keys[k] {
+					return top.pointer + "/" + pointerEscape(k), true
+				}
+				top.keys[k], top.key, expectKey = true, k, false
+				continue
+			}
+		}
+		switch tok {
+		case json.Delim('{'), json.Delim('['):
+			f := &jsonFrame{object: tok == json.Delim('{')}
+			if top != nil {
+				f.pointer = top.pointer + "/" + top.child()
+			}
+			if f.object {
+				f.keys = map[string]bool{}
+			}
+			stack = append(stack, f)
+			expectKey = f.object
+			continue
+		case json.Delim('}'), json.Delim(']'):
+			stack = stack[:len(stack)-1]
+			if len(stack) == 0 {
+				return "", false
+			}
+			top = stack[len(stack)-1]
+		}
+		// A value ended inside top.
+		if top != nil {
+			if top.object {
+				expectKey = true
+			} else {
+				top.index++
+			}
+		}
+	}
+}
+
+// jsonFrame is an object or array being read by duplicateKey.
+type jsonFrame struct {
+	object  bool
+	keys    map[string]bool
+	key     string // the object's current key
+	index   int    // the array's current index
+	pointer string
+}
+
+// child is the pointer segment of the value being read in f.
+func (f *jsonFrame) child() string {
+	if f.object {
+		return pointerEscape(f.key)
+	}
+	return strconv.Itoa(f.index)
+}
+
+func pointerEscape(s string) string {
+	return strings.ReplaceAll(strings.ReplaceAll(s, "~", "~0"), "/", "~1")
 }
 
 // Mutation reports whether the view changes things upstream.

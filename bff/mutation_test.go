@@ -153,3 +153,19 @@ func TestMutationRetriesOnlyWithIdempotencyKey(t *testing.T) {
 		}
 	}
 }
+
+// A mutation's body is checked by a schema library that keeps the last of
+// duplicate keys, then forwarded byte for byte: {"qty":0,"qty":1} passes
+// "minimum: 1" and reaches the upstream, whose parser may well keep the
+// first (gjson, fastjson, many streaming parsers do).
+func TestMutationBodyWithDuplicateKeysIsRefused(t *testing.T) {
+	cart := &cartUpstream{}
+	h := newHarness(t, options{routeSets: cartViews(), handlers: map[string]http.Handler{"carts": cart}})
+	w := post(h, "/web/cart/items", `{"sku":"A-1","qty":0,"qty":1}`)
+	if n := cart.posts.Load(); n != 0 || w.Code != http.StatusBadRequest {
+		cart.mu.Lock()
+		t.Errorf("a body with qty twice (0, then 1): %d %s, %d POSTs reached the upstream with %s; want 400 and none",
+			w.Code, w.Body, n, cart.items)
+		cart.mu.Unlock()
+	}
+}
