@@ -857,9 +857,16 @@ func isPlainKey(path string) bool {
 	return !strings.ContainsAny(path, `.*?#@|\!=<>%[]{}()"`)
 }
 
+// fingerprint identifies a definition: the same on every parse of the same
+// file and on every replica, so a reload or a peer keeps using its entries.
+// JSON, not %#v, which prints the addresses of pointer fields.
 func fingerprint(v View) string {
 	h := fnv.New64a()
-	fmt.Fprintf(h, "%#v", v)
+	b, err := json.Marshal(v)
+	if err != nil { // a malformed const or schema: Compile refuses the view
+		b = []byte(fmt.Sprintf("%#v", v))
+	}
+	_, _ = h.Write(b)
 	return strconv.FormatUint(h.Sum64(), 36)
 }
 
