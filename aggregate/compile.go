@@ -54,7 +54,8 @@ type compiledCall struct {
 	path      template
 	query     template
 	deps      []int
-	dependent bool // some other call waits for this one
+	reads     []int // the deps whose answers its templates or for_each read
+	dependent bool  // some other call waits for this one
 }
 
 // Catalog tells Compile what exists outside the view.
@@ -472,7 +473,7 @@ func compileCall(i int, c Call, params, calls map[string]int, cat Catalog, mutat
 	if c.Timeout < 0 {
 		return cc, errors.New("timeout must not be negative")
 	}
-	deps := map[int]bool{}
+	deps, reads := map[int]bool{}, map[int]bool{}
 	resolve := func(ref string) (part, error) {
 		if ref == "each" {
 			if c.ForEach == "" {
@@ -494,7 +495,7 @@ func compileCall(i int, c Call, params, calls map[string]int, cat Catalog, mutat
 		if path == "" {
 			return part{}, fmt.Errorf("{%s}: name a value inside call %q, e.g. {%s.id}", ref, name, name)
 		}
-		deps[j] = true
+		deps[j], reads[j] = true, true
 		return part{param: -1, call: j, path: path}, nil
 	}
 	if c.ForEach != "" {
@@ -546,6 +547,9 @@ func compileCall(i int, c Call, params, calls map[string]int, cat Catalog, mutat
 	}
 	for j := range deps {
 		cc.deps = append(cc.deps, j)
+	}
+	for j := range reads {
+		cc.reads = append(cc.reads, j)
 	}
 	return cc, nil
 }

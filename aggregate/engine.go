@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"runtime/debug"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -298,8 +299,14 @@ func (e *Engine) runCall(ctx context.Context, p *Plan, i int, slots []slot, in I
 			return fail(ctx.Err())
 		}
 		switch dep := &slots[d]; {
-		case dep.skipped:
-			s.skipped = true
+		case dep.skipped && slices.Contains(c.reads, d):
+			s.skipped = true // what it would ask for is not there
+			return nil
+		case dep.skipped: // only ordered after it (depends_on): it has finished
+		case !dep.present && !p.calls[d].Optional:
+			// The dependency's own error fails the view. One from here could
+			// reach the group first and name the wrong upstream and status.
+			s.err = &DependencyError{Call: p.calls[d].Name}
 			return nil
 		case !dep.present:
 			return fail(&DependencyError{Call: p.calls[d].Name})
@@ -420,6 +427,11 @@ func (e *Engine) fanOut(ctx context.Context, p *Plan, c *compiledCall, s *slot, 
 	errs := make([]error, len(elems))
 	var attempts atomic.Int64
 	start := time.Now()
+	// The call's timeout bounds the whole fan-out, not each request: the
+	// elements queued behind the concurrency limit share it.
+	if c.Timeout > 0 {
+		deadline = earlier(deadline, start.Add(c.Timeout))
+	}
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(c.Concurrency)
 	for k, each := range elems {
@@ -573,4 +585,11 @@ func (s *Sources) Param(name string) string {
 		}
 	}
 	return ""
+}
+
+func earlier(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
 }
