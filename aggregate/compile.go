@@ -41,6 +41,7 @@ type compiledParam struct {
 	run      *asciiRun // the pattern's fast form, if it has one
 	query    bool
 	claim    bool // a claim of the verified token: {auth.sub}
+	inPath   bool // some call's path has it: empty, it would drop a segment
 	isInt    bool
 	min, max *int64
 	def      *string
@@ -255,6 +256,17 @@ func Compile(v View, cat Catalog) (*Plan, error) {
 		}
 		p.calls = append(p.calls, cc)
 	}
+	for _, c := range p.calls {
+		for _, part := range c.path.parts {
+			if part.param >= 0 && !part.each {
+				prm := &p.params[part.param]
+				prm.inPath = true
+				if prm.def != nil && *prm.def == "" {
+					return fail("query."+prm.name+".default", `"" would leave an empty segment in the path of call %q`, c.Name)
+				}
+			}
+		}
+	}
 	if cycle := findCycle(p.calls); cycle != "" {
 		return fail("calls", "dependency cycle: %s", cycle)
 	}
@@ -407,6 +419,10 @@ func (cp *compiledParam) check(v string) string {
 			return "is not a whole number (digits, no leading zeros)"
 		}
 		return "does not match its pattern"
+	}
+	if v == "" && cp.inPath {
+		// "/items//details" asks the upstream for another resource.
+		return "is empty, and it names a resource upstream"
 	}
 	if cp.isInt {
 		n, _ := strconv.ParseInt(v, 10, 64)

@@ -35,8 +35,9 @@ type Engine struct {
 type SectionStore interface {
 	// Get returns a kept answer no older than maxAge, and its age.
 	Get(key string, maxAge time.Duration) (body []byte, age time.Duration, ok bool)
-	// Set keeps an answer for at most keep.
-	Set(key string, body []byte, keep time.Duration)
+	// Set keeps an answer of view for at most keep. The key begins with
+	// the request's Input.Place.
+	Set(key, view string, body []byte, keep time.Duration)
 }
 
 // KeepSections makes the engine keep and use last good answers in s.
@@ -70,6 +71,10 @@ type Input struct {
 	// Variant selects the shape: 0 is the view's own, i > 0 its Variants[i-1]
 	// (see Plan.Variant).
 	Variant int
+	// Place is where the request's answer is cached (its canonical path).
+	// Kept sections are stored under it, so a purge of the path reaches
+	// them as it reaches the answer.
+	Place string
 }
 
 // Result is a view's response body and how it was made.
@@ -287,7 +292,7 @@ func (e *Engine) runCall(ctx context.Context, p *Plan, i int, slots []slot, in I
 	if c.StaleIfError > 0 && e.sections != nil {
 		defer func() {
 			if err == nil && s.present && s.standIn == nil && s.partial == nil {
-				e.sections.Set(sectionKey(p, c, in), []byte(s.body), c.StaleIfError)
+				e.sections.Set(sectionKey(p, c, in), p.view.Name, []byte(s.body), c.StaleIfError)
 			}
 		}()
 	}
@@ -382,6 +387,7 @@ func (e *Engine) standIn(p *Plan, c *compiledCall, s *slot, in Input, cause erro
 // what the call asks for follows from them.
 func sectionKey(p *Plan, c *compiledCall, in Input) string {
 	var b strings.Builder
+	b.WriteString(in.Place)
 	b.WriteString(p.sectionPrefix)
 	b.WriteString(c.Name)
 	for _, v := range in.Params {
@@ -477,6 +483,11 @@ func (e *Engine) fanOut(ctx context.Context, p *Plan, c *compiledCall, s *slot, 
 	s.dur, s.attempts = time.Since(start), int(attempts.Load())
 	if err != nil {
 		return fail(err)
+	}
+	// Every element failed: the call has, and its last good answer may
+	// stand in. With some elements there, they are fresher than any copy.
+	if !slices.ContainsFunc(errs, func(err error) bool { return err == nil }) && e.standIn(p, c, s, in, errs[0]) {
+		return nil
 	}
 	var b strings.Builder
 	b.WriteByte('[')

@@ -69,6 +69,10 @@ func TestCompileRejectsBadViews(t *testing.T) {
 		{"bad pattern", func(v *aggregate.View) { v.Params[0].Pattern = "([" }, "params.id.pattern"},
 		{"unknown reference", func(v *aggregate.View) { v.Calls[0].Path = "/users/{uid}" }, `no parameter or call named "uid"`},
 		{"duplicate call", func(v *aggregate.View) { v.Calls = append(v.Calls, v.Calls[0]) }, `"user" is defined twice`},
+		{"empty default in a path", func(v *aggregate.View) {
+			v.Query = []aggregate.QueryParam{{Name: "q", Default: new("")}}
+			v.Calls[0].Path = "/users/{q}/x"
+		}, `query.q.default: "" would leave an empty segment in the path of call "user"`},
 		{"scopes without a token", func(v *aggregate.View) { v.Auth = aggregate.AuthPolicy{Mode: "optional", Scopes: []string{"staff"}} }, "auth.scopes: a scope needs a token"},
 		{"scopes with auth none", func(v *aggregate.View) { v.Auth = aggregate.AuthPolicy{Mode: "none", Scopes: []string{"staff"}} }, "auth.scopes: a scope needs a token"},
 		{"claims of a public cached view", func(v *aggregate.View) {

@@ -151,3 +151,39 @@ func TestIntParamIsWrittenAsJSON(t *testing.T) {
 		}
 	}
 }
+
+// An empty value never removes a path segment from an upstream URL: a
+// string query parameter without a pattern takes "", and in the path
+// /items/{q}/details it would ask for /items//details (or, at the end,
+// /items/: the collection instead of one item). It is a 400, before any
+// upstream call.
+func TestEmptyValueDoesNotCollapseAPathSegment(t *testing.T) {
+	var mu sync.Mutex
+	var paths []string
+	items := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		paths = append(paths, r.URL.EscapedPath())
+		mu.Unlock()
+		b, _ := json.Marshal(map[string]string{"path": r.URL.EscapedPath()})
+		_, _ = w.Write(b)
+	})
+	sets := []bff.RouteSet{{Client: "web", Views: []aggregate.View{{
+		Name: "web.item", Route: "/item",
+		Query: []aggregate.QueryParam{{Name: "q"}},
+		Calls: []aggregate.Call{{Name: "item", Upstream: "items", Path: "/items/{q}/details"}},
+		Shape: []aggregate.Field{aggregate.Rename("path", "item.path")},
+	}}}}
+	h := newHarness(t, options{routeSets: sets, handlers: map[string]http.Handler{"items": items}, cacheBytes: -1})
+	w := h.get(t, "/web/item?q=")
+	if w.Code != http.StatusBadRequest || !strings.Contains(w.Body.String(), `query parameter \"q\" is empty`) {
+		t.Errorf("?q=: %d %s; want 400 naming q", w.Code, w.Body)
+	}
+	if w := h.get(t, "/web/item?q=a%2Fb"); w.Code != http.StatusOK {
+		t.Errorf("?q=a%%2Fb: %d %s", w.Code, w.Body)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(paths) != 1 || paths[0] != "/items/a%2Fb/details" {
+		t.Errorf("the upstream was asked for %q; want only /items/a%%2Fb/details", paths)
+	}
+}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/bffproxy/bff/aggregate"
 	"github.com/bffproxy/bff/bff"
+	"github.com/bffproxy/bff/upstream"
 )
 
 // clock is a settable time for the front; the cache's own expiry runs on
@@ -273,5 +274,82 @@ func TestPurgedCopyDoesNotStandIn(t *testing.T) {
 	close(gate)
 	if w := <-answer; w.Code == http.StatusOK || w.Header().Get("X-Cache") == "STALE" {
 		t.Fatalf("upstream down, the copy purged during the fetch: %d %s %s; want the failure", w.Code, w.Header().Get("X-Cache"), w.Body)
+	}
+}
+
+// stale_if_error on a fan-out call: when every element fails, the call has
+// failed and its last good answer stands in (it gave [null,null] once: a
+// fan-out's failed elements made it "partial", which nothing replaces).
+func TestFanOutSectionStandsInWhenEveryElementFails(t *testing.T) {
+	catalog := &switchable{}
+	clk := &clock{now: time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)}
+	rs := []bff.RouteSet{{Client: "web", Views: []aggregate.View{{
+		Name: "web.basket", Route: "/basket",
+		Calls: []aggregate.Call{
+			{Name: "basket", Upstream: "baskets", Path: "/basket"},
+			{Name: "items", Upstream: "catalog", Path: "/products/{each}", ForEach: "basket.items.#.sku",
+				Optional: true, StaleIfError: time.Minute},
+		},
+		Shape: []aggregate.Field{aggregate.List("items", "items", 0, aggregate.Pick("version"))},
+	}}}}
+	h := newHarness(t, options{
+		routeSets: rs, now: clk.Now, cacheBytes: 16 << 20,
+		handlers: map[string]http.Handler{"baskets": basket("a", "b"), "catalog": catalog},
+		tweak:    func(_ string, c *upstream.Config) { c.Retry.Max = 0 },
+	})
+	first := h.get(t, "/web/basket")
+	if first.Code != http.StatusOK || first.Header().Get(bff.PartialHeader) != "" || strings.Contains(first.Body.String(), "null") {
+		t.Fatalf("healthy: %d %q %s", first.Code, first.Header().Get(bff.PartialHeader), first.Body)
+	}
+	h.cache.Wait()
+
+	catalog.failing.Store(true)
+	clk.advance(10 * time.Second)
+	w := h.get(t, "/web/basket")
+	if w.Code != http.StatusOK || strings.Contains(w.Body.String(), "null") ||
+		!strings.HasPrefix(w.Header().Get(bff.PartialHeader), "items;reason=stale") {
+		t.Errorf("catalog down: %d %s, %s %q; want the kept items section standing in (reason=stale)",
+			w.Code, w.Body, bff.PartialHeader, w.Header().Get(bff.PartialHeader))
+	}
+}
+
+// A purge is never undone by a stand-in, for sections as for whole
+// responses (TestPurgedCopyDoesNotStandIn): a purge of the view (the admin
+// endpoint, a mutation's invalidates) or of its path reaches the kept
+// answers of its optional calls too. Sections were kept untagged under
+// their own keys once, and a failing recs upstream brought back the recs
+// answer from before the purge.
+func TestPurgedSectionDoesNotStandIn(t *testing.T) {
+	recs := &switchable{}
+	clk := &clock{now: time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)}
+	rs := []bff.RouteSet{{Client: "web", Views: []aggregate.View{{
+		Name: "web.card", Route: "/card/{id}",
+		Params: []aggregate.Param{{Name: "id", Pattern: `[0-9]+`}},
+		Cache:  aggregate.CachePolicy{TTL: time.Second},
+		Calls: []aggregate.Call{
+			{Name: "user", Upstream: "users", Path: "/users/{id}"},
+			{Name: "recs", Upstream: "recs", Path: "/r/{id}", Optional: true, StaleIfError: time.Hour},
+		},
+		Shape: []aggregate.Field{aggregate.Rename("user", "user.version"), aggregate.Rename("recs", "recs.version")},
+	}}}}
+	h := newHarness(t, options{
+		routeSets: rs, now: clk.Now,
+		handlers: map[string]http.Handler{"users": &switchable{}, "recs": recs},
+	})
+	if w := h.get(t, "/web/card/1"); w.Code != http.StatusOK || !strings.Contains(w.Body.String(), `"recs":1`) {
+		t.Fatalf("healthy: %d %s", w.Code, w.Body)
+	}
+	h.cache.Wait()
+	for _, purge := range []struct{ view, prefix string }{{"web.card", ""}, {"", "/web/card/1"}} {
+		if err := h.front.Purge(purge.view, purge.prefix); err != nil {
+			t.Fatal(err)
+		}
+	}
+	recs.failing.Store(true)
+	clk.advance(5 * time.Second)
+	w := h.get(t, "/web/card/1")
+	if strings.Contains(w.Body.String(), `"recs":1`) || strings.Contains(w.Header().Get(bff.PartialHeader), "stale") {
+		t.Errorf("after purging web.card and /web/card/1: %d %s, %s %q; the purged recs answer stood in",
+			w.Code, w.Body, bff.PartialHeader, w.Header().Get(bff.PartialHeader))
 	}
 }

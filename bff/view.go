@@ -458,7 +458,8 @@ func (h *viewHandler) execute(ctx context.Context, key string, params []string, 
 	h.front.executing.Add(1)
 	defer h.front.executing.Add(-1)
 	epoch, fetched := h.front.cache.Epoch(), time.Now() // a purge while upstreams answer covers this result
-	res, err := h.front.engine.Run(ctx, h.plan, aggregate.Input{Params: params, Header: header, Variant: h.variant(header), Body: body})
+	place, _, _ := strings.Cut(key, "\x00")             // the canonical path (see cacheKey)
+	res, err := h.front.engine.Run(ctx, h.plan, aggregate.Input{Params: params, Header: header, Variant: h.variant(header), Body: body, Place: place})
 	if err != nil {
 		return nil, err
 	}
