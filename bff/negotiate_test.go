@@ -30,6 +30,9 @@ func TestChooseEncoding(t *testing.T) {
 		"gzip;q=bogus":              "gzip", // an unreadable q counts as 1
 		"gzip;q=NaN":                "",
 		"deflate;q=0.5, gzip;q=0.1": "gzip",
+		"gzip;Q=0":                  "", // parameter names are case-insensitive
+		"gzip;x=1;q=0":              "",
+		"zstd ; q=0 ; x=1, gzip":    "gzip",
 	} {
 		if got := chooseEncoding(header); got != want {
 			t.Errorf("chooseEncoding(%q) = %q, want %q", header, got, want)

@@ -556,8 +556,12 @@ func (h *viewHandler) write(w http.ResponseWriter, r *http.Request, e *cache.Ent
 	body := e.Body
 	coding := ""
 	if len(body) >= minCompressSize {
-		if ae := r.Header["Accept-Encoding"]; len(ae) > 0 {
+		switch ae := r.Header["Accept-Encoding"]; len(ae) {
+		case 0:
+		case 1:
 			coding = chooseEncoding(ae[0])
+		default: // several lines are one list
+			coding = chooseEncoding(strings.Join(ae, ","))
 		}
 	}
 	switch coding {
@@ -873,9 +877,14 @@ func chooseEncoding(header string) string {
 		coding, params, _ := strings.Cut(item, ";")
 		coding = strings.TrimSpace(coding)
 		q := 1.0
-		if _, v, ok := strings.Cut(params, "q="); ok {
-			if f, err := strconv.ParseFloat(strings.TrimSpace(v), 64); err == nil {
-				q = f
+		for params != "" { // "q" is case-insensitive and need not come first
+			var param string
+			param, params, _ = strings.Cut(params, ";")
+			name, v, _ := strings.Cut(param, "=")
+			if strings.EqualFold(strings.TrimSpace(name), "q") {
+				if f, err := strconv.ParseFloat(strings.TrimSpace(v), 64); err == nil {
+					q = f
+				}
 			}
 		}
 		switch {

@@ -423,6 +423,15 @@ func TestCompression(t *testing.T) {
 			t.Errorf("Accept-Encoding %q: Content-Length %s for %d bytes", ae, cl, w.Body.Len())
 		}
 	}
+	// Two Accept-Encoding lines are one list.
+	req := httptest.NewRequest(http.MethodGet, "/web/home/7", nil)
+	req.Header.Add("Accept-Encoding", "identity")
+	req.Header.Add("Accept-Encoding", "gzip")
+	w := httptest.NewRecorder()
+	h.front.ServeHTTP(w, req)
+	if got := w.Header().Get("Content-Encoding"); got != "gzip" || string(gunzip(t, w.Body.Bytes())) != string(plain) {
+		t.Errorf("Accept-Encoding on two lines, identity then gzip: Content-Encoding %q", got)
+	}
 	// A small body is sent as it is.
 	small := newHarness(t, options{routeSets: profileView(aggregate.CachePolicy{TTL: time.Minute}),
 		handlers: map[string]http.Handler{"users": &switchable{}}})
