@@ -13,7 +13,9 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -118,8 +120,16 @@ func New(cfg Config) (*Verifier, error) {
 	if len(cfg.Keys) == 0 && cfg.JWKSURL == "" {
 		return nil, errors.New("auth: no keys: give keys or a jwks_url")
 	}
-	if cfg.Leeway == 0 {
+	switch {
+	case cfg.Leeway < 0:
+		return nil, fmt.Errorf("auth: leeway %s is negative: it would refuse tokens still valid", cfg.Leeway)
+	case cfg.Leeway == 0:
 		cfg.Leeway = 30 * time.Second
+	}
+	if cfg.JWKSURL != "" {
+		if err := checkJWKSURL(cfg.JWKSURL); err != nil {
+			return nil, err
+		}
 	}
 	if cfg.MaxTokenBytes <= 0 {
 		cfg.MaxTokenBytes = 8 << 10
@@ -172,6 +182,25 @@ func New(cfg Config) (*Verifier, error) {
 		jwt.WithIssuedAt(),
 	)
 	return v, nil
+}
+
+// checkJWKSURL wants https: whoever can change the key set in transit can
+// mint tokens. Plain http is for loopback (a local identity provider, tests).
+func checkJWKSURL(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		return fmt.Errorf("auth: jwks_url %q is not an absolute URL", raw)
+	}
+	switch u.Scheme {
+	case "https":
+		return nil
+	case "http":
+		host := u.Hostname()
+		if ip := net.ParseIP(host); host == "localhost" || ip != nil && ip.IsLoopback() {
+			return nil
+		}
+	}
+	return fmt.Errorf("auth: jwks_url %q: want https (http only on loopback): a key set read in the clear can be swapped for one that signs anything", raw)
 }
 
 func newJWKS(cfg Config) (keyfunc.Keyfunc, context.CancelFunc, error) {

@@ -130,6 +130,11 @@ func TestConfigErrors(t *testing.T) {
 		{auth.Config{Issuer: "i", Audience: "a", Keys: []auth.Key{{Alg: "HS256", Secret: []byte("short")}}}, "at least 32 bytes"},
 		{auth.Config{Issuer: "i", Audience: "a", Keys: []auth.Key{{Alg: "none"}}}, `alg "none"`},
 		{auth.Config{Issuer: "i", Audience: "a", Keys: []auth.Key{{Alg: "RS256", PublicKey: []byte("nope")}}}, "not PEM"},
+		{auth.Config{Issuer: "i", Audience: "a", Keys: []auth.Key{{Alg: "HS256", Secret: secret}}, Leeway: -time.Second}, "leeway -1s is negative"},
+		{auth.Config{Issuer: "i", Audience: "a", JWKSURL: "http://id.example/jwks.json"}, "want https (http only on loopback)"},
+		{auth.Config{Issuer: "i", Audience: "a", JWKSURL: "http://10.0.0.1/jwks.json"}, "want https (http only on loopback)"},
+		{auth.Config{Issuer: "i", Audience: "a", JWKSURL: "ftp://id.example/jwks.json"}, "want https"},
+		{auth.Config{Issuer: "i", Audience: "a", JWKSURL: "/jwks.json"}, "not an absolute URL"},
 	} {
 		if _, err := auth.New(tc.cfg); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%+v: %v; want %q", tc.cfg, err, tc.want)
