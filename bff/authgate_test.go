@@ -248,3 +248,41 @@ func TestScopesNeedAToken(t *testing.T) {
 		t.Errorf("a view without scopes, no token: %d; want 200 (optional)", w.Code)
 	}
 }
+
+// Per-user entries are kept per grant: an upstream that receives the
+// token may answer a narrower one with less, so a token of the same
+// subject with fewer scopes never gets what a broader one was answered.
+// The same scopes in another order are the same grant.
+func TestPerUserEntriesAreKeptPerGrant(t *testing.T) {
+	var calls sync.Map
+	users := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n, _ := calls.LoadOrStore(r.Header.Get("Authorization"), new(int))
+		*n.(*int)++
+		_, _ = w.Write([]byte(`{"id":"7","name":"x"}`))
+	})
+	sets := []bff.RouteSet{{Client: "web", Auth: &bff.ClientAuth{Verifier: testVerifier(t), Default: "optional"}, Views: []aggregate.View{{
+		Name: "web.me", Route: "/me", Auth: aggregate.AuthPolicy{Mode: "required"},
+		Cache: aggregate.CachePolicy{TTL: time.Minute, Scope: aggregate.ScopeUser},
+		Calls: []aggregate.Call{{Name: "user", Upstream: "users", Path: "/users/{auth.sub}"}},
+		Shape: []aggregate.Field{aggregate.Object("user", "user", aggregate.Pick("id"), aggregate.Pick("name"))},
+	}}}}
+	h := newHarness(t, options{routeSets: sets, handlers: map[string]http.Handler{"users": users}, forwardsAuth: map[string]bool{"users": true}})
+	broad, narrow, reordered := token(t, "7", "profile orders"), token(t, "7", "profile"), token(t, "7", "orders profile")
+	for _, tok := range []string{broad, narrow, reordered} {
+		if w := h.get(t, "/web/me", "Authorization", tok); w.Code != http.StatusOK {
+			t.Fatalf("%d %s", w.Code, w.Body)
+		}
+		h.cache.Wait()
+	}
+	asked := func(tok string) int {
+		n, ok := calls.Load(tok)
+		if !ok {
+			return 0
+		}
+		return *n.(*int)
+	}
+	if asked(broad) != 1 || asked(narrow) != 1 || asked(reordered) != 0 {
+		t.Errorf("upstream calls per token: broad %d, narrow %d, reordered %d; want 1, 1, 0 (the narrow grant fetched its own, the reordered one shared the broad one's)",
+			asked(broad), asked(narrow), asked(reordered))
+	}
+}

@@ -737,10 +737,15 @@ func dropOddLanguage(h http.Header) {
 }
 
 // identity is who the caller is, for per-user cache keys: the verified
-// subject, or else a hash of the Authorization header (never the token).
+// subject and its scopes (an upstream that receives the token may answer
+// a narrower grant with less), or else a hash of the Authorization header
+// (never the token).
 func identity(header http.Header, claims *auth.Claims) string {
 	if claims != nil {
-		return "sub:" + claims.Subject
+		if len(claims.Scopes) == 0 {
+			return "sub:" + claims.Subject
+		}
+		return "sub:" + claims.Subject + "\x00" + strings.Join(claims.Scopes, " ")
 	}
 	auth := header.Get("Authorization")
 	if auth == "" {

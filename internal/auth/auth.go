@@ -65,7 +65,8 @@ type Config struct {
 // Claims are a verified token's.
 type Claims struct {
 	Subject string
-	// Scopes come from "scope" (space-separated) or "scp" (a list).
+	// Scopes come from "scope" (space-separated) or "scp" (a list),
+	// sorted, each once.
 	Scopes []string
 	// All holds every claim, for views that read others.
 	All map[string]any
@@ -344,6 +345,8 @@ func (v *Verifier) Verify(ctx context.Context, token string) (*Claims, error) {
 			}
 		}
 	}
+	slices.Sort(c.Scopes) // one order for one grant: per-user cache keys hold them
+	c.Scopes = slices.Compact(c.Scopes)
 	// Remembered until exp (less the leeway already granted) or verifiedFor.
 	if exp, err := claims.GetExpirationTime(); err == nil && exp != nil {
 		if ttl := min(time.Until(exp.Time), verifiedFor); ttl > 0 {
