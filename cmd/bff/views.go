@@ -143,7 +143,7 @@ func watchViews(ctx context.Context, s *viewSet, front *bff.Front, log *slog.Log
 		}
 		log.Info("views reloaded", "cause", cause, "views", len(front.Routes()))
 	}
-	last := s.loaded
+	settle := settling{last: s.loaded}
 	var tick <-chan time.Time
 	if s.dir != "" {
 		t := time.NewTicker(poll)
@@ -156,12 +156,33 @@ func watchViews(ctx context.Context, s *viewSet, front *bff.Front, log *slog.Log
 			return
 		case <-hup:
 			reload("signal")
-			last = s.loaded
+			settle = settling{last: s.loaded}
 		case <-tick:
-			if s.stamp() != last {
+			if settle.ready(s.stamp()) {
 				reload("files changed")
-				last = s.loaded
+				settle = settling{last: s.loaded}
 			}
 		}
 	}
+}
+
+// settling tells when a changed directory is ready to load: once it has
+// held still for one poll. A file caught half-written (a copy, an editor
+// that does not rename) can be valid YAML with views missing; the next
+// poll sees it grow and waits again.
+type settling struct {
+	last    string // the stamp of the views loaded
+	pending string // a changed stamp seen at the previous poll
+}
+
+func (s *settling) ready(stamp string) bool {
+	switch {
+	case stamp == s.last:
+		s.pending = ""
+		return false
+	case stamp != s.pending:
+		s.pending = stamp
+		return false
+	}
+	return true
 }
