@@ -286,3 +286,48 @@ func TestPerUserEntriesAreKeptPerGrant(t *testing.T) {
 			asked(broad), asked(narrow), asked(reordered))
 	}
 }
+
+// A flood of made-up tokens costs signature checks the rate limit never
+// counts (it keys callers by subject, after authn). Each address has a
+// budget of checks per window: past it, a new token is 429 unchecked,
+// while a token verified before still passes and other addresses are
+// untouched.
+func TestMadeUpTokensSpendTheAddressBudget(t *testing.T) {
+	h := withAuth(t, &bff.RateLimit{Limit: bff.Limit{Requests: 1000, Window: time.Hour}})
+	known := token(t, "7", "")
+	if w := from(h, "/web/me", "198.51.100.1", "Authorization", known); w.Code != http.StatusOK {
+		t.Fatalf("a valid token: %d %s", w.Code, w.Body)
+	}
+	forged := func(i int) string {
+		s, err := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{"sub": fmt.Sprint(i), "iss": "https://id.example", "aud": "bff",
+			"exp": time.Now().Add(time.Hour).Unix()}).SignedString([]byte("not the BFF's secret, but 32 bytes long"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return "Bearer " + s
+	}
+	refused, limited := 0, 0
+	for i := range 1100 {
+		switch w := from(h, "/web/me", "198.51.100.1", "Authorization", forged(i)); w.Code {
+		case http.StatusUnauthorized:
+			refused++
+		case http.StatusTooManyRequests:
+			limited++
+			if w.Header().Get("Retry-After") != "3600" {
+				t.Fatalf("429 with Retry-After %q", w.Header().Get("Retry-After"))
+			}
+		default:
+			t.Fatalf("a made-up token: %d %s", w.Code, w.Body)
+		}
+	}
+	// The valid token spent one check of the 1000.
+	if refused != 999 || limited != 101 {
+		t.Errorf("1100 made-up tokens from one address: %d checked and refused, %d not checked; want 999 and 101", refused, limited)
+	}
+	if w := from(h, "/web/me", "198.51.100.1", "Authorization", known); w.Code != http.StatusOK {
+		t.Errorf("a token verified before, from the same address: %d", w.Code)
+	}
+	if w := from(h, "/web/me", "198.51.100.2", "Authorization", token(t, "8", "")); w.Code != http.StatusOK {
+		t.Errorf("a new token from another address: %d", w.Code)
+	}
+}

@@ -6,10 +6,12 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/bffproxy/bff/aggregate"
 	"github.com/bffproxy/bff/internal/auth"
 	"github.com/go-chi/chi/v5"
+	"github.com/go-chi/httprate"
 )
 
 // ClientAuth is one client's token verification.
@@ -30,7 +32,13 @@ func subjectOf(ctx context.Context) string {
 
 // authn verifies the caller's token as the matched view's policy says.
 // Why a token was refused is logged, never told to the caller.
-func (f *Front) authn(ca *ClientAuth, policies map[string]aggregate.AuthPolicy) func(http.Handler) http.Handler {
+//
+// checks, if set, is the budget of signature checks per address: a token
+// not verified before costs one (an ES256 check costs more than a cache
+// miss's own work), and past the budget it is 429 unchecked. Without it, a
+// flood of made-up tokens would cost CPU the rate limit never counts, since
+// it runs after authn to key callers by subject.
+func (f *Front) authn(ca *ClientAuth, policies map[string]aggregate.AuthPolicy, checks *checkBudget) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			method := r.Method
@@ -79,7 +87,20 @@ func (f *Front) authn(ca *ClientAuth, policies map[string]aggregate.AuthPolicy) 
 				next.ServeHTTP(w, r)
 				return
 			}
-			claims, err := ca.Verifier.Verify(r.Context(), token)
+			claims, known := ca.Verifier.Remembered(token)
+			var err error
+			if !known {
+				if checks != nil {
+					if key, _ := clientKey(r); checks.limiter.OnLimit(w, r, key) {
+						f.log.Info("token not checked: the address is over its budget of signature checks", "request_id", requestIDOf(r))
+						w.Header()["Retry-After"] = checks.retryAfter
+						writeProblem(w, r, newProblem(http.StatusTooManyRequests, ProblemTooManyRequests,
+							"too many new tokens from this address; try again later"))
+						return
+					}
+				}
+				claims, err = ca.Verifier.Verify(r.Context(), token)
+			}
 			if err != nil {
 				f.log.Info("token refused", "request_id", requestIDOf(r), "reason", err.Error())
 				challenge(w, r, `Bearer realm="bff", error="invalid_token"`, http.StatusUnauthorized, "the bearer token is not valid")
@@ -95,6 +116,25 @@ func (f *Front) authn(ca *ClientAuth, policies map[string]aggregate.AuthPolicy) 
 			}
 			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), subjectKey{}, claims.Subject)))
 		})
+	}
+}
+
+// checkBudget bounds the signature checks per address (see authn): as many
+// per window as the client's rate limit allows one caller requests, and at
+// least minChecks, since one address may be many callers (a NAT, an office)
+// each with a new token. Counted per replica.
+type checkBudget struct {
+	limiter    *httprate.RateLimiter
+	retryAfter []string
+}
+
+const minChecks = 100
+
+func newCheckBudget(l Limit) *checkBudget {
+	return &checkBudget{
+		limiter: httprate.NewRateLimiter(max(l.Requests, minChecks), l.Window, httprate.WithKeyFuncs(clientKey),
+			httprate.WithResponseHeaders(httprate.ResponseHeaders{})),
+		retryAfter: []string{strconv.Itoa(int(max(l.Window/time.Second, 1)))},
 	}
 }
 

@@ -239,18 +239,24 @@ func (f *Front) build(sets []RouteSet) (*table, error) {
 		if err != nil {
 			return nil, fmt.Errorf("client %s: %w", rs.Client, err)
 		}
-		if rs.Auth != nil {
-			chain = append(chain, f.authn(rs.Auth, policies))
-		}
+		var checks *checkBudget
 		if rs.RateLimit != nil {
 			if err := rs.RateLimit.validate(""); err != nil {
 				return nil, fmt.Errorf("client %s: %w", rs.Client, err)
 			}
+			// The address first: authn spends its budget of signature checks.
 			ipmw, err := clientIP(f.trusted)
 			if err != nil {
 				return nil, fmt.Errorf("client %s: %w", rs.Client, err)
 			}
-			chain = append(chain, ipmw, rs.RateLimit.limiter(rs.Client, "client", f.sharedLimits))
+			chain = append(chain, ipmw)
+			checks = newCheckBudget(rs.RateLimit.Limit)
+		}
+		if rs.Auth != nil {
+			chain = append(chain, f.authn(rs.Auth, policies, checks))
+		}
+		if rs.RateLimit != nil {
+			chain = append(chain, rs.RateLimit.limiter(rs.Client, "client", f.sharedLimits))
 		}
 		sub := r.With(append(chain, f.limits)...)
 		if rs.RateLimit != nil {

@@ -298,9 +298,16 @@ func fits(alg string, pub crypto.PublicKey) bool {
 // jwksFetchTimeout bounds a key set fetch made for a token with an unknown kid.
 const jwksFetchTimeout = 2 * time.Second
 
+// Remembered returns the claims of a token already verified and not yet
+// due for a new check: no signature is checked.
+func (v *Verifier) Remembered(token string) (*Claims, bool) {
+	return v.verified.Get(token)
+}
+
 // Verify checks a token: signature by a key that pins its algorithm, exp
 // (required) and nbf with leeway, iss and aud. Every failure is ErrInvalid,
 // wrapped with the reason for logs.
+
 func (v *Verifier) Verify(ctx context.Context, token string) (*Claims, error) {
 	if len(token) > v.cfg.MaxTokenBytes {
 		return nil, fmt.Errorf("%w: longer than %d bytes", ErrInvalid, v.cfg.MaxTokenBytes)
