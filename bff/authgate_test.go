@@ -30,10 +30,9 @@ func testVerifier(t *testing.T) *auth.Verifier {
 }
 
 // A route can serve two views, one per method (GET /cart/items to read,
-// POST /cart/items to add). Each view's auth policy must hold for its own
-// method: authPolicies keys the policies by route pattern only, so the view
-// listed last decides for both, and a POST that needs a token and a scope
-// runs with the GET's "none".
+// POST /cart/items to add), and each keeps its own auth policy. Policies
+// were keyed by route alone once: the view listed last decided for both,
+// and a POST that needs a token and a scope ran with the GET's "none".
 func TestAuthPolicyIsPerMethod(t *testing.T) {
 	cart := &cartUpstream{}
 	sets := []bff.RouteSet{{Client: "web", Auth: &bff.ClientAuth{Verifier: testVerifier(t), Default: "optional"}, Views: []aggregate.View{
@@ -69,10 +68,9 @@ func TestAuthPolicyIsPerMethod(t *testing.T) {
 	}
 }
 
-// An uncached view (no ttl) that reads {auth.sub} compiles with the default
-// public scope, but its misses are still coalesced on the cache key, which
-// holds no identity for public views: a caller arriving while another
-// caller's execution runs gets the other caller's data.
+// An uncached view (no ttl) that reads {auth.sub} is still keyed per
+// caller: identical requests in flight share one execution, and one that
+// arrived while another caller's ran once got the other caller's data.
 func TestUncachedClaimViewIsNotSharedBetweenCallers(t *testing.T) {
 	release := make(chan struct{})
 	arrived := make(chan string, 8)
@@ -127,27 +125,12 @@ func TestUncachedClaimViewIsNotSharedBetweenCallers(t *testing.T) {
 	}
 }
 
-// A view that requires a token but caches with the public scope answers
-// "Cache-Control: public" without "Vary: Authorization": RFC 9111 §3.5
-// lets any shared cache in front of the BFF (a CDN, a corporate proxy)
-// store that answer and serve it to callers that send no token at all,
-// which undoes the view's auth requirement.
+// A view that needs a token but is cached with the public scope answers
+// Cache-Control private: under RFC 9111 §3.5 a shared cache in front of
+// the BFF (a CDN, a corporate proxy) may keep a "public" answer and hand
+// it to callers who send no token, undoing the view's auth requirement.
 func TestGatedAnswerIsPrivateDownstream(t *testing.T) {
-	sets := builtinRoutes(t)
-	for i := range sets {
-		if sets[i].Client != "web" {
-			continue
-		}
-		sets[i].Auth = &bff.ClientAuth{Verifier: testVerifier(t), Default: "optional"}
-		sets[i].Views = append(sets[i].Views, aggregate.View{
-			Name: "web.staff", Route: "/staff/{id}", Params: []aggregate.Param{{Name: "id", Pattern: "[0-9]+"}},
-			Auth:  aggregate.AuthPolicy{Mode: "required", Scopes: []string{"staff"}},
-			Cache: aggregate.CachePolicy{TTL: time.Minute},
-			Calls: []aggregate.Call{{Name: "user", Upstream: "users", Path: "/users/{id}"}},
-			Shape: []aggregate.Field{aggregate.Object("user", "user", aggregate.Pick("id"), aggregate.Pick("email"))},
-		})
-	}
-	h := newHarness(t, options{routeSets: sets})
+	h := withStaffView(t, aggregate.AuthPolicy{Mode: "required", Scopes: []string{"staff"}}, aggregate.CachePolicy{TTL: time.Minute})
 	w := h.get(t, "/web/staff/7", "Authorization", token(t, "7", "staff"))
 	if w.Code != http.StatusOK {
 		t.Fatalf("with the scope: %d %s", w.Code, w.Body)
@@ -158,13 +141,30 @@ func TestGatedAnswerIsPrivateDownstream(t *testing.T) {
 	}
 }
 
+// withStaffView is the built-in views, web verifying tokens (optional by
+// default), plus /web/staff/{id} with the given auth and cache policies.
+func withStaffView(t *testing.T, auth aggregate.AuthPolicy, cache aggregate.CachePolicy) *harness {
+	sets := builtinRoutes(t)
+	for i := range sets {
+		if sets[i].Client != "web" {
+			continue
+		}
+		sets[i].Auth = &bff.ClientAuth{Verifier: testVerifier(t), Default: "optional"}
+		sets[i].Views = append(sets[i].Views, aggregate.View{
+			Name: "web.staff", Route: "/staff/{id}", Params: []aggregate.Param{{Name: "id", Pattern: "[0-9]+"}},
+			Auth: auth, Cache: cache,
+			Calls: []aggregate.Call{{Name: "user", Upstream: "users", Path: "/users/{id}"}},
+			Shape: []aggregate.Field{aggregate.Object("user", "user", aggregate.Pick("id"), aggregate.Pick("email"))},
+		})
+	}
+	return newHarness(t, options{routeSets: sets})
+}
+
 // A client that verifies tokens promises that a token sent must verify
-// ("optional": none, or a valid one). Yet an Authorization header that is
-// not read as a bearer token ("Bearer<TAB>…", another scheme), or a second
-// Authorization header beside a valid one, is passed over by authn and
-// still forwarded, unverified, to an upstream with forward_authorization:
-// an upstream that trusts the BFF to have checked the token acts on a
-// forged one.
+// ("optional": none, or a valid one). An Authorization header that is not
+// read as one bearer token ("Bearer<TAB>…", another scheme, a second
+// header beside a valid one) is a 400: it would otherwise reach an
+// upstream with forward_authorization unverified.
 func TestOnlyVerifiedAuthorizationReachesUpstreams(t *testing.T) {
 	var mu sync.Mutex
 	var got [][]string
@@ -221,20 +221,7 @@ func TestOnlyVerifiedAuthorizationReachesUpstreams(t *testing.T) {
 // ("optional") must still need a token: scopes are checked on one, so a
 // caller who sends none would otherwise skip the check.
 func TestScopesNeedAToken(t *testing.T) {
-	sets := builtinRoutes(t)
-	for i := range sets {
-		if sets[i].Client != "web" {
-			continue
-		}
-		sets[i].Auth = &bff.ClientAuth{Verifier: testVerifier(t), Default: "optional"}
-		sets[i].Views = append(sets[i].Views, aggregate.View{
-			Name: "web.staff", Route: "/staff/{id}", Params: []aggregate.Param{{Name: "id", Pattern: "[0-9]+"}},
-			Auth:  aggregate.AuthPolicy{Scopes: []string{"staff"}},
-			Calls: []aggregate.Call{{Name: "user", Upstream: "users", Path: "/users/{id}"}},
-			Shape: []aggregate.Field{aggregate.Object("user", "user", aggregate.Pick("id"), aggregate.Pick("email"))},
-		})
-	}
-	h := newHarness(t, options{routeSets: sets})
+	h := withStaffView(t, aggregate.AuthPolicy{Scopes: []string{"staff"}}, aggregate.CachePolicy{})
 	if w := h.get(t, "/web/staff/7"); w.Code != http.StatusUnauthorized {
 		t.Errorf("no token: %d %s; want 401", w.Code, w.Body)
 	}
