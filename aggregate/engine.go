@@ -124,9 +124,19 @@ func (e *CallError) Error() string {
 func (e *CallError) Unwrap() error { return e.Err }
 
 // DependencyError: a call could not run because a call it needs failed.
-type DependencyError struct{ Call string }
+// It wraps that failure, so a view that fails for it answers with the
+// status the root cause calls for (504 for a timeout, 503 for an open
+// breaker) and names the upstream that failed.
+type DependencyError struct {
+	Call, Upstream string
+	Err            error
+}
 
-func (e *DependencyError) Error() string { return fmt.Sprintf("dependency %s failed", e.Call) }
+func (e *DependencyError) Error() string {
+	return fmt.Sprintf("dependency %s (upstream %s) failed: %v", e.Call, e.Upstream, e.Err)
+}
+
+func (e *DependencyError) Unwrap() error { return e.Err }
 
 // PanicError is a recovered panic in a call or a shaping function.
 type PanicError struct {
@@ -311,10 +321,10 @@ func (e *Engine) runCall(ctx context.Context, p *Plan, i int, slots []slot, in I
 		case !dep.present && !p.calls[d].Optional:
 			// The dependency's own error fails the view. One from here could
 			// reach the group first and name the wrong upstream and status.
-			s.err = &DependencyError{Call: p.calls[d].Name}
+			s.err = &DependencyError{Call: p.calls[d].Name, Upstream: p.calls[d].Upstream, Err: dep.err}
 			return nil
 		case !dep.present:
-			return fail(&DependencyError{Call: p.calls[d].Name})
+			return fail(&DependencyError{Call: p.calls[d].Name, Upstream: p.calls[d].Upstream, Err: dep.err})
 		}
 	}
 
@@ -515,6 +525,8 @@ func missingOf(call string, err error) Missing {
 	m := Missing{Call: call, Reason: "error"}
 	var ue *upstream.Error
 	switch {
+	case errors.As(err, new(*DependencyError)), errors.As(err, new(*ReferenceError)):
+		m.Reason = "dependency" // not its own failure, whatever the cause
 	case errors.As(err, &ue):
 		switch ue.Kind {
 		case upstream.KindTimeout:
@@ -528,8 +540,6 @@ func missingOf(call string, err error) Missing {
 		case upstream.KindStatus:
 			m.Status = ue.Status
 		}
-	case errors.As(err, new(*DependencyError)), errors.As(err, new(*ReferenceError)):
-		m.Reason = "dependency"
 	case errors.Is(err, context.DeadlineExceeded):
 		m.Reason = "timeout"
 	case errors.Is(err, context.Canceled):

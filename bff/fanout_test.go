@@ -125,3 +125,33 @@ func TestFanOutElementFailure(t *testing.T) {
 		handlers: map[string]http.Handler{"baskets": basket("a", "b", "c"), "catalog": p2}})
 	problem(t, h2.get(t, "/web/basket"), http.StatusBadGateway)
 }
+
+// A required call that needs an optional one which failed cannot run, and
+// the view fails for the root cause: the status it calls for (504 for a
+// timeout) and the upstream that failed, not a 502 naming an upstream
+// never called. The dependent's own upstream sees nothing.
+func TestRequiredCallFailsWithItsDependencysCause(t *testing.T) {
+	var recsCalls atomic.Int64
+	prefs := http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) { <-r.Context().Done() })
+	recs := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		recsCalls.Add(1)
+		_, _ = w.Write([]byte(`{"items":[]}`))
+	})
+	sets := []bff.RouteSet{{Client: "web", Views: []aggregate.View{{
+		Name: "web.picks", Route: "/picks/{id}", Params: []aggregate.Param{{Name: "id", Pattern: "[0-9]+"}},
+		Calls: []aggregate.Call{
+			{Name: "prefs", Upstream: "prefs", Path: "/prefs/{id}", Optional: true, Timeout: 50 * time.Millisecond},
+			{Name: "recs", Upstream: "recs", Path: "/recs", Query: "topic={prefs.topic}"},
+		},
+		Shape: []aggregate.Field{aggregate.List("recs", "recs.items", 0)},
+	}}}}
+	h := newHarness(t, options{routeSets: sets, handlers: map[string]http.Handler{"prefs": prefs, "recs": recs},
+		tweak: func(_ string, c *upstream.Config) { c.Retry.Max = 0 }})
+	p := problem(t, h.get(t, "/web/picks/7"), http.StatusGatewayTimeout)
+	if p.Upstream != "prefs" || !strings.Contains(p.Detail, `"prefs"`) {
+		t.Errorf("problem %+v; want it to name prefs, which timed out", p)
+	}
+	if n := recsCalls.Load(); n != 0 {
+		t.Errorf("recs was called %d times without what it needs", n)
+	}
+}

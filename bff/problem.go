@@ -117,6 +117,13 @@ func problemFor(view string, err error) *Problem {
 		p.View = view
 		return p
 	case errors.As(err, &ce):
+		var de *aggregate.DependencyError
+		if errors.As(err, &de) && de.Upstream != "" {
+			// It could not run: the call it needed is the one that failed.
+			named := *ce
+			named.Call, named.Upstream = de.Call, de.Upstream
+			ce = &named
+		}
 		p := upstreamProblem(ce, err)
 		p.View, p.Upstream = view, ce.Upstream
 		return p
