@@ -51,6 +51,11 @@ func (p *retryPolicy) check(ctx context.Context, resp *http.Response, err error)
 		return false, nil
 	}
 	cfg := p.client.cfg.Retry
+	// retryablehttp asks before it counts: the last attempt allowed must
+	// not spend the budget (or be reported denied) for a retry never made.
+	if p.attempts > cfg.Max {
+		return false, nil
+	}
 	wait := time.Duration(-1)
 	if err != nil {
 		switch classify(err) {
