@@ -36,8 +36,8 @@ type SectionStore interface {
 	// Get returns a kept answer no older than maxAge, and its age.
 	Get(key string, maxAge time.Duration) (body []byte, age time.Duration, ok bool)
 	// Set keeps an answer of view for at most keep. The key begins with
-	// the request's Input.Place.
-	Set(key, view string, body []byte, keep time.Duration)
+	// the request's Input.Place; epoch is its Input.Epoch.
+	Set(key, view string, epoch uint64, body []byte, keep time.Duration)
 }
 
 // KeepSections makes the engine keep and use last good answers in s.
@@ -75,6 +75,10 @@ type Input struct {
 	// Kept sections are stored under it, so a purge of the path reaches
 	// them as it reaches the answer.
 	Place string
+	// Epoch is handed to SectionStore.Set: the store's purge epoch from
+	// before the run, so a purge while the run's calls are answered covers
+	// the answers it keeps.
+	Epoch uint64
 }
 
 // Result is a view's response body and how it was made.
@@ -302,7 +306,7 @@ func (e *Engine) runCall(ctx context.Context, p *Plan, i int, slots []slot, in I
 	if c.StaleIfError > 0 && e.sections != nil {
 		defer func() {
 			if err == nil && s.present && s.standIn == nil && s.partial == nil {
-				e.sections.Set(sectionKey(p, c, in), p.view.Name, []byte(s.body), c.StaleIfError)
+				e.sections.Set(sectionKey(p, c, in), p.view.Name, in.Epoch, []byte(s.body), c.StaleIfError)
 			}
 		}()
 	}
@@ -382,8 +386,8 @@ func (e *Engine) runCall(ctx context.Context, p *Plan, i int, slots []slot, in I
 // standIn fills a failed call's slot with its last good answer, if one is
 // kept and young enough.
 func (e *Engine) standIn(p *Plan, c *compiledCall, s *slot, in Input, cause error) bool {
-	if c.StaleIfError <= 0 || e.sections == nil || errors.Is(cause, context.Canceled) {
-		return false
+	if c.StaleIfError <= 0 || e.sections == nil || errors.Is(cause, context.Canceled) || upstream.Refused(cause) {
+		return false // canceled: nobody reads it; refused (a 404): an answer
 	}
 	body, age, ok := e.sections.Get(sectionKey(p, c, in), c.StaleIfError)
 	if !ok {
@@ -398,6 +402,7 @@ func (e *Engine) standIn(p *Plan, c *compiledCall, s *slot, in Input, cause erro
 func sectionKey(p *Plan, c *compiledCall, in Input) string {
 	var b strings.Builder
 	b.WriteString(in.Place)
+	b.WriteByte(0) // as in a response's key: a purge of the path covers it
 	b.WriteString(p.sectionPrefix)
 	b.WriteString(c.Name)
 	for _, v := range in.Params {

@@ -8,8 +8,8 @@ import (
 
 // sectionStore keeps the last good answers of optional calls in the
 // response cache, so one memory bound covers both. Their keys begin with
-// the request's path, then \x01, and they are tagged with their view: a
-// purge of either reaches them, and a purged answer never stands in.
+// the request's path, then \x00\x01, and they are tagged with their view:
+// a purge of either reaches them, and a purged answer never stands in.
 type sectionStore struct {
 	cache *cache.Cache
 	now   func() time.Time
@@ -27,6 +27,6 @@ func (s *sectionStore) Get(key string, maxAge time.Duration) ([]byte, time.Durat
 	return e.Body, age, true
 }
 
-func (s *sectionStore) Set(key, view string, body []byte, keep time.Duration) {
-	s.cache.Set(key, &cache.Entry{Body: body, StoredAt: s.now(), Tag: view}, keep)
+func (s *sectionStore) Set(key, view string, epoch uint64, body []byte, keep time.Duration) {
+	s.cache.Set(key, &cache.Entry{Body: body, StoredAt: s.now(), Tag: view, Epoch: epoch}, keep)
 }

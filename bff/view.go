@@ -18,6 +18,7 @@ import (
 	"github.com/bffproxy/bff/aggregate"
 	"github.com/bffproxy/bff/cache"
 	"github.com/bffproxy/bff/internal/auth"
+	"github.com/bffproxy/bff/upstream"
 	"github.com/bffproxy/bff/internal/faults"
 	"github.com/go-chi/chi/v5"
 	"go.opentelemetry.io/otel/attribute"
@@ -264,12 +265,14 @@ func (h *viewHandler) miss(w http.ResponseWriter, r *http.Request, info *request
 			return // otherwise the client is gone; nobody reads an answer
 		}
 		// A copy read before the fetch may have been purged while it ran:
-		// a purge is never undone by a stand-in.
-		if stale != nil && h.front.cache.Hidden(key, stale) {
+		// a purge is never undone by a stand-in. Nor is an upstream's 404:
+		// the resource is gone.
+		refused := upstream.Refused(err)
+		if stale != nil && (refused || h.front.cache.Hidden(key, stale)) {
 			stale = nil
 		}
 		var shared *sharedStandIn
-		if stale == nil && errors.As(err, &shared) && h.canStandIn(shared.entry) && !h.front.shared.Covered(key, shared.entry) {
+		if stale == nil && !refused && errors.As(err, &shared) && h.canStandIn(shared.entry) && !h.front.shared.Covered(key, shared.entry) {
 			stale = shared.entry // another replica's copy, past its TTL
 		}
 		if stale != nil {
@@ -459,7 +462,8 @@ func (h *viewHandler) execute(ctx context.Context, key string, params []string, 
 	defer h.front.executing.Add(-1)
 	epoch, fetched := h.front.cache.Epoch(), time.Now() // a purge while upstreams answer covers this result
 	place, _, _ := strings.Cut(key, "\x00")             // the canonical path (see cacheKey)
-	res, err := h.front.engine.Run(ctx, h.plan, aggregate.Input{Params: params, Header: header, Variant: h.variant(header), Body: body, Place: place})
+	res, err := h.front.engine.Run(ctx, h.plan, aggregate.Input{Params: params, Header: header, Variant: h.variant(header), Body: body,
+		Place: place, Epoch: epoch})
 	if err != nil {
 		return nil, err
 	}
@@ -564,16 +568,21 @@ func (h *viewHandler) write(w http.ResponseWriter, r *http.Request, e *cache.Ent
 			coding = chooseEncoding(strings.Join(ae, ","))
 		}
 	}
+	var compressed []byte // nil: the body, as it is (also when it hardly compresses)
 	switch coding {
 	case "zstd":
-		body = e.Zstd()
-		hdr["Content-Encoding"] = zstdCoding
-		hdr["Content-Length"] = []string{strconv.Itoa(len(body))}
+		if compressed = e.Zstd(); compressed != nil {
+			hdr["Content-Encoding"] = zstdCoding
+		}
 	case "gzip":
-		body = e.Gzip()
-		hdr["Content-Encoding"] = gzipCoding
+		if compressed = e.Gzip(); compressed != nil {
+			hdr["Content-Encoding"] = gzipCoding
+		}
+	}
+	if compressed != nil {
+		body = compressed
 		hdr["Content-Length"] = []string{strconv.Itoa(len(body))}
-	default:
+	} else {
 		hdr["Content-Length"] = e.ContentLength()
 	}
 	w.WriteHeader(http.StatusOK)

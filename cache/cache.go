@@ -215,33 +215,49 @@ func ETag(body []byte) string {
 // ContentLength is the body's length, formatted once.
 func (e *Entry) ContentLength() []string { return e.contentLength }
 
-// Gzip returns the body gzip-compressed, compressing it on first use.
+// Gzip returns the body gzip-compressed, compressing it on first use; nil
+// if it does not shrink to its share (see cost): then send the body.
 func (e *Entry) Gzip() []byte {
-	if p := e.gzipped.Load(); p != nil {
-		return *p
-	}
-	z := GzipBytes(e.Body)
-	e.gzipped.CompareAndSwap(nil, &z)
-	return *e.gzipped.Load()
+	return e.variant(&e.gzipped, GzipBytes)
 }
 
-// Zstd returns the body zstd-compressed, compressing it on first use.
+// Zstd returns the body zstd-compressed, compressing it on first use; nil
+// if it does not shrink to its share (see cost): then send the body.
 func (e *Entry) Zstd() []byte {
-	if p := e.zstded.Load(); p != nil {
-		return *p
-	}
-	z := zstdEncoder.EncodeAll(e.Body, make([]byte, 0, len(e.Body)/3+64))
-	e.zstded.CompareAndSwap(nil, &z)
-	return *e.zstded.Load()
+	return e.variant(&e.zstded, func(b []byte) []byte {
+		return zstdEncoder.EncodeAll(b, make([]byte, 0, len(b)/3+64))
+	})
 }
+
+// variant keeps a compressed variant only within the room cost charged
+// for it, so the cache's bound holds for bodies that hardly compress
+// (ids, hashes, base64); for those it keeps an empty marker and says nil.
+func (e *Entry) variant(slot *atomic.Pointer[[]byte], compress func([]byte) []byte) []byte {
+	p := slot.Load()
+	if p == nil {
+		z := compress(e.Body)
+		if len(z) > variantRoom(len(e.Body)) {
+			z = []byte{}
+		}
+		slot.CompareAndSwap(nil, &z)
+		p = slot.Load()
+	}
+	if len(*p) == 0 {
+		return nil
+	}
+	return *p
+}
+
+// variantRoom is what an entry is charged for each compressed variant:
+// JSON shrinks to well under a third.
+func variantRoom(bodyLen int) int { return bodyLen / 3 }
 
 // zstdEncoder is safe for concurrent EncodeAll calls.
 var zstdEncoder, _ = zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedDefault), zstd.WithEncoderConcurrency(1))
 
 func (e *Entry) cost() int64 {
-	// Room for the gzip and zstd variants, which JSON shrinks to well under
-	// a third each.
-	return int64(len(e.Body)+2*(len(e.Body)/3)) + entryOverhead
+	// Room for the gzip and zstd variants (variantRoom each).
+	return int64(len(e.Body)+2*variantRoom(len(e.Body))) + entryOverhead
 }
 
 // GzipBytes compresses b at the default level.

@@ -3,12 +3,15 @@ package cache
 import (
 	"bytes"
 	"compress/gzip"
+	"encoding/base64"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net/http"
 	"regexp"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -483,7 +486,7 @@ func same(a, b []byte) bool {
 }
 
 func TestGzip(t *testing.T) {
-	for _, s := range []string{"", `{"a":1}`, string(body("long", 64<<10))} {
+	for _, s := range []string{`{"a":1}` + strings.Repeat(`,{"a":1}`, 100), string(body("long", 64<<10))} {
 		t.Run(fmt.Sprintf("%d bytes", len(s)), func(t *testing.T) {
 			e := NewEntry([]byte(s), nil, time.Now())
 			z := e.Gzip()
@@ -545,8 +548,25 @@ func FuzzEntry(f *testing.F) {
 		if e.ETag != ETag(bytes.Clone(b)) {
 			t.Fatal("ETag differs for a copy of the same body")
 		}
-		if got := gunzip(t, e.Gzip()); !bytes.Equal(got, b) {
-			t.Fatal("Gzip() does not round-trip")
+		// A variant is kept only within its room (a third of the body);
+		// otherwise the body goes as it is.
+		if z := e.Gzip(); z == nil {
+			if len(GzipBytes(b)) <= len(b)/3 {
+				t.Fatalf("Gzip() gave nil for a %d-byte body that compresses to %d", len(b), len(GzipBytes(b)))
+			}
+		} else if got := gunzip(t, z); !bytes.Equal(got, b) || len(z) > len(b)/3 {
+			t.Fatalf("Gzip() does not round-trip, or is %d bytes for a %d-byte body", len(z), len(b))
 		}
 	})
+}
+
+// A body that hardly compresses keeps no variant: the cache's bound
+// charges each variant a third of the body, and the body is sent as is.
+func TestIncompressibleBodyKeepsNoVariant(t *testing.T) {
+	raw := make([]byte, 3<<10)
+	_, _ = rand.NewChaCha8([32]byte{7}).Read(raw) // random: nothing for the compressors
+	e := NewEntry([]byte(`{"blob":"`+base64.StdEncoding.EncodeToString(raw)+`"}`), nil, time.Now())
+	if z, g := e.Zstd(), e.Gzip(); z != nil || g != nil {
+		t.Errorf("variants of %d, %d bytes kept for a %d-byte body that hardly compresses", len(z), len(g), len(e.Body))
+	}
 }

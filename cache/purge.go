@@ -30,6 +30,11 @@ type purges struct {
 	epoch  atomic.Uint64
 	list   atomic.Pointer[[]purge] // copy-on-write; nil when none
 	maxTTL atomic.Int64
+	// forgotten is the newest epoch of a purge no longer remembered: an
+	// entry fetched before it may be covered, so it is taken as covered.
+	// It matters for a fetch still running when its purge is forgotten
+	// (the longest TTL seen is 0 before the first Set).
+	forgotten atomic.Uint64
 }
 
 // Epoch is the current purge epoch. Take it before fetching what will be
@@ -62,6 +67,8 @@ func (p *purges) add(tag string, prefixes []string, now time.Time) {
 		for _, q := range *old {
 			if q.at.After(horizon) {
 				kept = append(kept, q)
+			} else if q.epoch > p.forgotten.Load() {
+				p.forgotten.Store(q.epoch)
 			}
 		}
 	}
@@ -74,6 +81,9 @@ func (p *purges) add(tag string, prefixes []string, now time.Time) {
 
 // hides reports whether a purge covers e, stored under key.
 func (p *purges) hides(key string, e *Entry) bool {
+	if e.Epoch < p.forgotten.Load() {
+		return true
+	}
 	list := p.list.Load()
 	if list == nil {
 		return false

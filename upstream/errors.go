@@ -83,6 +83,15 @@ func (e *Error) Error() string {
 
 func (e *Error) Unwrap() error { return e.Err }
 
+// Refused reports whether err holds an upstream's own answer that the
+// request cannot be served: a 4xx other than 429 (the resource is gone, the
+// caller may not see it). That is an answer, not an outage: no stale copy
+// stands in for it.
+func Refused(err error) bool {
+	var ue *Error
+	return errors.As(err, &ue) && ue.Kind == KindStatus && ue.Status >= 400 && ue.Status < 500 && ue.Status != 429
+}
+
 // classify tells which Kind a transport-level error is.
 func classify(err error) Kind {
 	var ne net.Error
