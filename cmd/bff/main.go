@@ -229,7 +229,11 @@ func serve(ctx context.Context, configPath, addrFlag, adminFlag string, getenv f
 		}
 	}()
 	if tracer != nil {
-		log.Info("tracing on", "endpoint", cfg.Tracing.Endpoint, "sample_ratio", cfg.Tracing.SampleRatio)
+		ratio := 1.0
+		if cfg.Tracing.SampleRatio != nil {
+			ratio = *cfg.Tracing.SampleRatio
+		}
+		log.Info("tracing on", "endpoint", cfg.Tracing.Endpoint, "sample_ratio", ratio)
 	}
 
 	demos, err := startDemos(cfg, routeSets, log)

@@ -87,7 +87,13 @@ func New(cfg Config) http.Handler {
 	})
 	r.Get("/_bff", http.RedirectHandler("/_bff/", http.StatusMovedPermanently).ServeHTTP)
 	r.Group(func(r chi.Router) {
-		r.Use(h.authorize)
+		// The operator's browser runs beside a loopback admin listener:
+		// another site's form must not purge through it.
+		csrf := http.NewCrossOriginProtection()
+		csrf.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			bff.WriteProblem(w, r, http.StatusForbidden, bff.ProblemForbidden, "a cross-site request to the admin listener is refused")
+		}))
+		r.Use(csrf.Handler, h.authorize)
 		r.Handle("/metrics", cfg.Metrics.Handler())
 		r.Get("/_bff/status", h.status)
 		r.Get("/_bff/upstreams", h.upstreams)
@@ -247,6 +253,12 @@ func methodOf(c aggregate.Call) string {
 
 // purge takes ?view=NAME, ?prefix=/web/home/7, both, or neither (everything).
 func (h *handler) purge(w http.ResponseWriter, r *http.Request) {
+	// A body is not read: parameters sent there (curl -d view=…) would be
+	// missed, and the purge widened to everything.
+	if r.ContentLength != 0 {
+		bff.WriteProblem(w, r, http.StatusBadRequest, bff.ProblemBadRequest, "purge takes view and prefix in the query string, not a body")
+		return
+	}
 	q := r.URL.Query()
 	for k, v := range q {
 		if k != "view" && k != "prefix" {

@@ -109,8 +109,9 @@ type Tracing struct {
 	// Endpoint is the OTLP collector: http://host:4318 (OTLP/HTTP) or
 	// grpc://host:4317 (OTLP/gRPC); https and grpcs use TLS.
 	Endpoint string `yaml:"endpoint"`
-	// SampleRatio is the share of new traces recorded. Default 1.
-	SampleRatio float64 `yaml:"sample_ratio"`
+	// SampleRatio is the share of new traces recorded; 0 follows only the
+	// callers' sampled traces. Default 1.
+	SampleRatio *float64 `yaml:"sample_ratio"`
 	// ServiceName names the process in traces. Default "bff".
 	ServiceName string `yaml:"service_name"`
 }
@@ -336,8 +337,8 @@ func (c *Config) validate() error {
 	if c.Admin.Addr == "" {
 		c.Admin.Addr = "127.0.0.1:9090"
 	}
-	if c.Tracing.SampleRatio < 0 || c.Tracing.SampleRatio > 1 {
-		return fmt.Errorf("config: tracing.sample_ratio %v: want a share between 0 and 1", c.Tracing.SampleRatio)
+	if r := c.Tracing.SampleRatio; r != nil && (*r < 0 || *r > 1) {
+		return fmt.Errorf("config: tracing.sample_ratio %v: want a share between 0 and 1", *r)
 	}
 	if c.Server.ShutdownDelay < 0 {
 		return fmt.Errorf("config: server.shutdown_delay must not be negative")

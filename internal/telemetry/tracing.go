@@ -26,8 +26,9 @@ type TracingConfig struct {
 	// Empty means tracing is off.
 	Endpoint string
 	// SampleRatio is the share of new traces recorded (0..1); a caller's
-	// sampled flag is followed. Zero means 1.
-	SampleRatio float64
+	// sampled flag is followed, so 0 records only the traces callers
+	// sampled. Nil means 1.
+	SampleRatio *float64
 	// ServiceName names this process in traces. Empty means "bff".
 	ServiceName string
 }
@@ -53,9 +54,9 @@ func NewTracer(ctx context.Context, cfg TracingConfig) (*Tracer, error) {
 
 // NewTracerWith traces into exp (tests use an in-memory exporter).
 func NewTracerWith(exp sdktrace.SpanExporter, cfg TracingConfig) *Tracer {
-	ratio := cfg.SampleRatio
-	if ratio <= 0 || ratio > 1 {
-		ratio = 1
+	ratio := 1.0
+	if cfg.SampleRatio != nil {
+		ratio = min(max(*cfg.SampleRatio, 0), 1)
 	}
 	name := cfg.ServiceName
 	if name == "" {
@@ -68,7 +69,9 @@ func NewTracerWith(exp sdktrace.SpanExporter, cfg TracingConfig) *Tracer {
 	)
 	return &Tracer{
 		tp:   tp,
-		prop: propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{}),
+		// Trace context only: a caller's Baggage (tenant=…, role=…) would
+		// otherwise reach every upstream, past the header allowlist.
+		prop: propagation.TraceContext{},
 	}
 }
 
