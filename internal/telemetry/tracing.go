@@ -68,7 +68,7 @@ func NewTracerWith(exp sdktrace.SpanExporter, cfg TracingConfig) *Tracer {
 		sdktrace.WithResource(resource.NewSchemaless(attribute.String("service.name", name))),
 	)
 	return &Tracer{
-		tp:   tp,
+		tp: tp,
 		// Trace context only: a caller's Baggage (tenant=…, role=…) would
 		// otherwise reach every upstream, past the header allowlist.
 		prop: propagation.TraceContext{},
