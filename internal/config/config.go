@@ -243,11 +243,28 @@ func Load(path string) (*Config, error) {
 		if err := dec.Decode(c); err != nil && !errors.Is(err, io.EOF) {
 			return nil, fmt.Errorf("config %s: %w", path, err)
 		}
+		// A second document (files concatenated, a template's '---') would
+		// be dropped without a word, and every setting in it with it.
+		for {
+			var more yaml.Node
+			err := dec.Decode(&more)
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if err != nil || !emptyDocument(&more) {
+				return nil, fmt.Errorf("config %s: one YAML document expected, found another after it (a '---' line?)", path)
+			}
+		}
 	}
 	if c.Upstreams == nil {
 		c.Upstreams = map[string]*UpstreamConfig{}
 	}
 	return c, nil
+}
+
+// emptyDocument is what a trailing '---' decodes to.
+func emptyDocument(n *yaml.Node) bool {
+	return n.Kind == yaml.DocumentNode && len(n.Content) == 1 && n.Content[0].Tag == "!!null"
 }
 
 var upstreamNameRE = regexp.MustCompile(`^[a-z][a-z0-9_-]*$`)
@@ -383,9 +400,17 @@ func (c *Config) validate() error {
 		if u.Retry.Max != nil && *u.Retry.Max < 0 {
 			return fmt.Errorf("config: upstreams.%s.retry.max must not be negative", name)
 		}
-		if u.Breaker.FailureRatio < 0 {
-			return fmt.Errorf("config: upstreams.%s.breaker.failure_ratio must not be negative", name)
+		if u.Breaker.FailureRatio < 0 || u.Breaker.FailureRatio > 1 {
+			return fmt.Errorf("config: upstreams.%s.breaker.failure_ratio %v: want a share between 0 and 1 (0.5 for half)", name, u.Breaker.FailureRatio)
 		}
+	}
+	// user-profile and user_profile would read one BFF_UPSTREAM_*_URL.
+	byVar := map[string]string{}
+	for _, name := range c.UpstreamNames() {
+		if other, dup := byVar[EnvURL(name)]; dup {
+			return fmt.Errorf("config: upstreams %s and %s both take their URL from %s: rename one", other, name, EnvURL(name))
+		}
+		byVar[EnvURL(name)] = name
 	}
 	return nil
 }

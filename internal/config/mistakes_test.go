@@ -1,0 +1,65 @@
+package config
+
+import (
+	"strings"
+	"testing"
+)
+
+// breaker.failure_ratio is "this share of failures" (README), like
+// tracing.sample_ratio, and refused outside 0..1: a ratio above 1 (an
+// operator writing 50 for 50 %) can never be reached, and the breaker
+// would only trip on consecutive failures, silently.
+func TestBreakerFailureRatioAboveOneIsRefused(t *testing.T) {
+	for _, ratio := range []string{"50", "1.5"} {
+		c, err := Load(write(t, "upstreams:\n  users:\n    url: http://users.internal:8080\n    breaker: {failure_ratio: "+ratio+"}\n"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.ApplyEnv(env(nil)); err == nil {
+			t.Errorf("breaker.failure_ratio %s accepted; want an error (a share is at most 1)", ratio)
+		}
+	}
+}
+
+// Upstream names may hold '-' and '_', and both map to '_' in
+// BFF_UPSTREAM_<NAME>_URL. Two upstreams "user-profile" and "user_profile"
+// would share one variable, and setting it for one would repoint the other
+// too: the pair is refused.
+func TestEnvURLOfOneUpstreamDoesNotRepointAnother(t *testing.T) {
+	c, err := Load(write(t, `
+upstreams:
+  user-profile:
+    url: http://profiles.internal:8080
+  user_profile:
+    url: http://legacy-profiles.internal:8080
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = c.ApplyEnv(env(map[string]string{"BFF_UPSTREAM_USER_PROFILE_URL": "http://profiles.canary:8080"}))
+	if err == nil || !strings.Contains(err.Error(), "upstreams user-profile and user_profile both take their URL from BFF_UPSTREAM_USER_PROFILE_URL") {
+		t.Errorf("user-profile and user_profile: %v; want them refused", err)
+	}
+}
+
+// A config file is one YAML document (view files refuse more than one). A
+// second document, as left by concatenating files or a templating tool,
+// is refused: it was dropped without a word once, every setting in it
+// ignored. A trailing '---' is nothing and is fine.
+func TestSecondYAMLDocumentIsRefused(t *testing.T) {
+	_, err := Load(write(t, `
+addr: 127.0.0.1:8080
+---
+admin:
+  token: operators-only
+upstreams:
+  users:
+    url: http://users.internal:8080
+`))
+	if err == nil || !strings.Contains(err.Error(), "one YAML document expected") {
+		t.Errorf("a second document: %v; want it refused", err)
+	}
+	if _, err := Load(write(t, "addr: 127.0.0.1:8080\n---\n")); err != nil {
+		t.Errorf("a trailing ---: %v", err)
+	}
+}
