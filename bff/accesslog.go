@@ -25,9 +25,10 @@ const (
 // requests a second, slog's generic handler cost a tenth of the CPU of a
 // cache hit.
 type accessLog struct {
-	w      io.Writer
-	format AccessLogFormat
-	clock  stampCache
+	w            io.Writer
+	format       AccessLogFormat
+	failuresOnly bool // the log level is above INFO: WARN lines (5xx) only
+	clock        stampCache
 }
 
 var lineBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
@@ -37,8 +38,11 @@ const statusClientGone = 499
 
 func (a *accessLog) write(now time.Time, r *http.Request, x *exchange, status int, d time.Duration) {
 	level := "INFO"
-	if status >= 500 {
+	switch {
+	case status >= 500:
 		level = "WARN"
+	case a.failuresOnly:
+		return
 	}
 	bp := lineBuffers.Get().(*[]byte)
 	l := line{b: (*bp)[:0], text: a.format == AccessLogText, clock: &a.clock}

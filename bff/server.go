@@ -56,6 +56,9 @@ type Config struct {
 	// drops them, counted, while its output is stuck).
 	AccessLog       io.Writer
 	AccessLogFormat AccessLogFormat
+	// AccessLogLevel is the least level written: lines are INFO, or WARN
+	// for 5xx, so slog.LevelWarn writes the failures only. Zero is INFO.
+	AccessLogLevel slog.Level
 	// RouteSets are the clients and their views.
 	RouteSets []RouteSet
 	// ForwardsAuthorization reports whether an upstream receives the
@@ -149,7 +152,7 @@ func New(cfg Config) (*Front, error) {
 	}
 	f.otherMetrics = f.metrics.View("", "")
 	if cfg.AccessLog != nil {
-		f.access = &accessLog{w: cfg.AccessLog, format: cfg.AccessLogFormat}
+		f.access = &accessLog{w: cfg.AccessLog, format: cfg.AccessLogFormat, failuresOnly: cfg.AccessLogLevel > slog.LevelInfo}
 	}
 	if f.log == nil {
 		f.log = slog.New(slog.NewTextHandler(io.Discard, nil))

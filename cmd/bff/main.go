@@ -36,7 +36,15 @@ import (
 	"github.com/sony/gobreaker/v2"
 )
 
+// earlyHUP receives SIGHUP from the first moment of main: until a handler
+// is installed, the signal's default action ends the process, and a
+// reload asked for while the binary starts (a JWKS fetch can take
+// seconds) must be a reload once it runs, not its death.
+var earlyHUP chan os.Signal
+
 func main() {
+	earlyHUP = make(chan os.Signal, 1)
+	signal.Notify(earlyHUP, syscall.SIGHUP)
 	tuneGC(os.Getenv)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	go func() {
@@ -313,6 +321,7 @@ func serve(ctx context.Context, configPath, addrFlag, adminFlag string, getenv f
 		SharedLimits:          sharedLimits(cfg.Cache.Redis, rdb),
 		Logger:                log,
 		AccessLog:             accessLogWriter(cfg, out),
+		AccessLogLevel:        accessLogLevel(cfg),
 		AccessLogFormat:       accessLogFormat(cfg),
 		RouteSets:             routeSets,
 		ForwardsAuthorization: func(name string) bool { return forwardsAuth[name] },
@@ -363,9 +372,12 @@ func serve(ctx context.Context, configPath, addrFlag, adminFlag string, getenv f
 	go func() { serveErr <- srv.Serve(ln) }()
 	ready.Store(true)
 
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
+	hup := earlyHUP
+	if hup == nil { // run without main, as tests do
+		hup = make(chan os.Signal, 1)
+		signal.Notify(hup, syscall.SIGHUP)
+		defer signal.Stop(hup)
+	}
 	watchCtx, stopWatching := context.WithCancel(ctx)
 	watching := make(chan struct{})
 	go func() {
@@ -522,9 +534,19 @@ func bodyReadDeadline(next http.Handler, timeout time.Duration) http.Handler {
 	})
 }
 
+func accessLogLevel(cfg *config.Config) slog.Level {
+	if cfg.Log.Level == "warn" {
+		return slog.LevelWarn
+	}
+	return slog.LevelInfo
+}
+
+// accessLogWriter is where access lines go: nowhere when the access log is
+// off, or when the log level is above WARN (lines are INFO, WARN for 5xx;
+// at warn only the 5xx lines are written, see bff.Config.AccessLogLevel).
 func accessLogWriter(cfg *config.Config, out io.Writer) io.Writer {
-	if !cfg.AccessLog() || (cfg.Log.Level != "" && cfg.Log.Level != "debug" && cfg.Log.Level != "info") {
-		return nil // access lines are at info level
+	if !cfg.AccessLog() || (cfg.Log.Level != "" && cfg.Log.Level != "debug" && cfg.Log.Level != "info" && cfg.Log.Level != "warn") {
+		return nil
 	}
 	return out
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/url"
 	"os"
 	"regexp"
 	"sort"
@@ -14,6 +13,7 @@ import (
 	"time"
 
 	"github.com/bffproxy/bff/upstream"
+	"github.com/redis/go-redis/v9"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -385,8 +385,14 @@ func (c *Config) validate() error {
 	if u := c.Cache.Redis.URL; u != "" {
 		// Checked here so that `bff check` catches it; the message must not
 		// quote the URL, which may hold a password.
-		if p, err := url.Parse(u); err != nil || (p.Scheme != "redis" && p.Scheme != "rediss" && p.Scheme != "unix") || (p.Scheme != "unix" && p.Host == "") {
-			return fmt.Errorf("config: cache.redis.url (or BFF_REDIS_URL) is not valid: want redis://[user:password@]host:port[/db], rediss://… or unix://…")
+		if _, err := redis.ParseURL(u); err != nil {
+			return fmt.Errorf("config: cache.redis.url (or BFF_REDIS_URL) is not valid: want redis://[user:password@]host:port[/db number], rediss://… or unix://…")
+		}
+	}
+	if e := c.Tracing.Endpoint; e != "" {
+		scheme, rest, _ := strings.Cut(e, "://")
+		if (scheme != "http" && scheme != "https" && scheme != "grpc" && scheme != "grpcs") || rest == "" {
+			return fmt.Errorf("config: tracing.endpoint (or BFF_TRACING_ENDPOINT): want http(s)://host:port or grpc(s)://host:port")
 		}
 	}
 	if r := c.Cache.Redis; r.URL == "" && r.Lock {
