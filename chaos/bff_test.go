@@ -72,7 +72,7 @@ type breakerConfig struct {
 }
 
 // neverTrips keeps a breaker closed, for rows about something else.
-var neverTrips = &breakerConfig{ConsecutiveFailures: 1 << 20, FailureRatio: 2}
+var neverTrips = &breakerConfig{ConsecutiveFailures: 1 << 20, MinRequests: 1 << 30} // the ratio never has enough calls
 
 // newConfig points every upstream the views call at ups, with the cache
 // off unless cacheBytes > 0, no access log (it would cost the 2 cores more
