@@ -378,7 +378,10 @@ func TestIdleKeepAlive(t *testing.T) {
 	if took := time.Since(opening); took >= idle {
 		t.Fatalf("opening and measuring %d connections took %s, longer than the idle timeout %s: too slow a machine for this size", n, took, idle)
 	}
-	if held.goroutines < least.goroutines+n || held.fds < least.fds+n {
+	// The fds count the connections exactly; the goroutine count has a
+	// little slack, as the baseline can include a background goroutine
+	// (the log flusher, a pool sweep) that is not running at this moment.
+	if held.goroutines < least.goroutines+n-3 || held.fds < least.fds+n {
 		t.Errorf("with %d idle connections: %v (baseline %v): some are already gone", n, held, least)
 	}
 
