@@ -8,6 +8,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"net"
+	neturl "net/url"
 	"os"
 	"os/exec"
 	"sync"
@@ -59,6 +60,15 @@ func Shared(t testing.TB) (url, prefix string) {
 	_, _ = rand.Read(b[:])
 	prefix = "test-" + hex.EncodeToString(b[:])
 	if u := os.Getenv("BFF_TEST_REDIS_URL"); u != "" {
+		// Said at once: otherwise every shared-tier test waits out its
+		// own bound and fails with a symptom (no purge log read).
+		if p, err := neturl.Parse(u); err != nil {
+			t.Fatalf("BFF_TEST_REDIS_URL %q: %v", u, err)
+		} else if c, err := net.DialTimeout("tcp", p.Host, 2*time.Second); err != nil {
+			t.Fatalf("BFF_TEST_REDIS_URL %s is not reachable: %v", u, err)
+		} else {
+			c.Close()
+		}
 		return u, prefix
 	}
 	return Start(t).URL(), prefix
