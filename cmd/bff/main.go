@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/signal"
 	"runtime/debug"
@@ -485,6 +486,9 @@ func startAdmin(cfg *config.Config, ac admin.Config, log *slog.Logger) (*http.Se
 	addr := ln.Addr().String()
 	log.Info("admin listening", "addr", addr, "status_page", "http://"+addr+"/_bff/", "metrics", "http://"+addr+"/metrics",
 		"token_required", cfg.Admin.Token != "")
+	if ap, err := netip.ParseAddrPort(addr); err == nil && !ap.Addr().IsLoopback() && cfg.Admin.Token == "" {
+		log.Warn("the admin listener is reachable beyond this machine and needs no token: anyone who reaches it can purge the cache and read profiles; set admin.token (BFF_ADMIN_TOKEN)", "addr", addr)
+	}
 	return srv, addr, nil
 }
 

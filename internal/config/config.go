@@ -283,6 +283,10 @@ func (c *Config) ApplyEnv(getenv func(string) string) error {
 	if v := getenv("BFF_ADMIN_TOKEN"); v != "" {
 		c.Admin.Token = v
 	}
+	// A secret mounted from a file often ends in a newline no client sends.
+	if t := strings.TrimSpace(c.Admin.Token); t != c.Admin.Token {
+		c.Admin.Token = t
+	}
 	if v := getenv("BFF_TRACING_ENDPOINT"); v != "" {
 		c.Tracing.Endpoint = v
 	}

@@ -63,3 +63,18 @@ upstreams:
 		t.Errorf("a trailing ---: %v", err)
 	}
 }
+
+// An admin token read from a mounted secret often ends in a newline that
+// no client sends: it is trimmed, or every request would be refused.
+func TestAdminTokenIsTrimmed(t *testing.T) {
+	c, err := Load(write(t, "admin:\n  token: \"from-file \\n\"\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.ApplyEnv(env(nil)); err != nil || c.Admin.Token != "from-file" {
+		t.Errorf("token %q (%v); want from-file", c.Admin.Token, err)
+	}
+	if err := c.ApplyEnv(env(map[string]string{"BFF_ADMIN_TOKEN": "from-env\n"})); err != nil || c.Admin.Token != "from-env" {
+		t.Errorf("token %q (%v); want from-env", c.Admin.Token, err)
+	}
+}
