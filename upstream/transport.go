@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"strconv"
 	"time"
@@ -100,6 +101,14 @@ func (t *attemptTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 // An answer to HEAD has no body: its Content-Length is the GET body's size.
 func (t *attemptTransport) buffer(resp *http.Response, head bool) error {
 	defer resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		// Nothing reads an error's body (none reaches a client). Its size
+		// must not turn a 404 into a bad response: a little is drained so
+		// the connection can be reused, and past that it is closed.
+		_, _ = io.CopyN(io.Discard, resp.Body, errorBodyDrain)
+		resp.Body = &bufferedBody{Reader: bytes.NewReader(nil)}
+		return nil
+	}
 	length := resp.ContentLength
 	if head {
 		length = 0
@@ -116,6 +125,10 @@ func (t *attemptTransport) buffer(resp *http.Response, head bool) error {
 	resp.Body = &bufferedBody{Reader: bytes.NewReader(data), data: data}
 	return nil
 }
+
+// errorBodyDrain is how much of an error answer's body is read, to keep
+// its connection; a longer one costs the connection instead.
+const errorBodyDrain = 64 << 10
 
 // bufferedBody is a response body already read into memory. Closing it
 // recycles the buffer: only a body that is handed out (see Client.Do) is
