@@ -427,6 +427,9 @@ func (c *Client) do(ctx context.Context, r *Request) (*Response, error) {
 	}
 	if c.slots != nil {
 		if !c.acquire(ctx, deadline) {
+			if errors.Is(ctx.Err(), context.Canceled) { // the caller left while it waited
+				return fail(KindCanceled, 0, 0, fmt.Errorf("waiting for a free slot: %w", ctx.Err()))
+			}
 			return fail(KindBulkheadFull, 0, 0, fmt.Errorf("%w: %d in flight, none freed within %s", ErrBulkheadFull, cap(c.slots), c.cfg.QueueWait))
 		}
 		defer func() { <-c.slots }()

@@ -169,6 +169,39 @@ func TestBulkheadQueueWaitsForASlot(t *testing.T) {
 	}
 }
 
+// A caller that leaves while its call waits for a slot is reported as
+// canceled, not as a full bulkhead (which would page someone about an
+// upstream's capacity for a client that hung up).
+func TestCallerLeavingTheBulkheadQueueIsCanceled(t *testing.T) {
+	release := make(chan struct{})
+	arrived := make(chan struct{}, 1)
+	s := newServer(t, func(w http.ResponseWriter, r *http.Request, call int64) {
+		arrived <- struct{}{}
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+		w.Write([]byte(`{}`))
+	})
+	defer close(release)
+	cfg := testConfig(s.URL)
+	cfg.MaxConcurrent = 1
+	cfg.QueueWait = time.Minute
+	c := newClient(t, cfg)
+	go func() { _, _ = c.Do(context.Background(), &upstream.Request{Path: "/holding"}) }()
+	<-arrived
+	ctx, cancel := context.WithCancel(context.Background())
+	waiting := make(chan error, 1)
+	go func() {
+		_, err := c.Do(ctx, &upstream.Request{Path: "/queued"})
+		waiting <- err
+	}()
+	cancel()
+	if ue := upstreamError(t, <-waiting); ue.Kind != upstream.KindCanceled {
+		t.Errorf("a caller that left the queue: kind %v (%v); want canceled", ue.Kind, ue)
+	}
+}
+
 // Each attempt tells the upstream how long it has, in milliseconds, never
 // more than the call's deadline allows; a client cannot set it.
 func TestDeadlineHeader(t *testing.T) {
