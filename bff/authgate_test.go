@@ -318,3 +318,29 @@ func TestMadeUpTokensSpendTheAddressBudget(t *testing.T) {
 		t.Errorf("a new token from another address: %d", w.Code)
 	}
 }
+
+// A view whose route ends in '/' (or is the client's root, "/") keeps its
+// own auth policy: each view's handler carries it. A lookup under chi's
+// RoutePattern(), which drops a trailing '/', once missed, and the
+// client's default ("optional") let callers without a token into a view
+// that requires one.
+func TestAuthPolicyOfTrailingSlashRoute(t *testing.T) {
+	for _, route := range []string{"/staff/", "/"} {
+		sets := []bff.RouteSet{{Client: "web", Auth: &bff.ClientAuth{Verifier: testVerifier(t), Default: "optional"}, Views: []aggregate.View{{
+			Name: "web.staff", Route: route,
+			Auth:  aggregate.AuthPolicy{Mode: "required", Scopes: []string{"staff"}},
+			Calls: []aggregate.Call{{Name: "user", Upstream: "users", Path: "/users/7"}},
+			Shape: []aggregate.Field{aggregate.Rename("version", "user.version")},
+		}}}}
+		h := newHarness(t, options{routeSets: sets, handlers: map[string]http.Handler{"users": &switchable{}}})
+		if w := h.get(t, "/web"+route); w.Code != http.StatusUnauthorized {
+			t.Errorf("GET /web%s without a token, view auth required with scope staff: %d %s; want 401", route, w.Code, w.Body)
+		}
+		if w := h.get(t, "/web"+route, "Authorization", token(t, "7", "profile")); w.Code != http.StatusForbidden {
+			t.Errorf("GET /web%s with a token lacking scope staff: %d %s; want 403", route, w.Code, w.Body)
+		}
+		if n := h.calls("users"); n != 0 {
+			t.Errorf("route %q: %d calls reached the upstream of a view that needs a token with scope staff", route, n)
+		}
+	}
+}

@@ -10,7 +10,6 @@ import (
 
 	"github.com/bffproxy/bff/aggregate"
 	"github.com/bffproxy/bff/internal/auth"
-	"github.com/go-chi/chi/v5"
 	"github.com/go-chi/httprate"
 )
 
@@ -30,7 +29,10 @@ func subjectOf(ctx context.Context) string {
 	return s
 }
 
-// authn verifies the caller's token as the matched view's policy says.
+// authn verifies the caller's token as one view's policy says. It wraps
+// that view's handler alone, so no request meets another view's policy
+// (a lookup by route pattern once missed routes chi trims, such as
+// "/staff/", and let them through on the client's default).
 // Why a token was refused is logged, never told to the caller.
 //
 // checks, if set, is the budget of signature checks per address: a token
@@ -38,27 +40,16 @@ func subjectOf(ctx context.Context) string {
 // miss's own work), and past the budget it is 429 unchecked. Without it, a
 // flood of made-up tokens would cost CPU the rate limit never counts, since
 // it runs after authn to key callers by subject.
-func (f *Front) authn(ca *ClientAuth, policies map[string]aggregate.AuthPolicy, checks *checkBudget) func(http.Handler) http.Handler {
+func (f *Front) authn(ca *ClientAuth, pol aggregate.AuthPolicy, checks *checkBudget) func(http.Handler) http.Handler {
+	mode := pol.Mode
+	switch {
+	case len(pol.Scopes) > 0:
+		mode = "required" // a scope is checked on a token: none, no entry
+	case mode == "":
+		mode = ca.Default
+	}
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			method := r.Method
-			switch method {
-			case http.MethodHead:
-				method = http.MethodGet
-			case http.MethodOptions: // answered from the route alone: no view runs
-				next.ServeHTTP(w, r)
-				return
-			}
-			pol, ok := policies[method+" "+chi.RouteContext(r.Context()).RoutePattern()]
-			mode := pol.Mode
-			switch {
-			case !ok:
-				mode = ca.Default
-			case len(pol.Scopes) > 0:
-				mode = "required" // a scope is checked on a token: none, no entry
-			case mode == "":
-				mode = ca.Default
-			}
 			if mode == "none" {
 				next.ServeHTTP(w, r)
 				return
@@ -173,22 +164,14 @@ func claimValue(c *auth.Claims, name string) string {
 	return ""
 }
 
-// authPolicies maps each view's method and route pattern ("POST
-// /web/cart/items") to its policy, and refuses views that need tokens in a
-// client that verifies none. A GET view and a POST view may share a route:
-// each keeps its own policy.
-func authPolicies(rs RouteSet) (map[string]aggregate.AuthPolicy, error) {
-	out := map[string]aggregate.AuthPolicy{}
+// checkAuthPolicies refuses views that need tokens in a client that
+// verifies none.
+func checkAuthPolicies(rs RouteSet) error {
 	for _, v := range rs.Views {
 		if rs.Auth == nil && (v.Auth.Mode == "optional" || v.Auth.Mode == "required" || len(v.Auth.Scopes) > 0) {
-			return nil, fmt.Errorf("%sview %q: auth %q, but client %s verifies no tokens (configure clients.%s.auth)",
+			return fmt.Errorf("%sview %q: auth %q, but client %s verifies no tokens (configure clients.%s.auth)",
 				source(v), v.Name, v.Auth.Mode, rs.Client, rs.Client)
 		}
-		method := v.Method
-		if method == "" {
-			method = http.MethodGet
-		}
-		out[method+" /"+rs.Client+v.Route] = v.Auth
 	}
-	return out, nil
+	return nil
 }

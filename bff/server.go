@@ -228,8 +228,9 @@ func (f *Front) build(sets []RouteSet) (*table, error) {
 		// one routing pass per request instead of two. CORS comes before
 		// everything that could refuse the request, so refusals are readable
 		// by the page.
-		// The chain, as the edge needs it: CORS, then rate limit, then
-		// request validation, then the view.
+		// The chain, as the edge needs it: CORS, the caller's address, the
+		// token (each view's own policy), rate limit, request validation,
+		// then the view.
 		var chain []func(http.Handler) http.Handler
 		if rs.CORS != nil {
 			mw, err := rs.CORS.handler()
@@ -238,8 +239,7 @@ func (f *Front) build(sets []RouteSet) (*table, error) {
 			}
 			chain = append(chain, mw)
 		}
-		policies, err := authPolicies(rs)
-		if err != nil {
+		if err := checkAuthPolicies(rs); err != nil {
 			return nil, fmt.Errorf("client %s: %w", rs.Client, err)
 		}
 		var checks *checkBudget
@@ -255,13 +255,20 @@ func (f *Front) build(sets []RouteSet) (*table, error) {
 			chain = append(chain, ipmw)
 			checks = newCheckBudget(rs.RateLimit.Limit)
 		}
-		if rs.Auth != nil {
-			chain = append(chain, f.authn(rs.Auth, policies, checks))
-		}
+		sub := r.With(chain...)
+		// After authn, which each view's route gets with its own policy.
+		after := []func(http.Handler) http.Handler{}
 		if rs.RateLimit != nil {
-			chain = append(chain, rs.RateLimit.limiter(rs.Client, "client", f.sharedLimits))
+			after = append(after, rs.RateLimit.limiter(rs.Client, "client", f.sharedLimits))
 		}
-		sub := r.With(append(chain, f.limits)...)
+		after = append(after, f.limits)
+		wrap := func(h http.Handler, first ...func(http.Handler) http.Handler) http.Handler {
+			mws := append(first, after...)
+			for i := len(mws) - 1; i >= 0; i-- {
+				h = mws[i](h)
+			}
+			return h
+		}
 		if rs.RateLimit != nil {
 			for name := range rs.RateLimit.Views {
 				if !slices.ContainsFunc(rs.Views, func(v aggregate.View) bool { return v.Name == name }) {
@@ -309,6 +316,11 @@ func (f *Front) build(sets []RouteSet) (*table, error) {
 					handler = l.limiter(v.Name, "view", f.sharedLimits)(h)
 				}
 			}
+			if rs.Auth != nil {
+				handler = wrap(handler, f.authn(rs.Auth, v.Auth, checks))
+			} else {
+				handler = wrap(handler)
+			}
 			if err := mount(sub, plan.Method(), "/"+rs.Client+plan.Route(), handler); err != nil {
 				return nil, fmt.Errorf("client %s: %sview %q: route %q: %w", rs.Client, source(v), v.Name, plan.Route(), err)
 			}
@@ -317,7 +329,7 @@ func (f *Front) build(sets []RouteSet) (*table, error) {
 				if plan.Method() == http.MethodGet {
 					allow = "GET, HEAD, OPTIONS"
 				}
-				if err := mount(sub, http.MethodOptions, "/"+rs.Client+plan.Route(), preflightOnly(allow)); err != nil {
+				if err := mount(sub, http.MethodOptions, "/"+rs.Client+plan.Route(), wrap(preflightOnly(allow))); err != nil {
 					return nil, fmt.Errorf("client %s: %sview %q: route %q: %w", rs.Client, source(v), v.Name, plan.Route(), err)
 				}
 			}
