@@ -155,3 +155,37 @@ func TestRequiredCallFailsWithItsDependencysCause(t *testing.T) {
 		t.Errorf("recs was called %d times without what it needs", n)
 	}
 }
+
+// The same as TestRequiredCallFailsWithItsDependencysCause, one level
+// deeper: prefs (optional) times out, topics (optional) needs prefs and
+// so never runs, recs (required) needs topics. The view fails for the root
+// cause, prefs, down the chain (the outermost DependencyError once named
+// topics, never called, as the one that "did not answer in time").
+func TestRequiredCallNamesTheRootOfADependencyChain(t *testing.T) {
+	var topicsCalls, recsCalls atomic.Int64
+	prefs := http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) { <-r.Context().Done() })
+	topics := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		topicsCalls.Add(1)
+		_, _ = w.Write([]byte(`{"id":"t1"}`))
+	})
+	recs := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		recsCalls.Add(1)
+		_, _ = w.Write([]byte(`{"items":[]}`))
+	})
+	sets := []bff.RouteSet{{Client: "web", Views: []aggregate.View{{
+		Name: "web.picks", Route: "/picks/{id}", Params: []aggregate.Param{{Name: "id", Pattern: "[0-9]+"}},
+		Calls: []aggregate.Call{
+			{Name: "prefs", Upstream: "prefs", Path: "/prefs/{id}", Optional: true, Timeout: 50 * time.Millisecond},
+			{Name: "topics", Upstream: "topics", Path: "/topics", Query: "pref={prefs.topic}", Optional: true},
+			{Name: "recs", Upstream: "recs", Path: "/recs", Query: "topic={topics.id}"},
+		},
+		Shape: []aggregate.Field{aggregate.List("recs", "recs.items", 0)},
+	}}}}
+	h := newHarness(t, options{routeSets: sets, handlers: map[string]http.Handler{"prefs": prefs, "topics": topics, "recs": recs},
+		tweak: func(_ string, c *upstream.Config) { c.Retry.Max = 0 }})
+	p := problem(t, h.get(t, "/web/picks/7"), http.StatusGatewayTimeout)
+	if p.Upstream != "prefs" || !strings.Contains(p.Detail, `"prefs"`) {
+		t.Errorf("problem %+v; want it to name prefs, which timed out (topics and recs were never called: %d, %d calls)",
+			p, topicsCalls.Load(), recsCalls.Load())
+	}
+}

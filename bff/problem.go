@@ -117,9 +117,10 @@ func problemFor(view string, err error) *Problem {
 		p.View = view
 		return p
 	case errors.As(err, &ce):
+		// It could not run: the call it needed is the one that failed, or
+		// the one that call needed, down the chain.
 		var de *aggregate.DependencyError
-		if errors.As(err, &de) && de.Upstream != "" {
-			// It could not run: the call it needed is the one that failed.
+		for inner := error(ce); errors.As(inner, &de) && de.Upstream != ""; inner = de.Err {
 			named := *ce
 			named.Call, named.Upstream = de.Call, de.Upstream
 			ce = &named
