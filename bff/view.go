@@ -462,6 +462,11 @@ func (h *viewHandler) execute(ctx context.Context, key string, params []string, 
 	defer h.front.executing.Add(-1)
 	epoch, fetched := h.front.cache.Epoch(), time.Now() // a purge while upstreams answer covers this result
 	place, _, _ := strings.Cut(key, "\x00")             // the canonical path (see cacheKey)
+	if key == "" {                                      // not stored (a mutation, a faulted request): its sections are still its path's
+		var b strings.Builder
+		h.writePlace(&b, params)
+		place = b.String()
+	}
 	res, err := h.front.engine.Run(ctx, h.plan, aggregate.Input{Params: params, Header: header, Variant: h.variant(header), Body: body,
 		Place: place, Epoch: epoch})
 	if err != nil {
@@ -611,6 +616,26 @@ func (h *viewHandler) fail(w http.ResponseWriter, r *http.Request, info *request
 func (h *viewHandler) cacheKey(params []string, header http.Header, claims *auth.Claims) string {
 	var b strings.Builder
 	b.Grow(64)
+	h.writePlace(&b, params)
+	b.WriteString(h.keySuffix)
+	if h.plan.Variants() > 0 {
+		b.WriteByte('v')
+		b.WriteString(strconv.Itoa(h.variant(header)))
+		b.WriteByte(0)
+	}
+	if lang := header["Accept-Language"]; len(lang) == 1 {
+		b.WriteString(lang[0])
+	}
+	if h.perUser {
+		b.WriteByte(0)
+		b.WriteString(identity(header, claims))
+	}
+	return b.String()
+}
+
+// writePlace writes the request's canonical path: the route with its
+// parameters escaped, then the declared query parameters.
+func (h *viewHandler) writePlace(b *strings.Builder, params []string) {
 	for _, part := range h.keyPath {
 		b.WriteString(part.literal)
 		if part.param >= 0 {
@@ -630,20 +655,6 @@ func (h *viewHandler) cacheKey(params []string, header http.Header, claims *auth
 		b.WriteByte('=')
 		b.WriteString(url.QueryEscape(params[h.nPath+i]))
 	}
-	b.WriteString(h.keySuffix)
-	if h.plan.Variants() > 0 {
-		b.WriteByte('v')
-		b.WriteString(strconv.Itoa(h.variant(header)))
-		b.WriteByte(0)
-	}
-	if lang := header["Accept-Language"]; len(lang) == 1 {
-		b.WriteString(lang[0])
-	}
-	if h.perUser {
-		b.WriteByte(0)
-		b.WriteString(identity(header, claims))
-	}
-	return b.String()
 }
 
 // variant is the shape the caller's app version gets (see aggregate.Variant).
