@@ -353,3 +353,39 @@ func TestPurgedSectionDoesNotStandIn(t *testing.T) {
 			w.Code, w.Body, bff.PartialHeader, w.Header().Get(bff.PartialHeader))
 	}
 }
+
+// Nothing stands in for an upstream's own 404: the resource is gone.
+// Within stale_while_revalidate the first request after the TTL is served
+// the old copy while a refresh runs, as designed; once that refresh has
+// heard the 404 the copy is dropped, and the next request gets the 404
+// (not the deleted resource as 200 STALE until the window ends).
+func TestRevalidationThatHears404StopsTheStaleCopy(t *testing.T) {
+	_, clk, h := profileHarness(t, aggregate.CachePolicy{TTL: time.Second, StaleWhileRevalidate: time.Hour})
+	if w := h.get(t, "/web/profile/1"); w.Code != http.StatusOK {
+		t.Fatalf("%d %s", w.Code, w.Body)
+	}
+	h.cache.Wait()
+	clk.advance(5 * time.Second) // past the TTL, within stale_while_revalidate
+
+	h.upstreams["users"].set(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusNotFound)
+		_, _ = w.Write([]byte(`{"error":"no such user"}`))
+	}))
+	if w := h.get(t, "/web/profile/1"); w.Header().Get("X-Cache") != "STALE" {
+		t.Fatalf("first request past the TTL: %d X-Cache %q; want the stale copy while it refreshes", w.Code, w.Header().Get("X-Cache"))
+	}
+	// The refresh has run and heard 404.
+	if err := h.front.Drain(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	h.cache.Wait()
+	if n := h.calls("users"); n != 2 {
+		t.Fatalf("users called %d times; want the first miss and one refresh", n)
+	}
+	w := h.get(t, "/web/profile/1")
+	if w.Code != http.StatusNotFound {
+		t.Errorf("after a refresh heard 404 (the user was deleted): %d X-Cache %s %s; want 404, not the deleted user's copy",
+			w.Code, w.Header().Get("X-Cache"), w.Body)
+	}
+}

@@ -207,9 +207,14 @@ func (h *viewHandler) revalidate(key string, values []string, r *http.Request) {
 		defer h.front.executing.Add(-1)
 		defer h.refreshing.Delete(key)
 		// Nobody waits for it: the view's own deadline bounds it.
-		_, _, _ = h.front.flights.Do(context.Background(), h.flightKey(key), func(ctx context.Context) (*outcome, error) {
+		_, _, err := h.front.flights.Do(context.Background(), h.flightKey(key), func(ctx context.Context) (*outcome, error) {
 			return h.fill(ctx, key, params, header)
 		})
+		if upstream.Refused(err) {
+			// The resource is gone (a 404): its copy is not served again
+			// for the rest of the window; the next request hears the 404.
+			h.front.cache.Delete(key)
+		}
 	}()
 }
 

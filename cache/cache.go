@@ -104,6 +104,13 @@ func (c *Cache) Set(key string, e *Entry, ttl time.Duration) {
 	c.rc.SetWithTTL(key, e, e.cost(), ttl)
 }
 
+// Delete drops the entry under key, if any.
+func (c *Cache) Delete(key string) {
+	if c.rc != nil {
+		c.rc.Del(key)
+	}
+}
+
 // Wait blocks until buffered Sets are applied (tests).
 func (c *Cache) Wait() {
 	if c.rc != nil {
