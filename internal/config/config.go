@@ -284,7 +284,11 @@ func (c *Config) ApplyEnv(getenv func(string) string) error {
 		c.Admin.Token = v
 	}
 	// A secret mounted from a file often ends in a newline no client sends.
+	// One that is nothing but whitespace is a mistake, not "no token".
 	if t := strings.TrimSpace(c.Admin.Token); t != c.Admin.Token {
+		if t == "" {
+			return errors.New("config: admin.token (or BFF_ADMIN_TOKEN) is set but blank: give a token, or leave it unset")
+		}
 		c.Admin.Token = t
 	}
 	if v := getenv("BFF_TRACING_ENDPOINT"); v != "" {

@@ -78,3 +78,24 @@ func TestAdminTokenIsTrimmed(t *testing.T) {
 		t.Errorf("token %q (%v); want from-env", c.Admin.Token, err)
 	}
 }
+
+// A token that is only whitespace (a secret file holding just a newline)
+// is refused: trimmed to nothing it would turn the admin endpoints (purge,
+// pprof, metrics) from refusing everyone to needing nothing.
+func TestBlankAdminTokenDoesNotOpenTheAdminListener(t *testing.T) {
+	for name, setup := range map[string]struct {
+		file string
+		env  map[string]string
+	}{
+		"env":  {file: "addr: 127.0.0.1:8080\n", env: map[string]string{"BFF_ADMIN_TOKEN": "\n"}},
+		"file": {file: "admin:\n  token: \" \\n\"\n"},
+	} {
+		c, err := Load(write(t, setup.file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.ApplyEnv(env(setup.env)); err == nil {
+			t.Errorf("%s: an admin token of only whitespace was accepted (token %q); want it refused", name, c.Admin.Token)
+		}
+	}
+}
