@@ -501,8 +501,14 @@ func (e *Engine) fanOut(ctx context.Context, p *Plan, c *compiledCall, s *slot, 
 	}
 	// Every element failed: the call has, and its last good answer may
 	// stand in. With some elements there, they are fresher than any copy.
-	if !slices.ContainsFunc(errs, func(err error) bool { return err == nil }) && e.standIn(p, c, s, in, errs[0]) {
-		return nil
+	if !slices.ContainsFunc(errs, func(err error) bool { return err == nil }) {
+		cause := errs[0]
+		if i := slices.IndexFunc(errs, upstream.Refused); i >= 0 {
+			cause = errs[i] // an element that is gone is an answer: nothing stands in
+		}
+		if e.standIn(p, c, s, in, cause) {
+			return nil
+		}
 	}
 	var b strings.Builder
 	b.WriteByte('[')

@@ -344,3 +344,39 @@ func TestAuthPolicyOfTrailingSlashRoute(t *testing.T) {
 		}
 	}
 }
+
+// An empty Authorization, or "Bearer " with nothing after it (a signed-out
+// page's client), is no token: an optional view answers as for anyone,
+// and the upstream that receives Authorization gets none.
+func TestBlankBearerIsNoToken(t *testing.T) {
+	var mu sync.Mutex
+	var got [][]string
+	users := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		got = append(got, r.Header.Values("Authorization"))
+		mu.Unlock()
+		_, _ = w.Write([]byte(`{"id":"7","name":"x"}`))
+	})
+	sets := []bff.RouteSet{{Client: "web", Auth: &bff.ClientAuth{Verifier: testVerifier(t), Default: "optional"}, Views: []aggregate.View{{
+		Name: "web.profile", Route: "/profile/{id}", Params: []aggregate.Param{{Name: "id", Pattern: "[0-9]+"}},
+		Cache: aggregate.CachePolicy{Scope: aggregate.ScopeUser},
+		Calls: []aggregate.Call{{Name: "user", Upstream: "users", Path: "/users/{id}"}},
+		Shape: []aggregate.Field{aggregate.Object("user", "user", aggregate.Pick("id"), aggregate.Pick("name"))},
+	}}}}
+	h := newHarness(t, options{routeSets: sets, handlers: map[string]http.Handler{"users": users}, forwardsAuth: map[string]bool{"users": true}})
+	for _, v := range []string{"", "Bearer ", "bearer", "  "} {
+		if w := h.get(t, "/web/profile/7", "Authorization", v); w.Code != http.StatusOK {
+			t.Errorf("Authorization %q: %d %s; want 200 as anyone", v, w.Code, w.Body)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for _, values := range got {
+		if len(values) != 0 {
+			t.Errorf("the upstream received Authorization %q", values)
+		}
+	}
+	if w := h.get(t, "/web/profile/7", "Authorization", "Basic dTpw"); w.Code != http.StatusBadRequest {
+		t.Errorf("Basic credentials: %d; want 400 (they cannot be verified)", w.Code)
+	}
+}

@@ -58,8 +58,14 @@ func (f *Front) authn(ca *ClientAuth, pol aggregate.AuthPolicy, checks *checkBud
 			// or a second one beside it, would still reach the upstreams
 			// that receive Authorization, unverified.
 			values := r.Header["Authorization"]
-			if len(values) == 1 && strings.TrimSpace(values[0]) == "" {
-				values = nil // an empty header: no token
+			if len(values) == 1 {
+				// An empty header, or "Bearer " with nothing after it (a
+				// signed-out page's client), is no token: dropped, so no
+				// upstream reads anything into it.
+				if v := strings.TrimSpace(values[0]); v == "" || strings.EqualFold(v, "Bearer") {
+					delete(r.Header, "Authorization")
+					values = nil
+				}
 			}
 			token, ok := "", false
 			if len(values) == 1 {

@@ -311,6 +311,20 @@ func TestFanOutSectionStandsInWhenEveryElementFails(t *testing.T) {
 		t.Errorf("catalog down: %d %s, %s %q; want the kept items section standing in (reason=stale)",
 			w.Code, w.Body, bff.PartialHeader, w.Header().Get(bff.PartialHeader))
 	}
+
+	// An element that is gone (404) is an answer, whichever element it is:
+	// then nothing stands in.
+	h.upstreams["catalog"].set(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, "/b") {
+			http.Error(w, `{"error":"no such product"}`, http.StatusNotFound)
+			return
+		}
+		http.Error(w, `{"error":"down"}`, http.StatusInternalServerError)
+	}))
+	w = h.get(t, "/web/basket")
+	if strings.Contains(w.Header().Get(bff.PartialHeader), "stale") {
+		t.Errorf("one element gone, one failing: %d %s, %s %q; want no stand-in", w.Code, w.Body, bff.PartialHeader, w.Header().Get(bff.PartialHeader))
+	}
 }
 
 // A purge is never undone by a stand-in, for sections as for whole
