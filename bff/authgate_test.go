@@ -141,6 +141,17 @@ func TestGatedAnswerIsPrivateDownstream(t *testing.T) {
 	}
 }
 
+// forged is a token for sub signed with a key the BFF does not know.
+func forged(t *testing.T, sub string) string {
+	t.Helper()
+	s, err := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{"sub": sub, "iss": "https://id.example", "aud": "bff",
+		"exp": time.Now().Add(time.Hour).Unix()}).SignedString([]byte("not the BFF's secret, but 32 bytes long"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
 // withStaffView is the built-in views, web verifying tokens (optional by
 // default), plus /web/staff/{id} with the given auth and cache policies.
 func withStaffView(t *testing.T, auth aggregate.AuthPolicy, cache aggregate.CachePolicy) *harness {
@@ -183,20 +194,11 @@ func TestOnlyVerifiedAuthorizationReachesUpstreams(t *testing.T) {
 	}}}}
 	h := newHarness(t, options{routeSets: sets, handlers: map[string]http.Handler{"users": users}, forwardsAuth: map[string]bool{"users": true}})
 
-	forged := func(sub string) string {
-		// Signed with a key the BFF does not know.
-		s, err := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{"sub": sub, "iss": "https://id.example", "aud": "bff",
-			"exp": time.Now().Add(time.Hour).Unix()}).SignedString([]byte("not the BFF's secret, but 32 bytes long"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return s
-	}
 	valid := token(t, "7", "")
 	for i, header := range [][]string{
-		{"Bearer\t" + forged("8")},       // not split on the space: "no token"
-		{"Bearer " + forged("8")},        // the control: refused with 401
-		{valid, "Bearer " + forged("8")}, // the first is verified, both are forwarded
+		{"Bearer\t" + forged(t, "8")},       // not split on the space: "no token"
+		{"Bearer " + forged(t, "8")},        // the control: refused with 401
+		{valid, "Bearer " + forged(t, "8")}, // the first is verified, both are forwarded
 	} {
 		mu.Lock()
 		got = nil
@@ -285,17 +287,9 @@ func TestMadeUpTokensSpendTheAddressBudget(t *testing.T) {
 	if w := from(h, "/web/me", "198.51.100.1", "Authorization", known); w.Code != http.StatusOK {
 		t.Fatalf("a valid token: %d %s", w.Code, w.Body)
 	}
-	forged := func(i int) string {
-		s, err := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{"sub": fmt.Sprint(i), "iss": "https://id.example", "aud": "bff",
-			"exp": time.Now().Add(time.Hour).Unix()}).SignedString([]byte("not the BFF's secret, but 32 bytes long"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return "Bearer " + s
-	}
 	refused, limited := 0, 0
 	for i := range 1100 {
-		switch w := from(h, "/web/me", "198.51.100.1", "Authorization", forged(i)); w.Code {
+		switch w := from(h, "/web/me", "198.51.100.1", "Authorization", "Bearer "+forged(t, fmt.Sprint(i))); w.Code {
 		case http.StatusUnauthorized:
 			refused++
 		case http.StatusTooManyRequests:

@@ -1,6 +1,7 @@
 package bff_test
 
 import (
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -26,32 +27,47 @@ func cardView() []bff.RouteSet {
 	}}}}
 }
 
-// A purge by path alone (POST /_bff/cache/purge?prefix=/web/card/1)
-// reaches the kept recs section of /web/card/1: section keys are
+// A purge is never undone by a stand-in, for sections as for whole
+// responses (TestPurgedCopyDoesNotStandIn): a purge of the view (the admin
+// endpoint, a mutation's invalidates) or of its path alone reaches the
+// kept answers of its optional calls too. Section keys are
 // "<path>\x00\x01<fingerprint>…", as a path purge covers "<path>\x00",
-// "<path>?" and "<path>/" (they were "<path>\x01…" once, and missed).
-func TestPathPurgeReachesKeptSections(t *testing.T) {
-	recs := &switchable{}
-	clk := &clock{now: time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)}
-	h := newHarness(t, options{
-		routeSets: cardView(), now: clk.Now,
-		handlers: map[string]http.Handler{"users": &switchable{}, "recs": recs},
-	})
-	if w := h.get(t, "/web/card/1"); w.Code != http.StatusOK || !strings.Contains(w.Body.String(), `"recs":1`) {
-		t.Fatalf("healthy: %d %s", w.Code, w.Body)
+// "<path>?" and "<path>/"; they were untagged "\x01…" keys once, which
+// neither purge reached.
+func TestPurgedSectionDoesNotStandIn(t *testing.T) {
+	for _, purge := range []struct{ view, prefix string }{{"web.card", ""}, {"", "/web/card/1"}} {
+		recs := &switchable{}
+		clk := &clock{now: time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)}
+		h := newHarness(t, options{
+			routeSets: cardView(), now: clk.Now,
+			handlers: map[string]http.Handler{"users": &switchable{}, "recs": recs},
+		})
+		if w := h.get(t, "/web/card/1"); w.Code != http.StatusOK || !strings.Contains(w.Body.String(), `"recs":1`) {
+			t.Fatalf("healthy: %d %s", w.Code, w.Body)
+		}
+		h.cache.Wait()
+		if err := h.front.Purge(purge.view, purge.prefix); err != nil {
+			t.Fatal(err)
+		}
+		recs.failing.Store(true)
+		clk.advance(5 * time.Second)
+		wantNoStandIn(t, h.get(t, "/web/card/1"), fmt.Sprintf("after a purge of view %q prefix %q", purge.view, purge.prefix))
 	}
-	h.cache.Wait()
+}
 
-	if err := h.front.Purge("", "/web/card/1"); err != nil {
-		t.Fatal(err)
-	}
-	recs.failing.Store(true)
-	clk.advance(5 * time.Second)
-	w := h.get(t, "/web/card/1")
+// wantNoStandIn fails if recs' first answer stood in.
+func wantNoStandIn(t *testing.T, w *httptest.ResponseRecorder, when string) {
+	t.Helper()
 	if strings.Contains(w.Body.String(), `"recs":1`) || strings.Contains(w.Header().Get(bff.PartialHeader), "stale") {
-		t.Errorf("after purging the path /web/card/1: %d %s, %s %q; the purged recs answer stood in",
-			w.Code, w.Body, bff.PartialHeader, w.Header().Get(bff.PartialHeader))
+		t.Errorf("%s: %d %s, %s %q; the kept recs answer stood in", when, w.Code, w.Body, bff.PartialHeader, w.Header().Get(bff.PartialHeader))
 	}
+}
+
+// gone makes an upstream answer 404 to everything: the resource is gone.
+func gone(h *harness, upstream string) {
+	h.upstreams[upstream].set(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		http.Error(w, `{"error":"no such thing"}`, http.StatusNotFound)
+	}))
 }
 
 // A section fetched while a purge of its view ran is as stale as the
@@ -82,11 +98,7 @@ func TestSectionFetchedDuringPurgeDoesNotStandIn(t *testing.T) {
 
 	recs.failing.Store(true)
 	clk.advance(5 * time.Second)
-	w := h.get(t, "/web/card/1")
-	if strings.Contains(w.Body.String(), `"recs":1`) || strings.Contains(w.Header().Get(bff.PartialHeader), "stale") {
-		t.Errorf("recs answer fetched across a purge of web.card stood in afterwards: %d %s, %s %q",
-			w.Code, w.Body, bff.PartialHeader, w.Header().Get(bff.PartialHeader))
-	}
+	wantNoStandIn(t, h.get(t, "/web/card/1"), "fetched across a purge of web.card")
 }
 
 // stale_if_error stands in for an answer that cannot be made (an upstream
@@ -101,11 +113,7 @@ func TestStaleCopyDoesNotHideA404(t *testing.T) {
 	h.cache.Wait()
 	clk.advance(5 * time.Second) // past the TTL, within stale_if_error
 
-	h.upstreams["users"].set(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(http.StatusNotFound)
-		_, _ = w.Write([]byte(`{"error":"no such user"}`))
-	}))
+	gone(h, "users")
 	w := h.get(t, "/web/profile/1")
 	if w.Code != http.StatusNotFound {
 		t.Errorf("users answers 404 (the user was deleted): %d X-Cache %s %s %q; want 404 not-found, not the deleted user's stale copy",
@@ -127,9 +135,7 @@ func TestKeptSectionDoesNotHideA404(t *testing.T) {
 		t.Fatalf("healthy: %d %s", w.Code, w.Body)
 	}
 	h.cache.Wait()
-	h.upstreams["recs"].set(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		http.Error(w, `{"error":"none for this user"}`, http.StatusNotFound)
-	}))
+	gone(h, "recs")
 	clk.advance(5 * time.Second)
 	w := h.get(t, "/web/card/1")
 	if got := w.Header().Get(bff.PartialHeader); w.Code != http.StatusOK || got != "recs;reason=error;status=404" || strings.Contains(w.Body.String(), `"recs":1`) {

@@ -327,47 +327,6 @@ func TestFanOutSectionStandsInWhenEveryElementFails(t *testing.T) {
 	}
 }
 
-// A purge is never undone by a stand-in, for sections as for whole
-// responses (TestPurgedCopyDoesNotStandIn): a purge of the view (the admin
-// endpoint, a mutation's invalidates) or of its path reaches the kept
-// answers of its optional calls too. Sections were kept untagged under
-// their own keys once, and a failing recs upstream brought back the recs
-// answer from before the purge.
-func TestPurgedSectionDoesNotStandIn(t *testing.T) {
-	recs := &switchable{}
-	clk := &clock{now: time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)}
-	rs := []bff.RouteSet{{Client: "web", Views: []aggregate.View{{
-		Name: "web.card", Route: "/card/{id}",
-		Params: []aggregate.Param{{Name: "id", Pattern: `[0-9]+`}},
-		Cache:  aggregate.CachePolicy{TTL: time.Second},
-		Calls: []aggregate.Call{
-			{Name: "user", Upstream: "users", Path: "/users/{id}"},
-			{Name: "recs", Upstream: "recs", Path: "/r/{id}", Optional: true, StaleIfError: time.Hour},
-		},
-		Shape: []aggregate.Field{aggregate.Rename("user", "user.version"), aggregate.Rename("recs", "recs.version")},
-	}}}}
-	h := newHarness(t, options{
-		routeSets: rs, now: clk.Now,
-		handlers: map[string]http.Handler{"users": &switchable{}, "recs": recs},
-	})
-	if w := h.get(t, "/web/card/1"); w.Code != http.StatusOK || !strings.Contains(w.Body.String(), `"recs":1`) {
-		t.Fatalf("healthy: %d %s", w.Code, w.Body)
-	}
-	h.cache.Wait()
-	for _, purge := range []struct{ view, prefix string }{{"web.card", ""}, {"", "/web/card/1"}} {
-		if err := h.front.Purge(purge.view, purge.prefix); err != nil {
-			t.Fatal(err)
-		}
-	}
-	recs.failing.Store(true)
-	clk.advance(5 * time.Second)
-	w := h.get(t, "/web/card/1")
-	if strings.Contains(w.Body.String(), `"recs":1`) || strings.Contains(w.Header().Get(bff.PartialHeader), "stale") {
-		t.Errorf("after purging web.card and /web/card/1: %d %s, %s %q; the purged recs answer stood in",
-			w.Code, w.Body, bff.PartialHeader, w.Header().Get(bff.PartialHeader))
-	}
-}
-
 // Nothing stands in for an upstream's own 404: the resource is gone.
 // Within stale_while_revalidate the first request after the TTL is served
 // the old copy while a refresh runs, as designed; once that refresh has
@@ -381,11 +340,7 @@ func TestRevalidationThatHears404StopsTheStaleCopy(t *testing.T) {
 	h.cache.Wait()
 	clk.advance(5 * time.Second) // past the TTL, within stale_while_revalidate
 
-	h.upstreams["users"].set(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(http.StatusNotFound)
-		_, _ = w.Write([]byte(`{"error":"no such user"}`))
-	}))
+	gone(h, "users")
 	if w := h.get(t, "/web/profile/1"); w.Header().Get("X-Cache") != "STALE" {
 		t.Fatalf("first request past the TTL: %d X-Cache %q; want the stale copy while it refreshes", w.Code, w.Header().Get("X-Cache"))
 	}
