@@ -141,6 +141,34 @@ func TestGatedAnswerIsPrivateDownstream(t *testing.T) {
 	}
 }
 
+// authEcho serves /web/profile/{id} per user, optional auth, over a users
+// upstream that receives Authorization; received returns the values it got
+// since the last call.
+func authEcho(t *testing.T) (h *harness, received func() [][]string) {
+	var mu sync.Mutex
+	var got [][]string
+	users := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		got = append(got, r.Header.Values("Authorization"))
+		mu.Unlock()
+		_, _ = w.Write([]byte(`{"id":"7","name":"x"}`))
+	})
+	sets := []bff.RouteSet{{Client: "web", Auth: &bff.ClientAuth{Verifier: testVerifier(t), Default: "optional"}, Views: []aggregate.View{{
+		Name: "web.profile", Route: "/profile/{id}", Params: []aggregate.Param{{Name: "id", Pattern: "[0-9]+"}},
+		Cache: aggregate.CachePolicy{TTL: time.Minute, Scope: aggregate.ScopeUser},
+		Calls: []aggregate.Call{{Name: "user", Upstream: "users", Path: "/users/{id}"}},
+		Shape: []aggregate.Field{aggregate.Object("user", "user", aggregate.Pick("id"), aggregate.Pick("name"))},
+	}}}}
+	h = newHarness(t, options{routeSets: sets, handlers: map[string]http.Handler{"users": users}, forwardsAuth: map[string]bool{"users": true}})
+	return h, func() [][]string {
+		mu.Lock()
+		defer mu.Unlock()
+		out := got
+		got = nil
+		return out
+	}
+}
+
 // forged is a token for sub signed with a key the BFF does not know.
 func forged(t *testing.T, sub string) string {
 	t.Helper()
@@ -177,45 +205,24 @@ func withStaffView(t *testing.T, auth aggregate.AuthPolicy, cache aggregate.Cach
 // header beside a valid one) is a 400: it would otherwise reach an
 // upstream with forward_authorization unverified.
 func TestOnlyVerifiedAuthorizationReachesUpstreams(t *testing.T) {
-	var mu sync.Mutex
-	var got [][]string
-	users := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		mu.Lock()
-		got = append(got, r.Header.Values("Authorization"))
-		mu.Unlock()
-		_, _ = w.Write([]byte(`{"id":"7","name":"x"}`))
-	})
-	sets := []bff.RouteSet{{Client: "web", Auth: &bff.ClientAuth{Verifier: testVerifier(t), Default: "optional"}, Views: []aggregate.View{{
-		Name: "web.profile", Route: "/profile/{id}", Params: []aggregate.Param{{Name: "id", Pattern: "[0-9]+"}},
-		Auth:  aggregate.AuthPolicy{Mode: "optional"},
-		Cache: aggregate.CachePolicy{TTL: time.Minute, Scope: aggregate.ScopeUser},
-		Calls: []aggregate.Call{{Name: "user", Upstream: "users", Path: "/users/{id}"}},
-		Shape: []aggregate.Field{aggregate.Object("user", "user", aggregate.Pick("id"), aggregate.Pick("name"))},
-	}}}}
-	h := newHarness(t, options{routeSets: sets, handlers: map[string]http.Handler{"users": users}, forwardsAuth: map[string]bool{"users": true}})
-
+	h, received := authEcho(t)
 	valid := token(t, "7", "")
 	for i, header := range [][]string{
 		{"Bearer\t" + forged(t, "8")},       // not split on the space: "no token"
 		{"Bearer " + forged(t, "8")},        // the control: refused with 401
 		{valid, "Bearer " + forged(t, "8")}, // the first is verified, both are forwarded
 	} {
-		mu.Lock()
-		got = nil
-		mu.Unlock()
 		req := httptest.NewRequest(http.MethodGet, fmt.Sprintf("/web/profile/%d", 100+i), nil)
 		for _, v := range header {
 			req.Header.Add("Authorization", v)
 		}
 		w := httptest.NewRecorder()
 		h.front.ServeHTTP(w, req)
-		mu.Lock()
-		for _, values := range got {
+		for _, values := range received() {
 			if len(values) != 1 || values[0] != valid {
 				t.Errorf("case %d: answered %d, and the upstream received Authorization %q, which the BFF never verified", i, w.Code, values)
 			}
 		}
-		mu.Unlock()
 	}
 }
 
@@ -343,29 +350,13 @@ func TestAuthPolicyOfTrailingSlashRoute(t *testing.T) {
 // page's client), is no token: an optional view answers as for anyone,
 // and the upstream that receives Authorization gets none.
 func TestBlankBearerIsNoToken(t *testing.T) {
-	var mu sync.Mutex
-	var got [][]string
-	users := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		mu.Lock()
-		got = append(got, r.Header.Values("Authorization"))
-		mu.Unlock()
-		_, _ = w.Write([]byte(`{"id":"7","name":"x"}`))
-	})
-	sets := []bff.RouteSet{{Client: "web", Auth: &bff.ClientAuth{Verifier: testVerifier(t), Default: "optional"}, Views: []aggregate.View{{
-		Name: "web.profile", Route: "/profile/{id}", Params: []aggregate.Param{{Name: "id", Pattern: "[0-9]+"}},
-		Cache: aggregate.CachePolicy{Scope: aggregate.ScopeUser},
-		Calls: []aggregate.Call{{Name: "user", Upstream: "users", Path: "/users/{id}"}},
-		Shape: []aggregate.Field{aggregate.Object("user", "user", aggregate.Pick("id"), aggregate.Pick("name"))},
-	}}}}
-	h := newHarness(t, options{routeSets: sets, handlers: map[string]http.Handler{"users": users}, forwardsAuth: map[string]bool{"users": true}})
+	h, received := authEcho(t)
 	for _, v := range []string{"", "Bearer ", "bearer", "  "} {
 		if w := h.get(t, "/web/profile/7", "Authorization", v); w.Code != http.StatusOK {
 			t.Errorf("Authorization %q: %d %s; want 200 as anyone", v, w.Code, w.Body)
 		}
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	for _, values := range got {
+	for _, values := range received() {
 		if len(values) != 0 {
 			t.Errorf("the upstream received Authorization %q", values)
 		}
