@@ -106,6 +106,10 @@ func (f *Front) newViewHandler(client string, plan *aggregate.Plan, gated bool) 
 	case plan.Variants() > 0:
 		h.vary = []string{"Accept-Encoding, Accept-Language, X-App-Version"}
 	}
+	if f.faults {
+		// A browser's copy of the healthy answer must not hide a fault asked for.
+		h.vary = []string{h.vary[0] + ", " + faults.Header}
+	}
 	return h
 }
 
@@ -149,15 +153,24 @@ func (h *viewHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, info, err)
 		return
 	}
+	var fault []string
+	if h.front.faults {
+		// Checked before anything is sent: a mutation with a malformed
+		// fault must not reach its upstream for real.
+		if fault = r.Header[faults.Header]; len(fault) > 0 {
+			if _, err := faults.Parse(strings.Join(fault, ",")); err != nil {
+				writeProblem(w, r, newProblem(http.StatusBadRequest, ProblemBadRequest, faults.Header+": "+err.Error()))
+				return
+			}
+		}
+	}
 	if h.plan.Mutation() {
 		h.mutate(w, r, info, params)
 		return
 	}
-	if h.front.faults {
-		if v := r.Header[faults.Header]; len(v) > 0 {
-			h.faulted(w, r, info, params, v)
-			return
-		}
+	if len(fault) > 0 {
+		h.faulted(w, r, info, params)
+		return
 	}
 	var claims *auth.Claims
 	if info != nil {
@@ -441,11 +454,7 @@ func (h *viewHandler) uncached(w http.ResponseWriter, r *http.Request, info *req
 
 // faulted runs the view with injected upstream faults, past the cache both
 // ways: a degraded answer made on request must not reach anyone else.
-func (h *viewHandler) faulted(w http.ResponseWriter, r *http.Request, info *requestInfo, params []string, v []string) {
-	if _, err := faults.Parse(strings.Join(v, ",")); err != nil {
-		writeProblem(w, r, newProblem(http.StatusBadRequest, ProblemBadRequest, faults.Header+": "+err.Error()))
-		return
-	}
+func (h *viewHandler) faulted(w http.ResponseWriter, r *http.Request, info *requestInfo, params []string) {
 	if out := h.uncached(w, r, info, params, nil); out != nil {
 		h.write(w, r, out.entry, miss, "")
 	}
