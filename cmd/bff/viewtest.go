@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -75,6 +76,12 @@ func testViews(ctx context.Context, configPath string, dirs []string, getenv fun
 				return u.ClientConfig(name)
 			}
 			return (&config.UpstreamConfig{}).ClientConfig(name)
+		},
+		AuthDefault: func(client string) string {
+			if c := cfg.Clients[client]; c != nil && c.Auth != nil {
+				return cmp.Or(c.Auth.DefaultMode, "optional")
+			}
+			return ""
 		},
 	}, files)
 	if viewtest.Report(stdout, results) > 0 {

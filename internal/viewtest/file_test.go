@@ -27,7 +27,7 @@ func TestParseErrors(t *testing.T) {
 		{"no cases", "view: web.home\n", `t.test.yaml:1: cases: want at least one case`},
 		{"two documents", head + "  - {name: c, request: /web/home/7, expect: {}}\n---\nview: x\n",
 			`t.test.yaml:4: one document per file: put every case under the one cases: list`},
-		{"syntax", "view: [\n", `t.test.yaml:1: did not find expected node content`},
+		{"syntax", "view: [\n", `t.test.yaml:2: did not find expected node content`}, // where the file ends, the list still open
 		{"case without name", head + "  - request: /web/home/7\n    expect: {}\n",
 			`t.test.yaml:3: name: every case needs a name`},
 		{"case without request", head + "  - name: c\n    expect: {}\n",

@@ -8,6 +8,7 @@ import (
 	"io"
 	"math/big"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -128,6 +129,9 @@ func fromYAML(n *yaml.Node, depth int) (*value, error) {
 			k := n.Content[i]
 			if k.Kind != yaml.ScalarNode || k.Anchor != "" {
 				return nil, errors.New("object keys must be plain strings")
+			}
+			if slices.Contains(v.keys, k.Value) { // yaml.v3 would keep the first, silently
+				return nil, fmt.Errorf("line %d: key %q is given twice", k.Line, k.Value)
 			}
 			e, err := fromYAML(n.Content[i+1], depth+1)
 			if err != nil {

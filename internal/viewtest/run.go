@@ -2,6 +2,7 @@ package viewtest
 
 import (
 	"bytes"
+	"cmp"
 	"compress/gzip"
 	"context"
 	"crypto/rand"
@@ -9,6 +10,7 @@ import (
 	"fmt"
 	"github.com/bffproxy/bff/internal/auth"
 	"github.com/golang-jwt/jwt/v5"
+	"github.com/klauspost/compress/zstd"
 	"io"
 	"net"
 	"net/http"
@@ -36,6 +38,10 @@ type Config struct {
 	Upstream func(name string) upstream.Config
 	// Parallel bounds the cases run at once. Zero means 8.
 	Parallel int
+	// AuthDefault returns a client's default auth mode (its config's
+	// default_mode), for views that set none. Nil, or "", means none is
+	// configured: such views need no token.
+	AuthDefault func(client string) string
 }
 
 // Result is how one case went.
@@ -195,12 +201,16 @@ func runCase(ctx context.Context, cfg Config, f *File, c *Case) Result {
 	// A view that looks at tokens trusts the runner's own key, which signs
 	// the tokens the cases ask for.
 	var signer *tokenSigner
-	if view.Auth.Mode == "optional" || view.Auth.Mode == "required" || len(view.Auth.Scopes) > 0 || c.Request.Auth != nil {
+	def := ""
+	if cfg.AuthDefault != nil {
+		def = cfg.AuthDefault(rs.Client)
+	}
+	if def != "" || view.Auth.Mode == "optional" || view.Auth.Mode == "required" || len(view.Auth.Scopes) > 0 || c.Request.Auth != nil {
 		if signer, err = newTokenSigner(); err != nil {
 			return fail("%v", err)
 		}
 		defer signer.verifier.Close()
-		set.Auth = &bff.ClientAuth{Verifier: signer.verifier, Default: "optional"}
+		set.Auth = &bff.ClientAuth{Verifier: signer.verifier, Default: cmp.Or(def, "optional")}
 	}
 	front, err := bff.New(bff.Config{
 		Engine:                aggregate.NewEngine(doers),
@@ -476,11 +486,19 @@ func compare(e *Expect, rec *httptest.ResponseRecorder, route string) []string {
 	var out []string
 	h := rec.Header()
 	body := rec.Body.Bytes()
-	if h.Get("Content-Encoding") == "gzip" {
+	switch h.Get("Content-Encoding") { // a case may send a browser's Accept-Encoding
+	case "gzip":
 		if zr, err := gzip.NewReader(bytes.NewReader(body)); err == nil {
 			if plain, err := io.ReadAll(zr); err == nil {
 				body = plain
 			}
+		}
+	case "zstd":
+		if zr, err := zstd.NewReader(nil); err == nil {
+			if plain, err := zr.DecodeAll(body, nil); err == nil {
+				body = plain
+			}
+			zr.Close()
 		}
 	}
 	var prob struct{ Type, Detail string }

@@ -163,10 +163,24 @@ func Line(err error) (int, string) {
 	if rest, ok := strings.CutPrefix(msg, "line "); ok {
 		num, text, found := strings.Cut(rest, ": ")
 		if n, err := strconv.Atoi(num); err == nil && found {
+			if parserProblems[text] {
+				n++ // yaml.v3 prints a parser error's 0-based line (its scanner's, 1-based)
+			}
 			return n, text
 		}
 	}
 	return 1, msg
+}
+
+// parserProblems are yaml.v3's parser errors (parserc.go), as opposed to
+// its scanner's.
+var parserProblems = map[string]bool{
+	"did not find expected ',' or ']'":    true,
+	"did not find expected ',' or '}'":    true,
+	"did not find expected '-' indicator": true,
+	"did not find expected key":           true,
+	"did not find expected node content":  true,
+	"found undefined tag handle":          true,
 }
 
 // Message is a mistake as users read it: "file:line: view \"x\": field: msg",
