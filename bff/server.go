@@ -302,10 +302,16 @@ func (f *Front) build(sets []RouteSet) (*table, error) {
 				}
 			}
 			mode := v.Auth.Mode // as authn works it out
-			if mode == "" && rs.Auth != nil {
+			switch {
+			case rs.Auth == nil:
+				mode = "none"
+			case len(v.Auth.Scopes) > 0:
+				mode = "required"
+			case mode == "":
 				mode = cmp.Or(rs.Auth.Default, "optional")
 			}
-			h := f.newViewHandler(rs.Client, plan, mode == "required" || len(v.Auth.Scopes) > 0)
+			h := f.newViewHandler(rs.Client, plan, mode == "required")
+			h.auth = aggregate.AuthPolicy{Mode: mode, Scopes: v.Auth.Scopes}
 			t.views = append(t.views, h)
 			var handler http.Handler = h
 			if rs.RateLimit != nil {
@@ -445,6 +451,9 @@ type Route struct {
 	// Shape is the declarative response shape; empty when ShapeFunc is set.
 	Shape     []aggregate.Field
 	ShapeFunc string
+	// Auth is the policy as applied: Mode is none, optional or required
+	// (none when the client verifies no tokens; required with scopes).
+	Auth aggregate.AuthPolicy
 }
 
 // Routes lists every mounted view.
@@ -457,7 +466,7 @@ func (f *Front) Routes() []Route {
 			View: h.plan.Name(), Upstreams: h.plan.Upstreams(), Calls: h.plan.Calls(), Cache: h.plan.Cache(),
 			Source: h.plan.Source(), Params: h.plan.Params(), Shape: h.plan.Shape(), ShapeFunc: h.plan.ShapeFuncName(),
 			Query: h.plan.QueryParams(), StrictQuery: h.plan.RejectsUnknownQuery(), AppVersions: h.plan.AppVersions(),
-			Body: h.plan.BodyPolicy(),
+			Body: h.plan.BodyPolicy(), Auth: h.auth,
 		})
 	}
 	return out

@@ -51,7 +51,8 @@ type viewHandler struct {
 	claims       []string // token claims the templates read, after the query parameters
 	takesBody    bool     // a mutation with a body policy
 	query        []aggregate.QueryParam
-	strictQuery  bool // undeclared query parameters are a 400
+	strictQuery  bool                 // undeclared query parameters are a 400
+	auth         aggregate.AuthPolicy // as applied, for Routes
 }
 
 // outcome is one execution of a view, shared by coalesced requests.

@@ -59,6 +59,7 @@ func Document(client string, routes []bff.Route, opts Options) ([]byte, error) {
 	slices.SortFunc(own, func(a, b bff.Route) int { return cmp.Compare(a.View, b.View) })
 	names := newNamer()
 	schemas := map[string]*schema{"Problem": problemSchema()}
+	bodies := map[string]json.RawMessage{} // mutations' body schemas, as written
 	ops := make([]operation, 0, len(own))
 	for _, r := range own {
 		examples := opts.Examples[r.View]
@@ -79,9 +80,18 @@ func Document(client string, routes []bff.Route, opts Options) ([]byte, error) {
 		opID := names.operation(r.View)
 		schemaName := names.schema(r.View)
 		schemas[schemaName] = responseSchema(r, decoded)
+		bodyName := ""
+		if r.Body != nil && len(r.Body.Schema) > 0 {
+			bodyName = names.schema(r.View + ".body")
+			raw, err := rebase(r.Body.Schema, "#/components/schemas/"+bodyName)
+			if err != nil {
+				return nil, fmt.Errorf("openapi: view %q: body schema: %v", r.View, err)
+			}
+			bodies[bodyName] = raw
+		}
 		path, chiPatterns, params := openAPIPath(r.Path)
 		ops = append(ops, operation{
-			route: r, id: opID, schema: schemaName, path: path,
+			route: r, id: opID, schema: schemaName, bodySchema: bodyName, path: path,
 			method: strings.ToLower(cmp.Or(r.Method, http.MethodGet)),
 			params: params, chiPatterns: chiPatterns, examples: examples,
 		})
@@ -103,6 +113,7 @@ func Document(client string, routes []bff.Route, opts Options) ([]byte, error) {
 			if prev, taken := owner[shape]; taken && prev != ops[j].path || j > i && ops[j].method == ops[j-1].method {
 				shadowed = append(shadowed, fmt.Sprintf("view %s (%s %s)", ops[j].route.View, ops[j].route.Method, ops[j].route.Path))
 				delete(schemas, ops[j].schema)
+				delete(bodies, ops[j].bodySchema)
 				continue
 			}
 			owner[shape] = ops[j].path
@@ -124,14 +135,14 @@ func Document(client string, routes []bff.Route, opts Options) ([]byte, error) {
 		{"info", info},
 		// Relative: the document is served by the BFF it describes.
 		{"servers", []any{obj{{"url", "/"}}}},
-		// The BFF asks for no credentials itself (per-caller views forward
-		// Authorization to the upstreams that take it).
+		// None by default; views that verify tokens say so themselves.
 		{"security", []any{}},
 		{"paths", paths},
 		{"components", obj{
-			{"schemas", sorted(schemas)},
+			{"schemas", componentSchemas(schemas, bodies)},
 			{"responses", sorted(problemResponses())},
 			{"parameters", sorted(requestHeaders())},
+			{"securitySchemes", obj{{"bearer", obj{{"type", "http"}, {"scheme", "bearer"}, {"bearerFormat", "JWT"}}}}},
 		}},
 	}
 	var out bytes.Buffer
@@ -147,6 +158,7 @@ func Document(client string, routes []bff.Route, opts Options) ([]byte, error) {
 type operation struct {
 	route       bff.Route
 	id, schema  string
+	bodySchema  string // a mutation's body schema, in components; "" for none
 	path        string
 	method      string
 	params      []string
@@ -176,8 +188,8 @@ func (op operation) build() obj {
 	o.set("parameters", params)
 	if r.Body != nil {
 		schema := any(obj{})
-		if len(r.Body.Schema) > 0 {
-			schema = r.Body.Schema
+		if op.bodySchema != "" {
+			schema = ref("schemas", op.bodySchema)
 		}
 		o.set("requestBody", obj{
 			{"required", true},
@@ -204,14 +216,32 @@ func (op operation) build() obj {
 		{"ETag", header("ETag", true)},
 		{"Server-Timing", header("Server-Timing", false)},
 		{"Vary", header("Vary", true)},
-		{"X-Cache", header("X-Cache", true)},
+		{"X-Cache", header("X-Cache", r.Method == "" || r.Method == http.MethodGet)}, // a mutation is never cached
 		{"X-Request-Id", header("X-Request-Id", false)},
 	})
 	ok.set("content", obj{{"application/json", content}})
 
 	responses := obj{{"200", ok}, {"304", ref("responses", "NotModified")}}
-	if len(op.params) > 0 {
+	switch {
+	case r.Body != nil:
+		responses.set("400", ref("responses", "InvalidBody"))
+	case len(op.params) > 0 || len(r.Query) > 0:
 		responses.set("400", ref("responses", "InvalidParameter"))
+	}
+	if r.Body != nil {
+		responses.set("413", ref("responses", "BodyTooLarge"))
+		responses.set("415", ref("responses", "UnsupportedMediaType"))
+	}
+	switch r.Auth.Mode {
+	case "required":
+		responses.set("401", ref("responses", "Unauthorized"))
+		if len(r.Auth.Scopes) > 0 {
+			responses.set("403", ref("responses", "Forbidden"))
+		}
+		o.set("security", []any{obj{{"bearer", r.Auth.Scopes}}})
+	case "optional": // a token sent must verify
+		responses.set("401", ref("responses", "Unauthorized"))
+		o.set("security", []any{obj{}, obj{{"bearer", []string{}}}})
 	}
 	responses.set("404", ref("responses", "NotFound"))
 	responses.set("414", ref("responses", "URITooLong"))
@@ -231,6 +261,49 @@ func methodRank(m string) int {
 		return 100
 	}
 	return i
+}
+
+// componentSchemas are the response schemas and the body schemas, by name.
+func componentSchemas(schemas map[string]*schema, bodies map[string]json.RawMessage) obj {
+	all := make(map[string]any, len(schemas)+len(bodies))
+	for k, v := range schemas {
+		all[k] = v
+	}
+	for k, v := range bodies {
+		all[k] = v
+	}
+	return sorted(all)
+}
+
+// rebase moves a schema written to stand alone to base in the document:
+// its own references ("#/$defs/item") would otherwise point at the
+// document's root.
+func rebase(raw json.RawMessage, base string) (json.RawMessage, error) {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return nil, err
+	}
+	var walk func(any)
+	walk = func(v any) {
+		switch v := v.(type) {
+		case map[string]any:
+			for k, e := range v {
+				if r, ok := e.(string); ok && (k == "$ref" || k == "$dynamicRef") && strings.HasPrefix(r, "#") {
+					v[k] = base + r[1:]
+					continue
+				}
+				walk(e)
+			}
+		case []any:
+			for _, e := range v {
+				walk(e)
+			}
+		}
+	}
+	walk(v)
+	return json.Marshal(v)
 }
 
 func ref(kind, name string) obj { return obj{{"$ref", "#/components/" + kind + "/" + name}} }

@@ -87,13 +87,16 @@ func TestMutationRequestBody(t *testing.T) {
 				Content  map[string]struct{ Schema map[string]any }
 			}
 		}
+		Components struct{ Schemas map[string]map[string]any }
 	}
 	if err := json.Unmarshal(doc, &d); err != nil {
 		t.Fatal(err)
 	}
+	// The schema is a component of its own, where its internal $refs resolve.
 	rb := d.Paths["/web/cart/items"]["post"].RequestBody
-	if !rb.Required || rb.Content["application/json"].Schema["type"] != "object" {
-		t.Errorf("requestBody %+v", rb)
+	if !rb.Required || rb.Content["application/json"].Schema["$ref"] != "#/components/schemas/WebCartAddBody" ||
+		d.Components.Schemas["WebCartAddBody"]["type"] != "object" {
+		t.Errorf("requestBody %+v, schema %v", rb, d.Components.Schemas["WebCartAddBody"])
 	}
 	_, v := newValidator(t, doc)
 	if ok, errs := v.ValidateDocument(); !ok {

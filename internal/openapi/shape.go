@@ -95,8 +95,9 @@ func (sh shaper) field(f aggregate.Field, parent source, top bool, values []any)
 		src = source{call: call, path: from}
 	}
 	// Only at the top level can a whole call be missing: below, the call
-	// answered and the value comes from its JSON.
-	callMissing := top && call.Optional
+	// answered and the value comes from its JSON. A required call that
+	// reads an earlier one is skipped when what it reads is empty.
+	callMissing := top && (call.Optional || skippable(call))
 
 	var s *schema
 	switch {
@@ -108,6 +109,36 @@ func (sh shaper) field(f aggregate.Field, parent source, top bool, values []any)
 		return s
 	case f.Count:
 		s = &schema{Type: types{tInteger}, Minimum: ptr(0), Description: src.count()}
+	case f.Combine == "concat":
+		// The sources' lists, one after another.
+		var elements []any
+		for _, v := range values {
+			if a, ok := v.([]any); ok {
+				elements = append(elements, a...)
+			}
+		}
+		s = &schema{Type: types{tArray}, Description: "The lists of " + strings.Join(f.Sources, ", ") + ", one after another."}
+		if len(f.Fields) > 0 {
+			s.Items = sh.object(f.Fields, source{}, false, elements)
+			s.Items.allow(tNull) // an element that is not an object
+		} else {
+			s.Items = inferred(elements)
+		}
+		if f.Limit > 0 {
+			s.MaxItems = ptr(f.Limit)
+		}
+		return s
+	case f.Combine != "":
+		// first or merge: null when no source is there.
+		if len(f.Fields) > 0 {
+			s = sh.object(f.Fields, source{}, false, values)
+		} else {
+			s = inferred(values)
+		}
+		s.Description = "The " + f.Combine + " of " + strings.Join(f.Sources, ", ") + "."
+		if len(f.Default) == 0 && !f.Omit {
+			s.allow(tNull)
+		}
 	case f.List:
 		s = sh.list(f, src, call, top, values)
 	case len(f.Fields) > 0:
@@ -141,11 +172,37 @@ func (sh shaper) field(f aggregate.Field, parent source, top bool, values []any)
 		}
 		s.Description += " " + string(s.Default) + " when missing."
 	}
-	if callMissing {
+	switch {
+	case top && call.Optional:
 		s.Description += fmt.Sprintf(" Call %q is optional: when it fails this is %s and the %s header names it.",
 			call.Name, missingValue(f), bff.PartialHeader)
+	case callMissing:
+		s.Description += fmt.Sprintf(" Call %q is not made when what it reads from an earlier call is empty: then this is %s.",
+			call.Name, missingValue(f))
 	}
 	return s
+}
+
+// skippable says a call may not be made: it reads an earlier call's
+// answer (a placeholder, or for_each), which may hold nothing.
+func skippable(c aggregate.Call) bool {
+	return c.ForEach != "" || readsACall(c.Path) || readsACall(c.Query)
+}
+
+// readsACall reports whether a template has a placeholder with a dot
+// ({order.id}) other than the token's claims ({auth.sub}).
+func readsACall(t string) bool {
+	for rest := t; ; {
+		_, after, ok := strings.Cut(rest, "{")
+		if !ok {
+			return false
+		}
+		ref, tail, _ := strings.Cut(after, "}")
+		if strings.Contains(ref, ".") && !strings.HasPrefix(ref, "auth.") {
+			return true
+		}
+		rest = tail
+	}
 }
 
 // list is the schema of a list field: an array of shaped objects, or of
@@ -169,6 +226,9 @@ func (sh shaper) list(f aggregate.Field, src source, call aggregate.Call, top bo
 	} else {
 		s.Items = inferred(elements)
 		s.Items.Description = elem.String()
+		if top && call.ForEach != "" && call.Optional && src.path == call.Name {
+			s.Items.allow(tNull) // an element whose request failed
+		}
 	}
 	limit := f.Limit
 	if top && call.ForEach != "" && src.path == call.Name {
