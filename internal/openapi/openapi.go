@@ -285,24 +285,43 @@ func rebase(raw json.RawMessage, base string) (json.RawMessage, error) {
 	if err := dec.Decode(&v); err != nil {
 		return nil, err
 	}
-	var walk func(any)
-	walk = func(v any) {
+	// walk visits a schema, or a list or map whose members are schemas
+	// (byName: a map of names to schemas, such as properties).
+	var walk func(v any, byName bool)
+	walk = func(v any, byName bool) {
 		switch v := v.(type) {
 		case map[string]any:
+			if byName {
+				for _, e := range v {
+					walk(e, false)
+				}
+				return
+			}
+			if _, ok := v["$id"]; ok {
+				return // a resource of its own: its refs resolve against its $id
+			}
 			for k, e := range v {
-				if r, ok := e.(string); ok && (k == "$ref" || k == "$dynamicRef") && strings.HasPrefix(r, "#") {
+				switch k {
+				case "enum", "const", "default", "examples":
+					continue // data, not schema
+				case "properties", "patternProperties", "$defs", "definitions", "dependentSchemas":
+					walk(e, true)
+					continue
+				}
+				// JSON pointers only: "#item" names an $anchor, wherever it is.
+				if r, ok := e.(string); ok && (k == "$ref" || k == "$dynamicRef") && strings.HasPrefix(r, "#/") {
 					v[k] = base + r[1:]
 					continue
 				}
-				walk(e)
+				walk(e, false)
 			}
 		case []any:
 			for _, e := range v {
-				walk(e)
+				walk(e, false)
 			}
 		}
 	}
-	walk(v)
+	walk(v, false)
 	return json.Marshal(v)
 }
 

@@ -127,11 +127,18 @@ func (sh shaper) field(f aggregate.Field, parent source, top bool, values []any)
 		if f.Limit > 0 {
 			s.MaxItems = ptr(f.Limit)
 		}
+		if len(f.Default) > 0 { // written when no source is there
+			s.Default = compactRaw(f.Default)
+			s.allow(rawTypeOf(f.Default))
+		}
 		return s
 	case f.Combine != "":
 		// first or merge: null when no source is there.
 		if len(f.Fields) > 0 {
 			s = sh.object(f.Fields, source{}, false, values)
+			// A source whose value is not an object is copied as it is:
+			// the fields describe the value only when it is one.
+			s.Type = nil
 		} else {
 			s = inferred(values)
 		}
