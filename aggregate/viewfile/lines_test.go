@@ -49,3 +49,12 @@ func numbered(s string) string {
 	}
 	return b.String()
 }
+
+// A parser error without a construct around it (a second %YAML directive)
+// is at its own line too.
+func TestDirectiveErrorLine(t *testing.T) {
+	_, err := viewfile.Parse("v.yaml", []byte("%YAML 1.1\n%YAML 1.1\n---\nviews: []\n"))
+	if err == nil || !strings.HasPrefix(err.Error(), "v.yaml:2:") {
+		t.Errorf("error %v; want it at line 2", err)
+	}
+}

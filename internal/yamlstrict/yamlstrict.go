@@ -175,12 +175,17 @@ func Line(err error) (int, string) {
 // parserProblems are yaml.v3's parser errors (parserc.go), as opposed to
 // its scanner's.
 var parserProblems = map[string]bool{
-	"did not find expected ',' or ']'":    true,
-	"did not find expected ',' or '}'":    true,
-	"did not find expected '-' indicator": true,
-	"did not find expected key":           true,
-	"did not find expected node content":  true,
-	"found undefined tag handle":          true,
+	"did not find expected ',' or ']'":       true,
+	"did not find expected ',' or '}'":       true,
+	"did not find expected '-' indicator":    true,
+	"did not find expected key":              true,
+	"did not find expected node content":     true,
+	"found undefined tag handle":             true,
+	"did not find expected <document start>": true,
+	"did not find expected <stream-start>":   true,
+	"found duplicate %TAG directive":         true,
+	"found duplicate %YAML directive":        true,
+	"found incompatible YAML document":       true,
 }
 
 // Message is a mistake as users read it: "file:line: view \"x\": field: msg",
