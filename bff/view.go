@@ -199,7 +199,7 @@ func (h *viewHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			}
 			w.Header()["Age"] = ageValue(age)
 			h.write(w, r, e, staleHit, "")
-			h.revalidate(key, params, r)
+			h.revalidate(key, e, params, r)
 			return
 		case h.canStandIn(e):
 			stale = e
@@ -210,7 +210,7 @@ func (h *viewHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // revalidate refreshes a stale entry in the background, once per key at a
 // time, while callers are served the stale copy.
-func (h *viewHandler) revalidate(key string, values []string, r *http.Request) {
+func (h *viewHandler) revalidate(key string, stale *cache.Entry, values []string, r *http.Request) {
 	if _, busy := h.refreshing.LoadOrStore(key, struct{}{}); busy {
 		return
 	}
@@ -227,7 +227,10 @@ func (h *viewHandler) revalidate(key string, values []string, r *http.Request) {
 		if upstream.Refused(err) {
 			// The resource is gone (a 404): its copy is not served again
 			// for the rest of the window; the next request hears the 404.
-			h.front.cache.Delete(key)
+			// Only that copy: a fresher one stored meanwhile stays.
+			if cur, ok := h.front.cache.Get(key); ok && cur == stale {
+				h.front.cache.Delete(key)
+			}
 		}
 	}()
 }
