@@ -312,6 +312,7 @@ func (f *Front) build(sets []RouteSet) (*table, error) {
 			}
 			h := f.newViewHandler(rs.Client, plan, mode == "required")
 			h.auth = aggregate.AuthPolicy{Mode: mode, Scopes: v.Auth.Scopes}
+			h.rateLimited = rs.RateLimit != nil
 			t.views = append(t.views, h)
 			var handler http.Handler = h
 			if rs.RateLimit != nil {
@@ -454,6 +455,8 @@ type Route struct {
 	// Auth is the policy as applied: Mode is none, optional or required
 	// (none when the client verifies no tokens; required with scopes).
 	Auth aggregate.AuthPolicy
+	// RateLimited says the client's rate limit applies: a 429 may answer.
+	RateLimited bool
 }
 
 // Routes lists every mounted view.
@@ -466,7 +469,7 @@ func (f *Front) Routes() []Route {
 			View: h.plan.Name(), Upstreams: h.plan.Upstreams(), Calls: h.plan.Calls(), Cache: h.plan.Cache(),
 			Source: h.plan.Source(), Params: h.plan.Params(), Shape: h.plan.Shape(), ShapeFunc: h.plan.ShapeFuncName(),
 			Query: h.plan.QueryParams(), StrictQuery: h.plan.RejectsUnknownQuery(), AppVersions: h.plan.AppVersions(),
-			Body: h.plan.BodyPolicy(), Auth: h.auth,
+			Body: h.plan.BodyPolicy(), Auth: h.auth, RateLimited: h.rateLimited,
 		})
 	}
 	return out

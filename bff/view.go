@@ -53,6 +53,7 @@ type viewHandler struct {
 	query        []aggregate.QueryParam
 	strictQuery  bool                 // undeclared query parameters are a 400
 	auth         aggregate.AuthPolicy // as applied, for Routes
+	rateLimited  bool                 // the client's rate limit applies, for Routes
 }
 
 // outcome is one execution of a view, shared by coalesced requests.

@@ -244,6 +244,9 @@ func (op operation) build() obj {
 		o.set("security", []any{obj{}, obj{{"bearer", []string{}}}})
 	}
 	responses.set("404", ref("responses", "NotFound"))
+	if r.RateLimited {
+		responses.set("429", ref("responses", "TooManyRequests"))
+	}
 	responses.set("414", ref("responses", "URITooLong"))
 	responses.set("500", ref("responses", "Internal"))
 	if slices.ContainsFunc(r.Calls, func(c aggregate.Call) bool { return !c.Optional }) {

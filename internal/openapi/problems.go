@@ -74,6 +74,8 @@ var problems = []problem{
 		[]string{bff.ProblemUnauthorized}, []string{"this view needs a bearer token"}},
 	{http.StatusForbidden, "Forbidden", "The token lacks a scope the view needs.",
 		[]string{bff.ProblemForbidden}, []string{"the token lacks a scope this view needs"}},
+	{http.StatusTooManyRequests, "TooManyRequests", "The caller is over the client's or the view's rate limit. Retry after the Retry-After seconds; RateLimit and RateLimit-Policy say more.",
+		[]string{bff.ProblemTooManyRequests}, []string{"more than 600 requests in 1m0s; try again in 12s"}},
 	{http.StatusNotFound, "NotFound", "No route for this path, or a required upstream has no such resource.",
 		[]string{bff.ProblemNotFound}, []string{`upstream "users" has no such resource`}},
 	{http.StatusRequestURITooLong, "URITooLong", "The request URI is longer than the server accepts.",
@@ -105,7 +107,7 @@ func problemResponses() map[string]obj {
 			continue
 		}
 		headers := obj{{"Cache-Control", header("Cache-Control", true)}}
-		if p.status == http.StatusServiceUnavailable {
+		if p.status == http.StatusServiceUnavailable || p.status == http.StatusTooManyRequests {
 			headers.set("Retry-After", header("Retry-After", true))
 		}
 		headers.set("X-Request-Id", header("X-Request-Id", false))

@@ -33,7 +33,14 @@ func servedFront(t *testing.T, yaml string, handlers map[string]http.Handler, ca
 
 func servedFrontWith(t *testing.T, yaml string, handlers map[string]http.Handler, ca *bff.ClientAuth, opts openapi.Options) (*bff.Front, validator.Validator, []byte) {
 	t.Helper()
-	views, err := viewfile.Parse("review3.yaml", []byte(yaml))
+	return servedFrontSet(t, yaml, handlers, func(rs *bff.RouteSet) { rs.Auth = ca }, opts)
+}
+
+// servedFrontSet is servedFrontWith with the client's route set as edge
+// leaves it (auth, rate limits).
+func servedFrontSet(t *testing.T, yaml string, handlers map[string]http.Handler, edge func(*bff.RouteSet), opts openapi.Options) (*bff.Front, validator.Validator, []byte) {
+	t.Helper()
+	views, err := viewfile.Parse("served.yaml", []byte(yaml))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,8 +61,9 @@ func servedFrontWith(t *testing.T, yaml string, handlers map[string]http.Handler
 		t.Fatal(err)
 	}
 	t.Cleanup(rc.Close)
-	front, err := bff.New(bff.Config{Engine: aggregate.NewEngine(doers), Cache: rc,
-		RouteSets: []bff.RouteSet{{Client: "web", Views: views, Auth: ca}}})
+	rs := bff.RouteSet{Client: "web", Views: views}
+	edge(&rs)
+	front, err := bff.New(bff.Config{Engine: aggregate.NewEngine(doers), Cache: rc, RouteSets: []bff.RouteSet{rs}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -354,4 +362,22 @@ views:
 		"web.order": {json.RawMessage(`{"products":[{"sku":"a"},{"sku":"b"}]}`)},
 	}})
 	validateRequest(t, v, front, httptest.NewRequest(http.MethodGet, "/web/order", nil), http.StatusOK)
+}
+
+// A client with a rate limit answers 429 past it, and its views document
+// that answer.
+func TestServedRateLimitedViewDocumentsTooManyRequests(t *testing.T) {
+	front, v, _ := servedFrontSet(t, `
+views:
+  - name: web.search
+    route: /search
+    calls:
+      s: {upstream: search, path: /search}
+    shape:
+      hits: s.hits
+`, map[string]http.Handler{"search": json200(`{"hits":1}`)}, func(rs *bff.RouteSet) {
+		rs.RateLimit = &bff.RateLimit{Limit: bff.Limit{Requests: 1, Window: time.Hour}}
+	}, openapi.Options{})
+	validateRequest(t, v, front, httptest.NewRequest(http.MethodGet, "/web/search", nil), http.StatusOK)
+	validateRequest(t, v, front, httptest.NewRequest(http.MethodGet, "/web/search", nil), http.StatusTooManyRequests)
 }
