@@ -135,7 +135,14 @@ func (r *shapeRun) appendNode(dst []byte, n *node, s string, i int) ([]byte, boo
 	}
 	switch n.kind {
 	case kindValue:
-		return append(dst, s[i:skipValue(s, i)]...), true
+		end := skipValue(s, i)
+		if (n.hasDefault || n.omit) && s[i:end] == "null" {
+			// An upstream's null is a missing value, as it is for objects,
+			// lists and counts: the default or omit applies.
+			r.miss(n)
+			return append(dst, n.missing...), false
+		}
+		return append(dst, s[i:end]...), true
 	case kindObject:
 		if s[i] != '{' {
 			r.miss(n)
@@ -216,9 +223,25 @@ func (r *shapeRun) appendCombined(dst []byte, n *node, bodies []string, present 
 	case "first":
 		for k := range n.sources {
 			if s, i, ok := locate(&n.sources[k], bodies, present); ok {
-				if len(n.fields) > 0 && s[i] == '{' {
+				switch {
+				case len(n.fields) > 0 && s[i] == '{':
 					dst, _ = r.appendFields(dst, n.fields, s, i)
 					return dst, true
+				case len(n.fields) > 0 && s[i] == '[':
+					// A list: each element shaped by the fields, as concat
+					// does; copied whole, it would carry fields never listed.
+					dst = append(dst, '[')
+					count := 0
+					eachElement(s, i, func(e int) (int, bool) {
+						if count > 0 {
+							dst = append(dst, ',')
+						}
+						var end int
+						dst, end = r.appendElement(dst, n, s, e)
+						count++
+						return end, true
+					})
+					return append(dst, ']'), true
 				}
 				return append(dst, s[i:skipValue(s, i)]...), true
 			}

@@ -30,7 +30,7 @@ func parseVersion(s string) (version, bool) {
 	}
 	for i, p := range parts {
 		n, err := strconv.ParseInt(p, 10, 64)
-		if err != nil || n < 0 || p[0] == '+' {
+		if err != nil || p[0] < '0' || p[0] > '9' { // "-0", "+1": digits only
 			return v, false
 		}
 		v[i] = n
