@@ -1,6 +1,7 @@
 package aggregate
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -12,6 +13,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 	"unsafe"
 
 	"github.com/bffproxy/bff/upstream"
@@ -258,7 +260,7 @@ func (e *Engine) Run(ctx context.Context, p *Plan, in Input) (res *Result, err e
 		if err != nil {
 			return nil, fmt.Errorf("view %s: shape function %s: %w", p.view.Name, p.view.ShapeFunc, err)
 		}
-		res.Body = body
+		res.Body = validUTF8(body)
 		return res, nil
 	}
 	shape := p.shape
@@ -272,7 +274,7 @@ func (e *Engine) Run(ctx context.Context, p *Plan, in Input) (res *Result, err e
 	} else {
 		run.missed = make([]bool, len(p.fieldNames))
 	}
-	res.Body = p.shapeBody(&run, shape, slots)
+	res.Body = validUTF8(p.shapeBody(&run, shape, slots))
 	for id, missed := range run.missed {
 		if missed {
 			res.MissingFields = append(res.MissingFields, p.fieldNames[id])
@@ -624,4 +626,15 @@ func earlier(a, b time.Time) time.Time {
 		return b
 	}
 	return a
+}
+
+// validUTF8 replaces bytes that are not UTF-8 with U+FFFD, as encoding/json
+// does: upstream JSON is checked for its structure, not its encoding, and a
+// client's parser may refuse the whole body for one bad byte. Such bytes
+// can only be inside strings, so the body stays JSON.
+func validUTF8(body []byte) []byte {
+	if utf8.Valid(body) {
+		return body
+	}
+	return bytes.ToValidUTF8(body, []byte("\uFFFD"))
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/bffproxy/bff/aggregate"
 )
@@ -81,5 +82,25 @@ func TestNegativeZeroAppVersionIsUnreadable(t *testing.T) {
 	}
 	if got := p.Variant("1.9"); got != 1 {
 		t.Errorf("Variant(1.9) = %d, want 1", got)
+	}
+}
+
+// Upstream JSON is checked for its structure, not its encoding: a byte
+// that is not UTF-8 inside a string reaches the response as U+FFFD (as
+// encoding/json writes it), so the client's parser does not refuse the
+// whole body.
+func TestInvalidUTF8BecomesReplacementCharacter(t *testing.T) {
+	e := aggregate.NewEngine(map[string]aggregate.Doer{"users": body("{\"name\":\"A\xffda\",\"city\":\"Köln\"}")})
+	p := compile(t, e, aggregate.View{
+		Name: "v", Route: "/v",
+		Calls: []aggregate.Call{{Name: "user", Upstream: "users", Path: "/u"}},
+		Shape: []aggregate.Field{aggregate.Rename("name", "user.name"), aggregate.Rename("city", "user.city")},
+	})
+	res, err := e.Run(context.Background(), p, aggregate.Input{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := `{"name":"A` + "\uFFFD" + `da","city":"Köln"}`; string(res.Body) != want || !utf8.Valid(res.Body) {
+		t.Errorf("got %q, want %q", res.Body, want)
 	}
 }
