@@ -595,16 +595,9 @@ func missingURL(name string, sets []bff.RouteSet) error {
 func startDemos(cfg *config.Config, sets []bff.RouteSet, log *slog.Logger) (*demo.Servers, error) {
 	// An upstream no view calls is most often a typo (upstreams.user for
 	// users), which leaves the real name on the demo.
-	called := map[string]bool{}
-	for _, rs := range sets {
-		for _, v := range rs.Views {
-			for _, c := range v.Calls {
-				called[c.Upstream] = true
-			}
-		}
-	}
+	called := viewUpstreams(sets)
 	for _, name := range cfg.UpstreamNames() {
-		if !called[name] {
+		if !slices.Contains(called, name) {
 			log.Warn("an upstream is configured that no view calls: a misspelled name?", "upstream", name)
 		}
 	}
