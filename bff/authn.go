@@ -1,6 +1,7 @@
 package bff
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"net/http"
@@ -40,14 +41,10 @@ func subjectOf(ctx context.Context) string {
 // miss's own work), and past the budget it is 429 unchecked. Without it, a
 // flood of made-up tokens would cost CPU the rate limit never counts, since
 // it runs after authn to key callers by subject.
+//
+// pol is the policy as applied (see appliedAuth).
 func (f *Front) authn(ca *ClientAuth, pol aggregate.AuthPolicy, checks *checkBudget) func(http.Handler) http.Handler {
 	mode := pol.Mode
-	switch {
-	case len(pol.Scopes) > 0:
-		mode = "required" // a scope is checked on a token: none, no entry
-	case mode == "":
-		mode = ca.Default
-	}
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if mode == "none" {
@@ -168,6 +165,23 @@ func claimValue(c *auth.Claims, name string) string {
 		return strconv.FormatBool(v)
 	}
 	return ""
+}
+
+// appliedAuth is a view's auth policy as its client applies it: none when
+// the client verifies no tokens, required when the view names scopes (they
+// are checked on a token), else the view's mode or the client's default
+// (optional when unset).
+func appliedAuth(rs RouteSet, v aggregate.View) aggregate.AuthPolicy {
+	mode := v.Auth.Mode
+	switch {
+	case rs.Auth == nil:
+		mode = "none"
+	case len(v.Auth.Scopes) > 0:
+		mode = "required"
+	case mode == "":
+		mode = cmp.Or(rs.Auth.Default, "optional")
+	}
+	return aggregate.AuthPolicy{Mode: mode, Scopes: v.Auth.Scopes}
 }
 
 // checkAuthPolicies refuses views that need tokens in a client that

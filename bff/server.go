@@ -1,7 +1,6 @@
 package bff
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -301,17 +300,8 @@ func (f *Front) build(sets []RouteSet) (*table, error) {
 					}
 				}
 			}
-			mode := v.Auth.Mode // as authn works it out
-			switch {
-			case rs.Auth == nil:
-				mode = "none"
-			case len(v.Auth.Scopes) > 0:
-				mode = "required"
-			case mode == "":
-				mode = cmp.Or(rs.Auth.Default, "optional")
-			}
-			h := f.newViewHandler(rs.Client, plan, mode == "required")
-			h.auth = aggregate.AuthPolicy{Mode: mode, Scopes: v.Auth.Scopes}
+			pol := appliedAuth(rs, v)
+			h := f.newViewHandler(rs.Client, plan, pol)
 			h.rateLimited = rs.RateLimit != nil
 			t.views = append(t.views, h)
 			var handler http.Handler = h
@@ -324,7 +314,7 @@ func (f *Front) build(sets []RouteSet) (*table, error) {
 				}
 			}
 			if rs.Auth != nil {
-				handler = wrap(handler, f.authn(rs.Auth, v.Auth, checks))
+				handler = wrap(handler, f.authn(rs.Auth, pol, checks))
 			} else {
 				handler = wrap(handler)
 			}

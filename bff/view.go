@@ -65,9 +65,10 @@ type outcome struct {
 	shared  bool          // entry came from the shared tier
 }
 
-// gated says a token is needed to see the view (auth required, or scopes):
-// then no shared cache downstream may keep its answers.
-func (f *Front) newViewHandler(client string, plan *aggregate.Plan, gated bool) *viewHandler {
+// auth is the policy as applied (appliedAuth): when it needs a token, no
+// shared cache downstream may keep the view's answers.
+func (f *Front) newViewHandler(client string, plan *aggregate.Plan, auth aggregate.AuthPolicy) *viewHandler {
+	gated := auth.Mode == "required"
 	pol := plan.Cache()
 	h := &viewHandler{
 		front:  f,
@@ -85,6 +86,7 @@ func (f *Front) newViewHandler(client string, plan *aggregate.Plan, gated bool) 
 		sie:       pol.StaleIfError,
 		vary:      []string{"Accept-Encoding, Accept-Language"},
 		params:    plan.ParamNames(),
+		auth:      auth,
 	}
 	h.nPath, h.query, h.strictQuery = plan.PathParams(), plan.QueryParams(), plan.RejectsUnknownQuery()
 	h.claims = plan.ClaimParams()
