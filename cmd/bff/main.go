@@ -656,11 +656,7 @@ func clientAuth(name string, a *config.Auth, getenv func(string) string) (*bff.C
 	if err != nil {
 		return nil, fmt.Errorf("config: clients.%s.%w", name, err)
 	}
-	mode := a.DefaultMode
-	if mode == "" {
-		mode = "optional"
-	}
-	return &bff.ClientAuth{Verifier: v, Default: mode}, nil
+	return &bff.ClientAuth{Verifier: v, Default: a.Mode()}, nil
 }
 
 // closeAuth stops the token verifiers' key refreshes.

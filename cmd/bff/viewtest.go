@@ -1,7 +1,6 @@
 package main
 
 import (
-	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -79,7 +78,7 @@ func testViews(ctx context.Context, configPath string, dirs []string, getenv fun
 		},
 		AuthDefault: func(client string) string {
 			if c := cfg.Clients[client]; c != nil && c.Auth != nil {
-				return cmp.Or(c.Auth.DefaultMode, "optional")
+				return c.Auth.Mode()
 			}
 			return ""
 		},

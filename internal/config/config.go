@@ -2,6 +2,7 @@ package config
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
@@ -66,6 +67,10 @@ type Auth struct {
 	JWKSMinRefresh time.Duration `yaml:"jwks_min_refresh"`
 	Keys           []AuthKey     `yaml:"keys"`
 }
+
+// Mode is the mode of the client's views that set none: DefaultMode, or
+// optional when unset.
+func (a *Auth) Mode() string { return cmp.Or(a.DefaultMode, "optional") }
 
 // AuthKey is one verification key: an HMAC secret (inline or from an
 // environment variable) or a PEM public key (inline or in a file).
