@@ -150,6 +150,9 @@ func inspect(command, configPath string, getenv func(string) string, stdout io.W
 		return err
 	}
 	defer closeAuth(sets)
+	if err := telemetry.CheckEndpoint(cfg.Tracing.Endpoint); err != nil {
+		return fmt.Errorf("config: %w", err) // what serve would refuse at start
+	}
 	doers := map[string]aggregate.Doer{}
 	forwardsAuth := map[string]bool{}
 	for _, name := range cfg.UpstreamNames() {
@@ -224,9 +227,10 @@ func serve(ctx context.Context, configPath, addrFlag, adminFlag string, getenv f
 	}
 	log := newLogger(cfg.Log, out)
 	metrics := telemetry.New()
-	tracer, err := telemetry.NewTracer(ctx, telemetry.TracingConfig{
+	tc := telemetry.TracingConfig{
 		Endpoint: cfg.Tracing.Endpoint, SampleRatio: cfg.Tracing.SampleRatio, ServiceName: cfg.Tracing.ServiceName,
-	})
+	}
+	tracer, err := telemetry.NewTracer(ctx, tc)
 	if err != nil {
 		return 1, err
 	}
@@ -238,11 +242,7 @@ func serve(ctx context.Context, configPath, addrFlag, adminFlag string, getenv f
 		}
 	}()
 	if tracer != nil {
-		ratio := 1.0
-		if cfg.Tracing.SampleRatio != nil {
-			ratio = *cfg.Tracing.SampleRatio
-		}
-		log.Info("tracing on", "endpoint", cfg.Tracing.Endpoint, "sample_ratio", ratio)
+		log.Info("tracing on", "endpoint", cfg.Tracing.Endpoint, "sample_ratio", tc.Ratio())
 	}
 
 	demos, err := startDemos(cfg, routeSets, log)

@@ -402,12 +402,6 @@ func (c *Config) validate() error {
 			return fmt.Errorf("config: cache.redis.url (or BFF_REDIS_URL) is not valid: want redis://[user:password@]host:port[/db number], rediss://… or unix://…")
 		}
 	}
-	if e := c.Tracing.Endpoint; e != "" {
-		scheme, rest, _ := strings.Cut(e, "://")
-		if (scheme != "http" && scheme != "https" && scheme != "grpc" && scheme != "grpcs") || rest == "" {
-			return fmt.Errorf("config: tracing.endpoint (or BFF_TRACING_ENDPOINT): want http(s)://host:port or grpc(s)://host:port")
-		}
-	}
 	if r := c.Cache.Redis; r.URL == "" && r.Lock {
 		return fmt.Errorf("config: cache.redis.lock needs Redis: set cache.redis.url or BFF_REDIS_URL")
 	}

@@ -40,6 +40,14 @@ type Tracer struct {
 	prop propagation.TextMapPropagator
 }
 
+// Ratio is the share of new traces recorded: SampleRatio within 0..1, or 1.
+func (c TracingConfig) Ratio() float64 {
+	if c.SampleRatio == nil {
+		return 1
+	}
+	return min(max(*c.SampleRatio, 0), 1)
+}
+
 // NewTracer builds an exporter for cfg, or returns nil when tracing is off.
 func NewTracer(ctx context.Context, cfg TracingConfig) (*Tracer, error) {
 	if cfg.Endpoint == "" {
@@ -54,10 +62,7 @@ func NewTracer(ctx context.Context, cfg TracingConfig) (*Tracer, error) {
 
 // NewTracerWith traces into exp (tests use an in-memory exporter).
 func NewTracerWith(exp sdktrace.SpanExporter, cfg TracingConfig) *Tracer {
-	ratio := 1.0
-	if cfg.SampleRatio != nil {
-		ratio = min(max(*cfg.SampleRatio, 0), 1)
-	}
+	ratio := cfg.Ratio()
 	name := cfg.ServiceName
 	if name == "" {
 		name = "bff"
@@ -75,10 +80,31 @@ func NewTracerWith(exp sdktrace.SpanExporter, cfg TracingConfig) *Tracer {
 	}
 }
 
-func newExporter(ctx context.Context, endpoint string) (sdktrace.SpanExporter, error) {
+// CheckEndpoint says what is wrong with a tracing endpoint, before any
+// exporter is made (bff check); nil for "", tracing off.
+func CheckEndpoint(endpoint string) error {
+	if endpoint == "" {
+		return nil
+	}
+	_, _, err := splitEndpoint(endpoint)
+	return err
+}
+
+func splitEndpoint(endpoint string) (scheme, hostPath string, err error) {
 	scheme, hostPath, ok := strings.Cut(endpoint, "://")
-	if !ok || hostPath == "" {
-		return nil, fmt.Errorf("tracing endpoint %q: want http(s)://host:port or grpc(s)://host:port", endpoint)
+	switch {
+	case !ok || hostPath == "":
+		return "", "", fmt.Errorf("tracing endpoint %q: want http(s)://host:port or grpc(s)://host:port", endpoint)
+	case scheme != "http" && scheme != "https" && scheme != "grpc" && scheme != "grpcs":
+		return "", "", fmt.Errorf("tracing endpoint %q: scheme must be http, https, grpc or grpcs", endpoint)
+	}
+	return scheme, hostPath, nil
+}
+
+func newExporter(ctx context.Context, endpoint string) (sdktrace.SpanExporter, error) {
+	scheme, hostPath, err := splitEndpoint(endpoint)
+	if err != nil {
+		return nil, err
 	}
 	host, path, _ := strings.Cut(hostPath, "/")
 	switch scheme {
@@ -91,14 +117,13 @@ func newExporter(ctx context.Context, endpoint string) (sdktrace.SpanExporter, e
 			opts = append(opts, otlptracehttp.WithURLPath("/"+path))
 		}
 		return otlptracehttp.New(ctx, opts...)
-	case "grpc", "grpcs":
+	default: // grpc, grpcs
 		opts := []otlptracegrpc.Option{otlptracegrpc.WithEndpoint(host)}
 		if scheme == "grpc" {
 			opts = append(opts, otlptracegrpc.WithInsecure())
 		}
 		return otlptracegrpc.New(ctx, opts...)
 	}
-	return nil, fmt.Errorf("tracing endpoint %q: scheme must be http, https, grpc or grpcs", endpoint)
 }
 
 // Handler starts a server span per request, continuing a caller's trace
