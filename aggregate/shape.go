@@ -163,22 +163,28 @@ func (r *shapeRun) appendNode(dst []byte, n *node, s string, i int) ([]byte, boo
 			r.miss(n)
 			return append(dst, n.missing...), false
 		}
-		dst = append(dst, '[')
-		count := 0
-		eachElement(s, i, func(e int) (int, bool) {
-			if count > 0 {
-				dst = append(dst, ',')
-			}
-			var end int
-			dst, end = r.appendElement(dst, n, s, e)
-			count++
-			return end, n.limit == 0 || count < n.limit
-		})
-		return append(dst, ']'), true
+		return r.appendList(dst, n, s, i), true
 	case kindConst:
 		return append(dst, n.literal...), true
 	}
 	return append(dst, "null"...), true
+}
+
+// appendList writes the list at s[i], its elements shaped by n (see
+// appendElement), at most n.limit of them when it is set.
+func (r *shapeRun) appendList(dst []byte, n *node, s string, i int) []byte {
+	dst = append(dst, '[')
+	count := 0
+	eachElement(s, i, func(e int) (int, bool) {
+		if count > 0 {
+			dst = append(dst, ',')
+		}
+		var end int
+		dst, end = r.appendElement(dst, n, s, e)
+		count++
+		return end, n.limit == 0 || count < n.limit
+	})
+	return append(dst, ']')
 }
 
 // appendElement writes one element of a list shaped by n's fields (as is
@@ -230,18 +236,7 @@ func (r *shapeRun) appendCombined(dst []byte, n *node, bodies []string, present 
 				case len(n.fields) > 0 && s[i] == '[':
 					// A list: each element shaped by the fields, as concat
 					// does; copied whole, it would carry fields never listed.
-					dst = append(dst, '[')
-					count := 0
-					eachElement(s, i, func(e int) (int, bool) {
-						if count > 0 {
-							dst = append(dst, ',')
-						}
-						var end int
-						dst, end = r.appendElement(dst, n, s, e)
-						count++
-						return end, true
-					})
-					return append(dst, ']'), true
+					return r.appendList(dst, n, s, i), true
 				}
 				return append(dst, s[i:skipValue(s, i)]...), true
 			}
