@@ -482,14 +482,12 @@ func (h *viewHandler) execute(ctx context.Context, key string, params []string, 
 	h.front.executing.Add(1)
 	defer h.front.executing.Add(-1)
 	epoch, fetched := h.front.cache.Epoch(), time.Now() // a purge while upstreams answer covers this result
-	place, _, _ := strings.Cut(key, "\x00")             // the canonical path (see cacheKey)
-	if key == "" {                                      // not stored (a mutation, a faulted request): its sections are still its path's
-		var b strings.Builder
-		h.writePlace(&b, params)
-		place = b.String()
-	}
+	// Kept sections go under the request's path, also for runs that store
+	// nothing (a mutation, a faulted request).
+	var place strings.Builder
+	h.writePlace(&place, params)
 	res, err := h.front.engine.Run(ctx, h.plan, aggregate.Input{Params: params, Header: header, Variant: h.variant(header), Body: body,
-		Place: place, Epoch: epoch})
+		Place: place.String(), Epoch: epoch})
 	if err != nil {
 		return nil, err
 	}
