@@ -107,6 +107,18 @@ func (p *Plan) Calls() []Call {
 	return out
 }
 
+// Skippable names the calls the engine may skip: those that read an
+// earlier call's answer (a placeholder, for_each), which may hold nothing.
+func (p *Plan) Skippable() []string {
+	var out []string
+	for _, c := range p.calls {
+		if len(c.reads) > 0 {
+			out = append(out, c.Name)
+		}
+	}
+	return out
+}
+
 // Source says where the view was written ("file:line"), or "".
 func (p *Plan) Source() string { return p.view.Source }
 

@@ -447,6 +447,8 @@ type Route struct {
 	Auth aggregate.AuthPolicy
 	// RateLimited says the client's rate limit applies: a 429 may answer.
 	RateLimited bool
+	// Skippable names the calls that may not be made (see Plan.Skippable).
+	Skippable []string
 }
 
 // Routes lists every mounted view.
@@ -459,7 +461,7 @@ func (f *Front) Routes() []Route {
 			View: h.plan.Name(), Upstreams: h.plan.Upstreams(), Calls: h.plan.Calls(), Cache: h.plan.Cache(),
 			Source: h.plan.Source(), Params: h.plan.Params(), Shape: h.plan.Shape(), ShapeFunc: h.plan.ShapeFuncName(),
 			Query: h.plan.QueryParams(), StrictQuery: h.plan.RejectsUnknownQuery(), AppVersions: h.plan.AppVersions(),
-			Body: h.plan.BodyPolicy(), Auth: h.auth, RateLimited: h.rateLimited,
+			Body: h.plan.BodyPolicy(), Auth: h.auth, RateLimited: h.rateLimited, Skippable: h.plan.Skippable(),
 		})
 	}
 	return out

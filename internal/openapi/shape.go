@@ -12,7 +12,8 @@ import (
 // the engine writes (aggregate's shape.go): a missing value is null, [] for
 // a list, 0 for a count, the field's default, or no key at all with omit.
 type shaper struct {
-	calls map[string]aggregate.Call
+	calls     map[string]aggregate.Call
+	skippable map[string]bool // calls the engine may skip (Route.Skippable)
 }
 
 // source is where a value comes from: a call and a path into its JSON, in
@@ -51,9 +52,12 @@ func responseSchema(r bff.Route, examples []any) *schema {
 		}
 		return s
 	}
-	sh := shaper{calls: map[string]aggregate.Call{}}
+	sh := shaper{calls: map[string]aggregate.Call{}, skippable: map[string]bool{}}
 	for _, c := range r.Calls {
 		sh.calls[c.Name] = c
+	}
+	for _, name := range r.Skippable {
+		sh.skippable[name] = true
 	}
 	s := sh.object(r.Shape, source{}, true, examples)
 	s.Description = "The response of view " + r.View + "."
@@ -97,7 +101,7 @@ func (sh shaper) field(f aggregate.Field, parent source, top bool, values []any)
 	// Only at the top level can a whole call be missing: below, the call
 	// answered and the value comes from its JSON. A required call that
 	// reads an earlier one is skipped when what it reads is empty.
-	callMissing := top && (call.Optional || skippable(call))
+	callMissing := top && (call.Optional || sh.skippable[call.Name])
 
 	var s *schema
 	switch {
@@ -188,28 +192,6 @@ func (sh shaper) field(f aggregate.Field, parent source, top bool, values []any)
 			call.Name, missingValue(f))
 	}
 	return s
-}
-
-// skippable says a call may not be made: it reads an earlier call's
-// answer (a placeholder, or for_each), which may hold nothing.
-func skippable(c aggregate.Call) bool {
-	return c.ForEach != "" || readsACall(c.Path) || readsACall(c.Query)
-}
-
-// readsACall reports whether a template has a placeholder with a dot
-// ({order.id}) other than the token's claims ({auth.sub}).
-func readsACall(t string) bool {
-	for rest := t; ; {
-		_, after, ok := strings.Cut(rest, "{")
-		if !ok {
-			return false
-		}
-		ref, tail, _ := strings.Cut(after, "}")
-		if strings.Contains(ref, ".") && !strings.HasPrefix(ref, "auth.") {
-			return true
-		}
-		rest = tail
-	}
 }
 
 // list is the schema of a list field: an array of shaped objects, or of
