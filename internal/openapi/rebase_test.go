@@ -8,12 +8,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/bffproxy/bff/aggregate"
-	"github.com/bffproxy/bff/aggregate/viewfile"
 	"github.com/bffproxy/bff/bff"
-	"github.com/bffproxy/bff/cache"
 	"github.com/bffproxy/bff/internal/openapi"
-	"github.com/bffproxy/bff/upstream"
 	"github.com/santhosh-tekuri/jsonschema/v6"
 )
 
@@ -22,7 +18,7 @@ import (
 // client's document.
 func servedBodyDoc(t *testing.T, schemaYAML, body string) []byte {
 	t.Helper()
-	views, err := viewfile.Parse("review4.yaml", []byte(`
+	front, doc := servedFrontSet(t, `
 views:
   - name: web.cart.add
     route: /cart/items
@@ -34,37 +30,13 @@ views:
       add: {upstream: carts, method: POST, path: /cart/items, body: request}
     shape:
       ok: add.ok
-`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(json200(`{"ok":true}`))
-	t.Cleanup(srv.Close)
-	c, err := upstream.New(upstream.Config{Name: "carts", BaseURL: srv.URL})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.CloseIdleConnections)
-	rc, err := cache.New(cache.Config{MaxBytes: 0})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(rc.Close)
-	front, err := bff.New(bff.Config{Engine: aggregate.NewEngine(map[string]aggregate.Doer{"carts": c}), Cache: rc,
-		RouteSets: []bff.RouteSet{{Client: "web", Views: views}}})
-	if err != nil {
-		t.Fatal(err)
-	}
+`, map[string]http.Handler{"carts": json200(`{"ok":true}`)}, func(*bff.RouteSet) {}, openapi.Options{})
 	req := httptest.NewRequest(http.MethodPost, "/web/cart/items", strings.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
 	w := httptest.NewRecorder()
 	front.ServeHTTP(w, req)
 	if w.Code != http.StatusOK {
 		t.Fatalf("the view refuses a body its schema accepts: %d %s", w.Code, w.Body)
-	}
-	doc, err := openapi.Document("web", front.Routes(), openapi.Options{})
-	if err != nil {
-		t.Fatal(err)
 	}
 	return doc
 }

@@ -33,12 +33,15 @@ func servedFront(t *testing.T, yaml string, handlers map[string]http.Handler, ca
 
 func servedFrontWith(t *testing.T, yaml string, handlers map[string]http.Handler, ca *bff.ClientAuth, opts openapi.Options) (*bff.Front, validator.Validator, []byte) {
 	t.Helper()
-	return servedFrontSet(t, yaml, handlers, func(rs *bff.RouteSet) { rs.Auth = ca }, opts)
+	front, doc := servedFrontSet(t, yaml, handlers, func(rs *bff.RouteSet) { rs.Auth = ca }, opts)
+	_, v := newValidator(t, doc)
+	return front, v, doc
 }
 
 // servedFrontSet is servedFrontWith with the client's route set as edge
-// leaves it (auth, rate limits).
-func servedFrontSet(t *testing.T, yaml string, handlers map[string]http.Handler, edge func(*bff.RouteSet), opts openapi.Options) (*bff.Front, validator.Validator, []byte) {
+// leaves it (auth, rate limits), and no validator: libopenapi cannot read
+// every valid document (an $anchor reference).
+func servedFrontSet(t *testing.T, yaml string, handlers map[string]http.Handler, edge func(*bff.RouteSet), opts openapi.Options) (*bff.Front, []byte) {
 	t.Helper()
 	views, err := viewfile.Parse("served.yaml", []byte(yaml))
 	if err != nil {
@@ -71,8 +74,7 @@ func servedFrontSet(t *testing.T, yaml string, handlers map[string]http.Handler,
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, v := newValidator(t, doc)
-	return front, v, doc
+	return front, doc
 }
 
 // json200 answers every request with body.
@@ -367,7 +369,7 @@ views:
 // A client with a rate limit answers 429 past it, and its views document
 // that answer.
 func TestServedRateLimitedViewDocumentsTooManyRequests(t *testing.T) {
-	front, v, _ := servedFrontSet(t, `
+	front, doc := servedFrontSet(t, `
 views:
   - name: web.search
     route: /search
@@ -378,6 +380,7 @@ views:
 `, map[string]http.Handler{"search": json200(`{"hits":1}`)}, func(rs *bff.RouteSet) {
 		rs.RateLimit = &bff.RateLimit{Limit: bff.Limit{Requests: 1, Window: time.Hour}}
 	}, openapi.Options{})
+	_, v := newValidator(t, doc)
 	validateRequest(t, v, front, httptest.NewRequest(http.MethodGet, "/web/search", nil), http.StatusOK)
 	validateRequest(t, v, front, httptest.NewRequest(http.MethodGet, "/web/search", nil), http.StatusTooManyRequests)
 }
