@@ -180,19 +180,7 @@ func TestGracefulShutdownFinishesInFlightRequest(t *testing.T) {
 	block := make(chan struct{})
 	arrived := make(chan struct{}, 8)
 	f := newFakeUpstreams(t, block, arrived)
-	cmd := exec.Command(os.Args[0])
-	cmd.Env = append(os.Environ(), "BFF_TEST_RUN_MAIN=1")
-	for k, v := range f.env() {
-		cmd.Env = append(cmd.Env, k+"="+v)
-	}
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	cmd, stderr := startProcess(t, f.env())
 
 	lines := bufio.NewScanner(stderr)
 	addr := ""
@@ -405,4 +393,25 @@ func TestCheckAndViewsCommands(t *testing.T) {
 		}
 		_ = os.Remove(path)
 	}
+}
+
+// startProcess runs the test binary as the bff binary (see TestMain) with
+// env added and args, and returns it with its stderr; it is killed when
+// the test ends.
+func startProcess(t *testing.T, env map[string]string, args ...string) (*exec.Cmd, io.ReadCloser) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], args...)
+	cmd.Env = append(os.Environ(), "BFF_TEST_RUN_MAIN=1")
+	for k, v := range env {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	return cmd, stderr
 }

@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -143,19 +142,7 @@ func TestSIGHUPDuringStartDoesNotKill(t *testing.T) {
 	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(os.Args[0], "-config", path)
-	cmd.Env = append(os.Environ(), "BFF_TEST_RUN_MAIN=1")
-	for k, v := range f.env() {
-		cmd.Env = append(cmd.Env, k+"="+v)
-	}
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	cmd, stderr := startProcess(t, f.env(), "-config", path)
 	select {
 	case <-asked: // the process is starting: inside the first JWKS fetch
 	case <-time.After(30 * time.Second):
