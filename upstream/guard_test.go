@@ -87,14 +87,7 @@ func TestRetryBudgetOff(t *testing.T) {
 func TestBulkheadFailsFastWhenFull(t *testing.T) {
 	release := make(chan struct{})
 	arrived := make(chan struct{}, 10)
-	s := newServer(t, func(w http.ResponseWriter, r *http.Request, call int64) {
-		arrived <- struct{}{}
-		select {
-		case <-release:
-		case <-r.Context().Done():
-		}
-		w.Write([]byte(`{}`))
-	})
+	s := newServer(t, holding(release, arrived))
 	cfg := testConfig(s.URL)
 	cfg.MaxConcurrent = 2
 	cfg.QueueWait = 5 * time.Millisecond
@@ -169,20 +162,26 @@ func TestBulkheadQueueWaitsForASlot(t *testing.T) {
 	}
 }
 
-// A caller that leaves while its call waits for a slot is reported as
-// canceled, not as a full bulkhead (which would page someone about an
-// upstream's capacity for a client that hung up).
-func TestCallerLeavingTheBulkheadQueueIsCanceled(t *testing.T) {
-	release := make(chan struct{})
-	arrived := make(chan struct{}, 1)
-	s := newServer(t, func(w http.ResponseWriter, r *http.Request, call int64) {
+// holding answers each request once release is closed (or the caller
+// leaves), after saying on arrived that it came.
+func holding(release <-chan struct{}, arrived chan<- struct{}) handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request, _ int64) {
 		arrived <- struct{}{}
 		select {
 		case <-release:
 		case <-r.Context().Done():
 		}
 		w.Write([]byte(`{}`))
-	})
+	}
+}
+
+// A caller that leaves while its call waits for a slot is reported as
+// canceled, not as a full bulkhead (which would page someone about an
+// upstream's capacity for a client that hung up).
+func TestCallerLeavingTheBulkheadQueueIsCanceled(t *testing.T) {
+	release := make(chan struct{})
+	arrived := make(chan struct{}, 1)
+	s := newServer(t, holding(release, arrived))
 	defer close(release)
 	cfg := testConfig(s.URL)
 	cfg.MaxConcurrent = 1
