@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -105,5 +106,58 @@ func TestAbortedRequestGets503(t *testing.T) {
 	<-done
 	if w.Code != http.StatusServiceUnavailable || !strings.Contains(w.Body.String(), bff.ProblemShuttingDown) {
 		t.Errorf("cut-off request: %d %s; want 503 shutting-down", w.Code, w.Body)
+	}
+}
+
+// A client that hangs up while an optional call is still running cancels
+// the execution (nobody else waits for it), and the optional call ends
+// "canceled". That answer was made for nobody: it must not be cached and
+// served to the next callers as "recommendations;reason=canceled". Any
+// client (a phone changing screens, or someone doing it on purpose, once
+// per partial_ttl) would otherwise take a healthy section away from
+// everyone asking for the same path.
+func TestHangUpDoesNotCacheACanceledSection(t *testing.T) {
+	var recsCalls atomic.Int64
+	recsArrived := make(chan struct{}, 1)
+	recs := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if recsCalls.Add(1) == 1 {
+			recsArrived <- struct{}{}
+			<-r.Context().Done() // the first one is slow: its client leaves first
+			return
+		}
+		_, _ = io.WriteString(w, `{"items":[{"id":"r1"}]}`)
+	})
+	users := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = io.WriteString(w, `{"name":"Ada"}`)
+	})
+	sets := []bff.RouteSet{{Client: "web", Views: []aggregate.View{{
+		Name: "web.card", Route: "/card/{id}", Params: []aggregate.Param{{Name: "id", Pattern: `[0-9]+`}},
+		Cache: aggregate.CachePolicy{TTL: time.Minute},
+		Calls: []aggregate.Call{
+			{Name: "user", Upstream: "users", Path: "/users/{id}"},
+			// After user, so the required call has answered when the client leaves.
+			{Name: "recs", Upstream: "recs", Path: "/recommendations", Optional: true, DependsOn: []string{"user"}},
+		},
+		Shape: []aggregate.Field{aggregate.Pick("user.name"), aggregate.List("recs", "recs.items", 0)},
+	}}}}
+	// partial_ttl is 1s by default; a longer one keeps the test free of timing.
+	h := newHarness(t, options{routeSets: sets, handlers: map[string]http.Handler{"users": users, "recs": recs}, partialTTL: time.Minute})
+
+	ctx, hangUp := context.WithCancel(context.Background())
+	first := httptest.NewRecorder()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		h.front.ServeHTTP(first, httptest.NewRequest(http.MethodGet, "/web/card/1", nil).WithContext(ctx))
+	}()
+	<-recsArrived
+	hangUp()
+	<-done
+	h.cache.Wait()
+
+	w := h.get(t, "/web/card/1")
+	if p := w.Header().Get(bff.PartialHeader); w.Code != http.StatusOK || p != "" {
+		t.Errorf("the next caller got %d, X-Cache %s, %s %q, %s; want a complete answer (recs is healthy; the canceled run was made for a client that left)",
+			w.Code, w.Header().Get("X-Cache"), bff.PartialHeader, p, w.Body)
 	}
 }

@@ -4,12 +4,15 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
-	"github.com/bffproxy/bff/internal/auth"
+	"fmt"
 	"net/http"
 	"runtime/debug"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/bffproxy/bff/internal/auth"
 )
 
 // requestInfo is what inner handlers tell the access log about a request.
@@ -183,6 +186,102 @@ func (f *Front) limits(next http.Handler) http.Handler {
 			return
 		}
 		dropOddLanguage(r.Header)
+		dropOddTraceContext(r.Header)
+		if err := checkIdempotencyKey(r); err != nil {
+			writeProblem(w, r, newProblem(http.StatusBadRequest, ProblemBadRequest, err.Error()))
+			return
+		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// Bounds on forwarded headers that are not part of the cache key: an
+// upstream that refuses an oversized one would otherwise make a degraded
+// answer that is cached and served to everyone asking for the same path.
+const (
+	// maxTraceState is what W3C Trace Context asks every vendor to pass on.
+	maxTraceState = 512
+	// maxIdempotencyKey is generous for the UUIDs and hashes clients send.
+	maxIdempotencyKey = 255
+)
+
+// dropOddTraceContext removes a traceparent that is not W3C Trace Context
+// (one line: version-trace_id-parent_id-flags, lowercase hex), and a
+// tracestate that is too long, not printable, or has no traceparent to
+// belong to, before either is forwarded.
+func dropOddTraceContext(h http.Header) {
+	if v, ok := h["Traceparent"]; ok && (len(v) != 1 || !validTraceparent(v[0])) {
+		delete(h, "Traceparent")
+	}
+	v, ok := h["Tracestate"]
+	if !ok {
+		return
+	}
+	if _, parent := h["Traceparent"]; !parent {
+		delete(h, "Tracestate")
+		return
+	}
+	n := len(v) - 1 // the commas joining several lines
+	for _, line := range v {
+		n += len(line)
+		if n > maxTraceState || !printableASCII(line) {
+			delete(h, "Tracestate")
+			return
+		}
+	}
+}
+
+// validTraceparent accepts version 00 exactly, and later versions by their
+// first 55 bytes (a later version may append fields after a dash).
+func validTraceparent(s string) bool {
+	const size = 55 // 2 + 1 + 32 + 1 + 16 + 1 + 2
+	if len(s) < size || len(s) > maxTraceState || s[:2] == "ff" {
+		return false
+	}
+	if len(s) > size && (s[:2] == "00" || s[size] != '-' || !printableASCII(s[size:])) {
+		return false
+	}
+	for i := 0; i < size; i++ {
+		c := s[i]
+		switch i {
+		case 2, 35, 52:
+			if c != '-' {
+				return false
+			}
+		default:
+			if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+				return false
+			}
+		}
+	}
+	return s[3:35] != strings.Repeat("0", 32) && s[36:52] != strings.Repeat("0", 16)
+}
+
+// checkIdempotencyKey drops the key from reads, where it means nothing,
+// drops an empty one, and refuses one on a mutation that no client library would send: the
+// caller relies on it, so it is not dropped silently.
+func checkIdempotencyKey(r *http.Request) error {
+	v, ok := r.Header["Idempotency-Key"]
+	if !ok {
+		return nil
+	}
+	switch {
+	case r.Method == http.MethodGet || r.Method == http.MethodHead || r.Method == http.MethodOptions,
+		len(v) == 1 && v[0] == "": // no key, as an empty Authorization is no token
+		delete(r.Header, "Idempotency-Key")
+		return nil
+	}
+	if len(v) != 1 || len(v[0]) > maxIdempotencyKey || !printableASCII(v[0]) {
+		return fmt.Errorf("Idempotency-Key must be one value of 1 to %d printable ASCII characters", maxIdempotencyKey)
+	}
+	return nil
+}
+
+func printableASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x20 || s[i] > 0x7e {
+			return false
+		}
+	}
+	return true
 }

@@ -154,6 +154,26 @@ func TestMutationRetriesOnlyWithIdempotencyKey(t *testing.T) {
 	}
 }
 
+// An Idempotency-Key no client library would send (too long, not
+// printable) is refused, not dropped: the caller relies on it to make a
+// retry safe, and an upstream that refused it would answer for everyone.
+func TestMutationRefusesAnOddIdempotencyKey(t *testing.T) {
+	cart := &cartUpstream{}
+	h := newHarness(t, options{routeSets: cartViews(), handlers: map[string]http.Handler{"carts": cart}})
+	for _, key := range []string{strings.Repeat("k", 256), "k\x7f1"} {
+		w := post(h, "/web/cart/items", `{"sku":"A-1","qty":1}`, "Idempotency-Key", key)
+		if w.Code != http.StatusBadRequest || !strings.Contains(w.Body.String(), "Idempotency-Key") {
+			t.Errorf("Idempotency-Key %.20q: %d %s; want 400 naming the header", key, w.Code, w.Body)
+		}
+	}
+	if n := cart.posts.Load(); n != 0 {
+		t.Errorf("%d POSTs with a refused key reached the upstream", n)
+	}
+	if w := post(h, "/web/cart/items", `{"sku":"A-1","qty":1}`, "Idempotency-Key", strings.Repeat("k", 255)); w.Code != http.StatusOK {
+		t.Errorf("a 255-byte key: %d %s", w.Code, w.Body)
+	}
+}
+
 // A mutation's body is checked by a schema library that keeps the last of
 // duplicate keys, then forwarded byte for byte: {"qty":0,"qty":1} passes
 // "minimum: 1" and reaches the upstream, whose parser may well keep the

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
 	"mime"
 	"net/http"
@@ -491,6 +492,11 @@ func (h *viewHandler) execute(ctx context.Context, key string, params []string, 
 	if err != nil {
 		return nil, err
 	}
+	if ctx.Err() != nil {
+		// Every caller left and the run was canceled: its parts that ended
+		// "canceled" describe nobody's failure, so it is not kept.
+		return nil, fmt.Errorf("view %s: every caller left: %w", h.plan.Name(), ctx.Err())
+	}
 	hdr := make(http.Header, 6)
 	hdr["Content-Type"] = jsonType
 	hdr["Cache-Control"] = h.cacheControl
@@ -648,6 +654,14 @@ func (h *viewHandler) cacheKey(params []string, header http.Header, claims *auth
 	if h.perUser {
 		b.WriteByte(0)
 		b.WriteString(identity(header, claims))
+		// Claims beside the subject (an org, a tenant) choose the data as
+		// much as the subject does: one subject may hold tokens for two.
+		for _, v := range params[h.nPath+len(h.query):] {
+			b.WriteByte(0)
+			b.WriteString(strconv.Itoa(len(v)))
+			b.WriteByte(':')
+			b.WriteString(v)
+		}
 	}
 	return b.String()
 }
