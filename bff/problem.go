@@ -155,6 +155,9 @@ func staleReason(err error) string {
 	if errors.Is(err, context.DeadlineExceeded) {
 		return "timeout"
 	}
+	if errors.Is(err, errOverloaded) {
+		return "overloaded"
+	}
 	return "error"
 }
 

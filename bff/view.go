@@ -251,18 +251,6 @@ func (h *viewHandler) flightKey(key string) string {
 // miss runs the view, or waits for an identical request already running it.
 // If that fails and a stale copy may stand in, the copy is served, marked.
 func (h *viewHandler) miss(w http.ResponseWriter, r *http.Request, info *requestInfo, key string, values []string, stale *cache.Entry) {
-	if !h.front.admit() {
-		if stale != nil {
-			h.serveStale(w, r, info, stale, "overloaded")
-			return
-		}
-		h.metrics.Shed()
-		w.Header()["Retry-After"] = retryAfterOne
-		writeProblem(w, r, newProblem(http.StatusServiceUnavailable, ProblemOverloaded,
-			"too many requests in progress; try again shortly"))
-		return
-	}
-	defer h.front.release()
 	params := append([]string(nil), values...) // outlives this request if others wait
 	out, joined, err := h.front.flights.Do(r.Context(), h.flightKey(key), func(ctx context.Context) (*outcome, error) {
 		return h.fill(ctx, key, params, r.Header)
@@ -281,14 +269,8 @@ func (h *viewHandler) miss(w http.ResponseWriter, r *http.Request, info *request
 		}
 	}
 	if err != nil {
-		if r.Context().Err() != nil {
-			if h.front.aborting.Load() {
-				w.Header()["Connection"] = []string{"close"}
-				w.Header()["Retry-After"] = retryAfterOne
-				writeProblem(w, r, newProblem(http.StatusServiceUnavailable, ProblemShuttingDown,
-					"the server is shutting down; try again"))
-			}
-			return // otherwise the client is gone; nobody reads an answer
+		if h.cutOff(w, r) {
+			return
 		}
 		// A copy read before the fetch may have been purged while it ran:
 		// a purge is never undone by a stand-in. Nor is an upstream's 404:
@@ -453,7 +435,9 @@ func (h *viewHandler) uncached(w http.ResponseWriter, r *http.Request, info *req
 	// A copy: the caller's parameters live on its stack.
 	out, err := h.execute(r.Context(), "", append([]string(nil), params...), r.Header, false, body)
 	if err != nil {
-		h.fail(w, r, info, err)
+		if !h.cutOff(w, r) {
+			h.fail(w, r, info, err)
+		}
 		return nil
 	}
 	w.Header()["Server-Timing"] = out.timing
@@ -478,8 +462,33 @@ func (h *viewHandler) serveStale(w http.ResponseWriter, r *http.Request, info *r
 	h.write(w, r, e, staleHit, "stale;reason="+reason)
 }
 
-// execute runs the view once and caches what it made.
+// cutOff answers a request whose context ended: 503 when the server cut
+// it off at shutdown, nothing when the client left. False if it did not end.
+func (h *viewHandler) cutOff(w http.ResponseWriter, r *http.Request) bool {
+	if r.Context().Err() == nil {
+		return false
+	}
+	if h.front.aborting.Load() {
+		w.Header()["Connection"] = []string{"close"}
+		w.Header()["Retry-After"] = retryAfterOne
+		writeProblem(w, r, newProblem(http.StatusServiceUnavailable, ProblemShuttingDown,
+			"the server is shutting down; try again"))
+	}
+	return true // otherwise the client is gone; nobody reads an answer
+}
+
+// errOverloaded is an execution refused because max_in_flight are running.
+var errOverloaded = errors.New("too many view executions in progress")
+
+// execute runs the view once and caches what it made. It takes one of the
+// front's in-flight slots for as long as the upstreams work: requests
+// waiting for the same answer share it, and writing the answer to a slow
+// client holds none.
 func (h *viewHandler) execute(ctx context.Context, key string, params []string, header http.Header, store bool, body []byte) (*outcome, error) {
+	if !h.front.admit() {
+		return nil, errOverloaded
+	}
+	defer h.front.release()
 	h.front.executing.Add(1)
 	defer h.front.executing.Add(-1)
 	epoch, fetched := h.front.cache.Epoch(), time.Now() // a purge while upstreams answer covers this result
@@ -622,6 +631,13 @@ func (h *viewHandler) write(w http.ResponseWriter, r *http.Request, e *cache.Ent
 }
 
 func (h *viewHandler) fail(w http.ResponseWriter, r *http.Request, info *requestInfo, err error) {
+	if errors.Is(err, errOverloaded) {
+		h.metrics.Shed()
+		w.Header()["Retry-After"] = retryAfterOne
+		writeProblem(w, r, newProblem(http.StatusServiceUnavailable, ProblemOverloaded,
+			"too many requests in progress; try again shortly"))
+		return
+	}
 	p := problemFor(h.plan.Name(), err)
 	if info != nil {
 		info.err = err

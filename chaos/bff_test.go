@@ -27,12 +27,24 @@ type config struct {
 	Cache     *cacheConfig               `json:"cache,omitempty"`
 	Views     *viewsConfig               `json:"views,omitempty"`
 	Upstreams map[string]*upstreamConfig `json:"upstreams"`
+	Clients   map[string]*clientConfig   `json:"clients,omitempty"`
 }
 
 type serverConfig struct {
 	IdleTimeout     string `json:"idle_timeout,omitempty"`
+	WriteTimeout    string `json:"write_timeout,omitempty"`
 	ShutdownTimeout string `json:"shutdown_timeout,omitempty"`
 	ShutdownDelay   string `json:"shutdown_delay,omitempty"`
+	MaxInFlight     int    `json:"max_in_flight,omitempty"`
+}
+
+type clientConfig struct {
+	RateLimit *rateLimitConfig `json:"rate_limit,omitempty"`
+}
+
+type rateLimitConfig struct {
+	Requests int    `json:"requests"`
+	Window   string `json:"window"`
 }
 
 type logConfig struct {
