@@ -116,7 +116,7 @@ func (f *Front) authn(ca *ClientAuth, pol aggregate.AuthPolicy, checks *checkBud
 // checkBudget bounds the signature checks per address (see authn): as many
 // per window as the client's rate limit allows one caller requests, and at
 // least minChecks, since one address may be many callers (a NAT, an office)
-// each with a new token. Counted per replica.
+// each with a new token. Counted per replica, across reloads.
 type checkBudget struct {
 	limiter    *httprate.RateLimiter
 	retryAfter []string
@@ -124,12 +124,12 @@ type checkBudget struct {
 
 const minChecks = 100
 
-func newCheckBudget(l Limit) *checkBudget {
-	return &checkBudget{
-		limiter: httprate.NewRateLimiter(max(l.Requests, minChecks), l.Window, httprate.WithKeyFuncs(clientKey),
-			httprate.WithResponseHeaders(httprate.ResponseHeaders{})),
-		retryAfter: []string{strconv.Itoa(int(max(l.Window/time.Second, 1)))},
-	}
+func newCheckBudget(client string, l Limit, counts *counters) *checkBudget {
+	lc := counts.get("checks", client, l, func() *localCounter {
+		return &localCounter{rl: httprate.NewRateLimiter(max(l.Requests, minChecks), l.Window, httprate.WithKeyFuncs(clientKey),
+			httprate.WithResponseHeaders(httprate.ResponseHeaders{}))}
+	})
+	return &checkBudget{limiter: lc.rl, retryAfter: []string{strconv.Itoa(int(max(l.Window/time.Second, 1)))}}
 }
 
 func bearer(h string) (string, bool) {

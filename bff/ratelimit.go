@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/netip"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/bffproxy/bff/internal/shared"
@@ -41,11 +42,51 @@ func (l Limit) validate(what string) error {
 	return nil
 }
 
+// counters are the rate limiters' counts, kept across reloads: a reload
+// (a view deployed, a SIGHUP) must not give every caller a new budget.
+// A limiter is kept as long as its scope, name and limit stay the same.
+type counters struct {
+	mu   sync.Mutex
+	live map[string]*localCounter // those the routes being served use
+	next map[string]*localCounter // those the table being built uses
+}
+
+// localCounter is one limit counted by this replica, with the start of its
+// windows (httprate aligns them to the moment the limiter was made).
+type localCounter struct {
+	rl     *httprate.RateLimiter
+	offset time.Duration
+}
+
+// begin starts a build; keep or drop ends it.
+func (c *counters) begin() {
+	c.mu.Lock()
+	c.next = map[string]*localCounter{}
+}
+
+// get returns the counter for scope, name and l: the one already counting,
+// if any, else a new one made by build.
+func (c *counters) get(scope, name string, l Limit, build func() *localCounter) *localCounter {
+	key := scope + "\x00" + name + "\x00" + strconv.Itoa(l.Requests) + "/" + l.Window.String()
+	lc, ok := c.next[key]
+	if !ok {
+		if lc, ok = c.live[key]; !ok {
+			lc = build()
+		}
+		c.next[key] = lc
+	}
+	return lc
+}
+
+// keep makes the build's counters the live ones; drop forgets them.
+func (c *counters) keep() { c.live, c.next = c.next, nil; c.mu.Unlock() }
+func (c *counters) drop() { c.next = nil; c.mu.Unlock() }
+
 // limiter builds the middleware enforcing l, keyed by client IP. With
 // counters in Redis the limit holds across replicas; while Redis is
 // unavailable each replica enforces it alone. scope keeps the counters of a client's limit and a view's apart in Redis,
 // even where a view is named like a client.
-func (l Limit) limiter(name, scope string, rdb *shared.Redis) func(http.Handler) http.Handler {
+func (l Limit) limiter(name, scope string, rdb *shared.Redis, counts *counters) func(http.Handler) http.Handler {
 	policy := []string{strconv.Quote(name) + ";q=" + strconv.Itoa(l.Requests) + ";w=" + strconv.Itoa(int(max(l.Window/time.Second, 1)))}
 	// limitedIn answers a refused request. windowStart is the counter's
 	// window: httprate's own aligns its windows to when it was made, the
@@ -67,15 +108,18 @@ func (l Limit) limiter(name, scope string, rdb *shared.Redis) func(http.Handler)
 				"more than "+strconv.Itoa(l.Requests)+" requests in "+l.Window.String()+"; try again in "+secs+"s"))
 		}
 	}
-	made := time.Now().UTC() // httprate takes its window offset from the moment it is made, as here
-	offset := made.Sub(made.Truncate(l.Window))
-	rl := httprate.NewRateLimiter(l.Requests, l.Window,
-		httprate.WithKeyFuncs(clientKey),
-		httprate.WithLimitHandler(limitedIn(func(t time.Time) time.Time { return t.Add(-offset).Truncate(l.Window).Add(offset) })),
-		httprate.WithResponseHeaders(httprate.ResponseHeaders{}), // ours follow the IETF draft
-	)
+	lc := counts.get(scope, name, l, func() *localCounter {
+		made := time.Now().UTC() // httprate takes its window offset from the moment it is made, as here
+		lc := &localCounter{offset: made.Sub(made.Truncate(l.Window))}
+		lc.rl = httprate.NewRateLimiter(l.Requests, l.Window,
+			httprate.WithKeyFuncs(clientKey),
+			httprate.WithLimitHandler(limitedIn(func(t time.Time) time.Time { return t.Add(-lc.offset).Truncate(l.Window).Add(lc.offset) })),
+			httprate.WithResponseHeaders(httprate.ResponseHeaders{}), // ours follow the IETF draft
+		)
+		return lc
+	})
 	return func(next http.Handler) http.Handler {
-		limit := rl.Handler(next)
+		limit := lc.rl.Handler(next)
 		if rdb != nil {
 			limit = sharedLimiter{rdb: rdb, prefix: rdb.Prefix() + ":rl:" + scope + ":" + name + ":", limit: l, local: limit, next: next,
 				limited: limitedIn(func(t time.Time) time.Time { return t.Truncate(l.Window) })}

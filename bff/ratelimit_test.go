@@ -74,6 +74,51 @@ func TestRateLimitPerCaller(t *testing.T) {
 	}
 }
 
+// A reload (a view deployed, a SIGHUP) keeps the counts of every limit it
+// keeps: a caller over its budget stays over it. A limit that changes
+// starts counting afresh.
+func TestRateLimitCountsSurviveReload(t *testing.T) {
+	limit := &bff.RateLimit{Limit: bff.Limit{Requests: 2, Window: time.Hour},
+		Views: map[string]bff.Limit{"web.home": {Requests: 1, Window: time.Hour}}}
+	h := rateLimited(t, limit)
+	from(h, "/web/home/7", "198.51.100.1")
+	from(h, "/web/orders/ord-7-20", "198.51.100.1")
+	if w := from(h, "/web/orders/ord-7-20", "198.51.100.1"); w.Code != http.StatusTooManyRequests {
+		t.Fatalf("third request in the window: %d, want 429", w.Code)
+	}
+	if w := from(h, "/web/home/7", "198.51.100.2"); w.Code != http.StatusOK {
+		t.Fatalf("another caller's first home: %d", w.Code)
+	}
+	sets := builtinRoutes(t)
+	for i := range sets {
+		if sets[i].Client == "web" {
+			sets[i].RateLimit = limit
+		}
+	}
+	if err := h.front.Load(sets); err != nil {
+		t.Fatal(err)
+	}
+	if w := from(h, "/web/orders/ord-7-20", "198.51.100.1"); w.Code != http.StatusTooManyRequests {
+		t.Errorf("after a reload, a caller over the client's limit: %d, want 429", w.Code)
+	}
+	if w := from(h, "/web/home/7", "198.51.100.2"); w.Code != http.StatusTooManyRequests {
+		t.Errorf("after a reload, a caller over the view's limit: %d, want 429", w.Code)
+	}
+	changed := *limit
+	changed.Limit.Requests = 5
+	for i := range sets {
+		if sets[i].Client == "web" {
+			sets[i].RateLimit = &changed
+		}
+	}
+	if err := h.front.Load(sets); err != nil {
+		t.Fatal(err)
+	}
+	if w := from(h, "/web/orders/ord-7-20", "198.51.100.1"); w.Code != http.StatusOK {
+		t.Errorf("after the client's limit was raised: %d, want 200 (a new limit counts afresh)", w.Code)
+	}
+}
+
 // Behind a trusted proxy, the caller is the address it vouches for.
 func TestRateLimitBehindTrustedProxy(t *testing.T) {
 	h := rateLimited(t, &bff.RateLimit{Limit: bff.Limit{Requests: 1, Window: time.Hour}}, "10.0.0.0/8")

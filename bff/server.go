@@ -99,6 +99,7 @@ type Front struct {
 	cache        *cache.Cache
 	shared       *cache.Shared
 	sharedLimits *shared.Redis
+	counts       counters // the rate limits' counts, across reloads
 	flights      cache.Group[*outcome]
 	log          *slog.Logger
 	access       *accessLog
@@ -188,11 +189,21 @@ type table struct {
 // being served, atomically: requests in flight finish on the views they
 // started with. A bad view is an error that names it, and changes nothing.
 func (f *Front) Load(sets []RouteSet) error {
+	f.counts.begin()
+	loaded := false
+	defer func() {
+		if loaded {
+			f.counts.keep()
+		} else {
+			f.counts.drop()
+		}
+	}()
 	t, err := f.build(sets)
 	if err != nil {
 		return err
 	}
 	f.table.Store(t)
+	loaded = true
 	return nil
 }
 
@@ -252,13 +263,13 @@ func (f *Front) build(sets []RouteSet) (*table, error) {
 				return nil, fmt.Errorf("client %s: %w", rs.Client, err)
 			}
 			chain = append(chain, ipmw)
-			checks = newCheckBudget(rs.RateLimit.Limit)
+			checks = newCheckBudget(rs.Client, rs.RateLimit.Limit, &f.counts)
 		}
 		sub := r.With(chain...)
 		// After authn, which each view's route gets with its own policy.
 		after := []func(http.Handler) http.Handler{}
 		if rs.RateLimit != nil {
-			after = append(after, rs.RateLimit.limiter(rs.Client, "client", f.sharedLimits))
+			after = append(after, rs.RateLimit.limiter(rs.Client, "client", f.sharedLimits, &f.counts))
 		}
 		after = append(after, f.limits)
 		wrap := func(h http.Handler, first ...func(http.Handler) http.Handler) http.Handler {
@@ -310,7 +321,7 @@ func (f *Front) build(sets []RouteSet) (*table, error) {
 					if err := l.validate(" of view " + v.Name); err != nil {
 						return nil, fmt.Errorf("client %s: %w", rs.Client, err)
 					}
-					handler = l.limiter(v.Name, "view", f.sharedLimits)(h)
+					handler = l.limiter(v.Name, "view", f.sharedLimits, &f.counts)(h)
 				}
 			}
 			if rs.Auth != nil {
