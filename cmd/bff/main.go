@@ -212,6 +212,10 @@ func inspect(command, configPath string, getenv func(string) string, stdout io.W
 	return nil
 }
 
+// cutOffGrace is how long, past shutdown_timeout, the requests cut off are
+// given to write their 503.
+const cutOffGrace = 2 * time.Second
+
 func serve(ctx context.Context, configPath, addrFlag, adminFlag string, getenv func(string) string, out *logWriter, listening chan<- listeners) (int, error) {
 	started := time.Now()
 	cfg, views, routeSets, err := prepare(configPath, getenv)
@@ -420,6 +424,12 @@ func serve(ctx context.Context, configPath, addrFlag, adminFlag string, getenv f
 		log.Warn("in-flight requests did not finish in time; closing", "error", err)
 		front.Abort()
 		cancelRequests()
+		// The cut-off handlers answer 503 shutting-down and close their
+		// connections: a moment for that, so that clients (a POST above
+		// all) can tell a shutdown from a crash.
+		gctx, gcancel := context.WithTimeout(context.Background(), cutOffGrace)
+		_ = srv.Shutdown(gctx)
+		gcancel()
 		_ = srv.Close()
 	}
 	if err := <-serveErr; err != nil && !errors.Is(err, http.ErrServerClosed) {
