@@ -904,8 +904,12 @@ type fieldError struct{ field, msg string }
 
 func (e *fieldError) Error() string { return e.field + ": " + e.msg }
 
-// where is the place to report a mistake in field: the line of the most
-// precise field the view's file recorded, else the view's own line.
+// Where is the place to report a mistake in one of v's fields (such as
+// "calls.user.upstream"), as "file:line: ": the line of the most precise
+// field the view's file recorded, else the view's own line. Empty for a
+// view written in Go.
+func Where(v View, field string) string { return where(v, field) }
+
 func where(v View, field string) string {
 	if v.Source == "" {
 		return ""

@@ -153,38 +153,13 @@ func inspect(command, configPath string, getenv func(string) string, stdout io.W
 	if err := telemetry.CheckEndpoint(cfg.Tracing.Endpoint); err != nil {
 		return fmt.Errorf("config: %w", err) // what serve would refuse at start
 	}
-	doers := map[string]aggregate.Doer{}
-	forwardsAuth := map[string]bool{}
-	for _, name := range cfg.UpstreamNames() {
-		uc := cfg.Upstreams[name].ClientConfig(name)
-		if uc.BaseURL == "" {
-			if !slices.Contains(demo.Names(), name) {
-				return missingURL(name, sets)
-			}
-			uc.BaseURL = "http://127.0.0.1:1" // a demo would serve it; nothing is called here
-		}
-		c, err := upstream.New(uc)
-		if err != nil {
-			return err
-		}
-		doers[name] = c
-		forwardsAuth[name] = uc.ForwardAuthorization
-	}
-	off, err := cache.New(cache.Config{})
-	if err != nil {
-		return err
-	}
-	front, err := bff.New(bff.Config{
-		Engine: aggregate.NewEngine(doers), Cache: off, RouteSets: sets,
-		ForwardsAuthorization: func(name string) bool { return forwardsAuth[name] },
-		TrustedProxies:        cfg.Server.TrustedProxies,
-	})
+	front, err := loadAll(cfg, sets, true)
 	if err != nil {
 		return err
 	}
 	routes := front.Routes()
 	if command == "check" {
-		fmt.Fprintf(stdout, "ok: %d views, %d upstreams\n", len(routes), len(doers))
+		fmt.Fprintf(stdout, "ok: %d views, %d upstreams\n", len(routes), len(cfg.UpstreamNames()))
 		return nil
 	}
 	for _, r := range routes {
@@ -210,6 +185,39 @@ func inspect(command, configPath string, getenv func(string) string, stdout io.W
 		}
 	}
 	return nil
+}
+
+// loadAll builds the front serve would over every view, with upstream
+// clients that call nothing: whether the views load together (names,
+// routes, invalidates, auth). With needURLs, an upstream neither configured
+// nor served by the demo is an error.
+func loadAll(cfg *config.Config, sets []bff.RouteSet, needURLs bool) (*bff.Front, error) {
+	doers := map[string]aggregate.Doer{}
+	forwardsAuth := map[string]bool{}
+	for _, name := range cfg.UpstreamNames() {
+		uc := cfg.Upstreams[name].ClientConfig(name)
+		if uc.BaseURL == "" {
+			if needURLs && !slices.Contains(demo.Names(), name) {
+				return nil, missingURL(name, sets)
+			}
+			uc.BaseURL = "http://127.0.0.1:1" // nothing is called here
+		}
+		c, err := upstream.New(uc)
+		if err != nil {
+			return nil, err
+		}
+		doers[name] = c
+		forwardsAuth[name] = uc.ForwardAuthorization
+	}
+	off, err := cache.New(cache.Config{})
+	if err != nil {
+		return nil, err
+	}
+	return bff.New(bff.Config{
+		Engine: aggregate.NewEngine(doers), Cache: off, RouteSets: sets,
+		ForwardsAuthorization: func(name string) bool { return forwardsAuth[name] },
+		TrustedProxies:        cfg.Server.TrustedProxies,
+	})
 }
 
 // cutOffGrace is how long, past shutdown_timeout, the requests cut off are
@@ -589,16 +597,14 @@ func missingURL(name string, sets []bff.RouteSet) error {
 		for _, v := range rs.Views {
 			for _, c := range v.Calls {
 				if c.Upstream == name && where == "" {
-					where = fmt.Sprintf("view %q calls it: ", v.Name)
-					if v.Source != "" {
-						where = v.Source + ": " + where
-					}
+					field := "calls." + c.Name + ".upstream"
+					where = fmt.Sprintf("%sview %q: %s: ", aggregate.Where(v, field), v.Name, field)
 				}
 			}
 		}
 	}
-	return fmt.Errorf("%supstream %q has no URL and the demo does not serve it: set upstreams.%s.url in the config file or %s",
-		where, name, name, config.EnvURL(name))
+	return fmt.Errorf("%supstream %q has no URL and the demo does not serve it (it serves %s): set upstreams.%s.url in the config file or %s",
+		where, name, strings.Join(demo.Names(), ", "), name, config.EnvURL(name))
 }
 
 // startDemos serves every upstream that has no URL from the built-in demo.

@@ -376,7 +376,7 @@ func TestCheckAndViewsCommands(t *testing.T) {
 
 	for file, want := range map[string]string{
 		"typo.yaml":     `typo.yaml:3: view "web.x": unknown key "rout"`,
-		"upstream.yaml": `upstream.yaml:3: view "web.y" calls it: upstream "nowhere" has no URL and the demo does not serve it: set upstreams.nowhere.url in the config file or BFF_UPSTREAM_NOWHERE_URL`,
+		"upstream.yaml": `upstream.yaml:5: view "web.y": calls.u.upstream: upstream "nowhere" has no URL and the demo does not serve it (it serves users, orders, recs, catalog): set upstreams.nowhere.url in the config file or BFF_UPSTREAM_NOWHERE_URL`,
 	} {
 		body := map[string]string{
 			"typo.yaml":     "client: web\nviews:\n  - {name: web.x, rout: /x}\n",

@@ -101,8 +101,10 @@ func (s *viewSet) files() ([]string, error) {
 	return files, nil
 }
 
-// stamp changes when a view file is added, removed or edited: it hashes
-// the contents (files are small), since size and time can stay the same.
+// stamp changes when a view file or a fixture is added, removed or edited
+// (fixtures give the served OpenAPI documents their types and examples):
+// it hashes the contents (files are small), since size and time can stay
+// the same.
 func (s *viewSet) stamp() string {
 	if s.dir == "" {
 		return ""
@@ -110,6 +112,10 @@ func (s *viewSet) stamp() string {
 	files, err := s.files()
 	if err != nil {
 		return "error: " + err.Error()
+	}
+	for _, pattern := range []string{"*.yaml", "*.yml"} {
+		fixtures, _ := filepath.Glob(filepath.Join(s.dir, testDir, pattern)) // only a malformed pattern fails
+		files = append(files, fixtures...)
 	}
 	h := fnv.New64a()
 	for _, f := range files {

@@ -2,15 +2,18 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"fmt"
 	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 
 	"github.com/bffproxy/bff/bff"
 	"github.com/bffproxy/bff/bff/mobile"
 	"github.com/bffproxy/bff/bff/web"
+	"github.com/bffproxy/bff/internal/auth"
 	"github.com/bffproxy/bff/internal/config"
 	"github.com/bffproxy/bff/internal/viewtest"
 	"github.com/bffproxy/bff/upstream"
@@ -58,6 +61,12 @@ func testViews(ctx context.Context, configPath string, dirs []string, getenv fun
 		}
 	}
 	if err := cfg.AddUpstreams(viewUpstreams(sets), getenv); err != nil {
+		return failed(err)
+	}
+	// Each case runs its view alone: that the views load together (routes,
+	// names, what mutations invalidate, auth) is checked once, as serve
+	// would.
+	if err := loadsTogether(cfg, sets); err != nil {
 		return failed(err)
 	}
 
@@ -157,4 +166,26 @@ func fixturesApart(dir string) error {
 		}
 	}
 	return nil
+}
+
+// loadsTogether is whether serve would load sets with cfg. Clients that
+// verify tokens get a stand-in verifier: a JWKS is not fetched to test.
+func loadsTogether(cfg *config.Config, sets []bff.RouteSet) error {
+	secret := make([]byte, 32)
+	if _, err := rand.Read(secret); err != nil {
+		return err
+	}
+	standIn, err := auth.New(auth.Config{Issuer: "bff-test", Audience: "bff-test", Keys: []auth.Key{{Alg: "HS256", Secret: secret}}})
+	if err != nil {
+		return err
+	}
+	defer standIn.Close()
+	sets = slices.Clone(sets)
+	for i, rs := range sets {
+		if c := cfg.Clients[rs.Client]; c != nil && c.Auth != nil {
+			sets[i].Auth = &bff.ClientAuth{Verifier: standIn, Default: c.Auth.Mode()}
+		}
+	}
+	_, err = loadAll(cfg, sets, false)
+	return err
 }

@@ -57,3 +57,39 @@ func grepLines(s, sub string) string {
 	}
 	return b.String()
 }
+
+// A view that needs a token loads in `bff test` as in the server: with the
+// client's auth in the config, it runs (the runner signs the cases'
+// tokens, no JWKS is fetched); without, it is the server's load error.
+func TestBffTestLoadsAuthViewsAsTheServerDoes(t *testing.T) {
+	dir := t.TempDir()
+	view := strings.Replace(profileView, "    route: /profile/{id}\n", "    route: /profile/{id}\n    auth: required\n", 1)
+	writeFiles(t, dir, map[string]string{
+		"bff.yaml": `clients:
+  web:
+    auth:
+      issuer: https://id.example.com
+      audience: bff-web
+      jwks_url: https://id.example.com/.well-known/jwks.json
+`,
+		"views/profile.yaml": view,
+		"views/tests/profile.test.yaml": `view: web.profile
+cases:
+  - name: with a token
+    request: {path: /web/profile/42, auth: {sub: "42"}}
+    upstreams:
+      users:
+        - {path: /users/42, body: {name: Ada, address: {city: London}}}
+    expect:
+      body: {name: Ada, city: London}
+`,
+	})
+	views := filepath.Join(dir, "views")
+	if code, out, errOut := runTest(t, "-config", filepath.Join(dir, "bff.yaml"), views); code != 0 {
+		t.Errorf("with the client's auth configured: exit %d\n%s%s", code, grepLines(out, "web.profile"), errOut)
+	}
+	code, _, errOut := runTest(t, views)
+	if code != 2 || !strings.Contains(errOut, "verifies no tokens") {
+		t.Errorf("without it: exit %d, %q; want 2 and the server's load error", code, errOut)
+	}
+}

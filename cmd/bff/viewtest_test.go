@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -183,5 +184,161 @@ views:
 				t.Errorf("exit %d, want 2 with %q on stderr; got\n%s%s", code, want, errOut, out)
 			}
 		})
+	}
+}
+
+// productView is a product page over the catalog, with a fixture that passes.
+const productView = `client: web
+views:
+  - name: web.product
+    route: /product/{sku}
+    params: {sku: 'SKU-[0-9]{6}'}
+    calls:
+      product: {upstream: catalog, path: '/products/{sku}'}
+    shape:
+      title: product.title
+`
+
+const productFixture = `view: web.product
+cases:
+  - name: the product
+    request: /web/product/SKU-000001
+    upstreams:
+      catalog:
+        - {path: /products/SKU-000001, body: {title: Lamp}}
+    expect:
+      body: {title: Lamp}
+`
+
+func checkDir(t *testing.T, dir string) (int, string) {
+	t.Helper()
+	var errs strings.Builder
+	env := func(k string) string {
+		if k == "BFF_VIEWS_DIR" {
+			return dir
+		}
+		return ""
+	}
+	code := run(context.Background(), []string{"check"}, env, io.Discard, &errs, nil)
+	return code, errs.String()
+}
+
+// `bff test` refuses (2) a directory the server would not load, also when
+// the broken view has no fixture yet: cases run one view at a time, so the
+// whole set is loaded first, as `bff check` does.
+func TestBffTestFailsOnViewThatDoesNotLoad(t *testing.T) {
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{
+		"product.yaml":            productView,
+		"tests/product.test.yaml": productFixture,
+		"broken.yaml": `client: web
+views:
+  - name: web.broken
+    route: /broken/{id}
+    calls:
+      user: {upstream: users, path: '/users/{idd}'}
+    shape:
+      name: user.name
+`,
+	})
+	if code, errs := checkDir(t, dir); code == 0 {
+		t.Fatalf("bff check accepted the directory; want a refusal (%s)", errs)
+	}
+	code, out, errOut := runTest(t, dir)
+	if code == 0 {
+		t.Errorf("bff test exit 0 on a views directory the server refuses to load:\n%s%s", out, errOut)
+	}
+}
+
+// A directory view on the route of a built-in one is refused by `bff test`
+// as by the server, though each view alone runs its cases fine.
+func TestBffTestFailsOnRouteCollision(t *testing.T) {
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{
+		"product.yaml":            strings.Replace(productView, "route: /product/{sku}", "route: /orders/{sku}", 1),
+		"tests/product.test.yaml": strings.Replace(productFixture, "/web/product/", "/web/orders/", 1),
+	})
+	if code, errs := checkDir(t, dir); code == 0 || !strings.Contains(errs, "is also view") {
+		t.Fatalf("bff check: exit %d, %q; want the route collision", code, errs)
+	}
+	code, out, errOut := runTest(t, dir)
+	if code == 0 {
+		t.Errorf("bff test exit 0 on a route collision the server refuses:\n%s%s", out, errOut)
+	}
+}
+
+// A mutation that invalidates another view (the README's cart pattern)
+// runs its cases, though each case's front holds the mutation alone.
+func TestBffTestRunsMutationThatInvalidatesAnotherView(t *testing.T) {
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{
+		"cart.yaml": `client: web
+views:
+  - name: web.cart.add
+    route: /cart/items
+    method: POST
+    body:
+      schema:
+        type: object
+        required: [sku]
+        properties:
+          sku: {type: string}
+    invalidates: [web.home]
+    calls:
+      add: {upstream: orders, method: POST, path: /cart/items, body: request}
+    shape:
+      ok: {const: true}
+`,
+		"tests/cart.test.yaml": `view: web.cart.add
+cases:
+  - name: add
+    request: {path: /web/cart/items, method: POST, body: {sku: a}}
+    upstreams:
+      orders:
+        - {method: POST, path: /cart/items, body: {}}
+    expect:
+      body: {ok: true}
+`,
+	})
+	if code, errs := checkDir(t, dir); code != 0 {
+		t.Fatalf("bff check refused the view: %s", errs)
+	}
+	code, out, errOut := runTest(t, dir)
+	if code != 0 {
+		t.Errorf("bff test exit %d on a view bff check accepts:\n%s%s", code, out, errOut)
+	}
+}
+
+// An upstream nobody serves is reported, as the README promises, with the
+// file, the line of the field, the view and the field.
+func TestUnknownUpstreamNamesTheField(t *testing.T) {
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{
+		"product.yaml": strings.Replace(productView, "upstream: catalog", "upstream: catalogue", 1),
+	})
+	code, errs := checkDir(t, dir)
+	if code == 0 {
+		t.Fatal("bff check accepted an unknown upstream")
+	}
+	if !strings.Contains(errs, "product.yaml:7") || !strings.Contains(errs, "calls.product") {
+		t.Errorf("bff check: %q; want the line of the upstream field (product.yaml:7) and the field (calls.product.upstream)", errs)
+	}
+}
+
+// Editing a fixture reloads the views directory as editing a view does:
+// the served OpenAPI documents take their types and examples from them.
+func TestFixtureChangeIsNoticed(t *testing.T) {
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{
+		"product.yaml":            productView,
+		"tests/product.test.yaml": productFixture,
+	})
+	s := &viewSet{dir: dir}
+	before := s.stamp()
+	writeFiles(t, dir, map[string]string{
+		"tests/product.test.yaml": strings.ReplaceAll(productFixture, "Lamp", "7"),
+	})
+	if s.stamp() == before {
+		t.Error("a changed fixture leaves the views directory's stamp unchanged: the served OpenAPI keeps the old fixture types and examples")
 	}
 }

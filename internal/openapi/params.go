@@ -19,11 +19,11 @@ func pathParameter(name, pattern, chiPattern string) obj {
 		pattern = segment
 	}
 	s := &schema{Type: types{tString}}
-	desc := "Must match `" + pattern + "` in full"
+	desc := "Must match `" + pattern + "` in full; otherwise the answer is 400 (`" + bff.ProblemInvalidParameter + "`) and no upstream is called."
 	if chiPattern != "" {
-		desc += " and the route's own `" + chiPattern + "`"
+		// The route's own pattern decides whether the route matches at all.
+		desc += " A value the route's own `" + chiPattern + "` does not match reaches no route: the answer is 404 (`" + bff.ProblemNotFound + "`)."
 	}
-	desc += "; otherwise the answer is 400 (`" + bff.ProblemInvalidParameter + "`) and no upstream is called."
 	if ecmaSafe(pattern) {
 		// The view's regexp must match the whole value; a JSON Schema
 		// pattern matches anywhere unless anchored.

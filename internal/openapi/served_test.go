@@ -3,9 +3,11 @@ package openapi_test
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -383,4 +385,50 @@ views:
 	_, v := newValidator(t, doc)
 	validateRequest(t, v, front, httptest.NewRequest(http.MethodGet, "/web/search", nil), http.StatusOK)
 	validateRequest(t, v, front, httptest.NewRequest(http.MethodGet, "/web/search", nil), http.StatusTooManyRequests)
+}
+
+// A route may carry chi's own pattern (/item/{id:[0-9]+}): a value it
+// refuses reaches no route, and the document says so (404), beside the 400
+// for a value the view's parameter pattern refuses.
+func TestRoutePatternStatusMatchesDocument(t *testing.T) {
+	front, doc := servedFrontSet(t, `
+views:
+  - name: web.item
+    route: '/item/{id:[0-9]+}'
+    params: {id: '[0-9]{1,9}'}
+    calls:
+      item: {upstream: items, path: '/items/{id}'}
+    shape:
+      title: item.title
+`, map[string]http.Handler{"items": json200(`{"title":"x"}`)}, func(*bff.RouteSet) {}, openapi.Options{})
+
+	var d map[string]any
+	if err := json.Unmarshal(doc, &d); err != nil {
+		t.Fatal(err)
+	}
+	var desc string
+	var responses map[string]any
+	for path, item := range d["paths"].(map[string]any) {
+		if !strings.HasPrefix(path, "/web/item/") {
+			continue
+		}
+		responses = item.(map[string]any)["get"].(map[string]any)["responses"].(map[string]any)
+		for _, p := range item.(map[string]any)["get"].(map[string]any)["parameters"].([]any) {
+			if m, ok := p.(map[string]any); ok && m["name"] == "id" {
+				desc, _ = m["description"].(string)
+			}
+		}
+	}
+	if desc == "" {
+		t.Fatalf("no id parameter in the document:\n%s", doc)
+	}
+
+	w := httptest.NewRecorder()
+	front.ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/web/item/abc", nil))
+	if want := fmt.Sprintf("the answer is %d", w.Code); !strings.Contains(desc, want) {
+		t.Errorf("GET /web/item/abc answered %d (%s), but the document says of id: %q", w.Code, strings.TrimSpace(w.Body.String()), desc)
+	}
+	if _, ok := responses[strconv.Itoa(w.Code)]; !ok {
+		t.Errorf("GET /web/item/abc answered %d, which the operation's responses do not list", w.Code)
+	}
 }
