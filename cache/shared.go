@@ -60,6 +60,8 @@ type Shared struct {
 	skew     time.Duration
 	log      *slog.Logger
 	origin   string // this replica, to skip its own purges coming back
+	// purgeChannel is where purges are published (see NewShared).
+	purgeChannel string
 
 	ctx     context.Context // ends at Close
 	stop    context.CancelFunc
@@ -139,6 +141,12 @@ func NewShared(cfg SharedConfig) (*Shared, error) {
 	if s.maxValue <= 0 {
 		s.maxValue = 1 << 20
 	}
+	// Keys are per database, pub/sub channels per server: deployments kept
+	// apart by database number must not hear each other's purges.
+	s.purgeChannel = s.rdb.Prefix() + ":purge"
+	if db := s.rdb.Client().Options().DB; db != 0 {
+		s.purgeChannel += ":db" + strconv.Itoa(db)
+	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -152,7 +160,8 @@ func NewShared(cfg SharedConfig) (*Shared, error) {
 // Close publishes pending purges (for up to 2s: they would be lost with
 // the process), stops listening and waits for background writes.
 func (s *Shared) Close() {
-	for deadline := time.Now().Add(2 * time.Second); s.PendingPurges() > 0 && s.rdb.Available() && time.Now().Before(deadline); {
+	// Also while the breaker is open: Redis may be back, and its probe due.
+	for deadline := time.Now().Add(2 * time.Second); s.PendingPurges() > 0 && time.Now().Before(deadline); {
 		select {
 		case s.kick <- struct{}{}:
 		default:
@@ -203,7 +212,7 @@ func (s *Shared) DroppedWrites() uint64 { return s.dropped.Load() }
 func (s *Shared) entryKey(key string) string { return s.rdb.Prefix() + ":e:" + hashKey(key) }
 func (s *Shared) lockKey(key string) string  { return s.rdb.Prefix() + ":l:" + hashKey(key) }
 func (s *Shared) purgeLog() string           { return s.rdb.Prefix() + ":purges" }
-func (s *Shared) channel() string            { return s.rdb.Prefix() + ":purge" }
+func (s *Shared) channel() string            { return s.purgeChannel }
 
 // hashKey keeps the caller's key (paths, languages, user identities) out of
 // Redis and bounds its length; SHA-256 keeps distinct keys apart, so a
@@ -236,7 +245,8 @@ func (s *Shared) decode(key string, raw []byte) (*Entry, time.Duration, bool) {
 	if err != nil {
 		return nil, 0, false
 	}
-	left := ttl - time.Since(e.StoredAt)
+	// Never more than the TTL: the writer's clock may run ahead of ours.
+	left := min(ttl-time.Since(e.StoredAt), ttl)
 	if left <= 0 || s.purged(key, e.Tag, e.Fetched) {
 		return nil, 0, false
 	}
@@ -462,7 +472,7 @@ func (s *Shared) purged(key, tag string, fetched time.Time) bool {
 
 // publish sends pending purges: into the log that replicas read when they
 // (re)connect, and on the channel for those listening now. Failed sends
-// are retried until Redis takes them or they are past the retention.
+// are retried until Redis takes them.
 func (s *Shared) publish() {
 	defer s.tasks.Done()
 	retry := time.NewTimer(time.Hour)
@@ -492,9 +502,9 @@ func (s *Shared) publish() {
 		for _, p := range batch[:sent] {
 			done[p.ID] = true
 		}
+		// A purge older than the retention is still sent: it hides no entry
+		// in Redis any more, but memory tiers keep theirs longer.
 		s.pending = slices.DeleteFunc(s.pending, func(p sharedPurge) bool { return done[p.ID] })
-		horizon := time.Now().Add(-s.keep).UnixNano()
-		s.pending = slices.DeleteFunc(s.pending, func(p sharedPurge) bool { return p.At < horizon })
 		left := len(s.pending)
 		s.mu.Unlock()
 		if left > 0 {
@@ -616,10 +626,12 @@ func (s *Shared) readLog() {
 	}
 	// Away for longer than the log keeps purges, this replica may have
 	// missed some that covered what its memory holds: it forgets it all.
-	if s.readFrom != 0 && from < began.Add(-s.keep).UnixNano() {
+	// Judged from the last read, not from where this one starts (which
+	// overlaps it, and may reach past a short retention on every poll).
+	if last := s.lastRead.Load(); last != 0 && began.UnixNano()-last > s.keep.Nanoseconds() {
 		s.memory.Purge("")
 		s.log.Warn("redis was out of reach for longer than purge_retention: purges may have been missed, so the memory cache was emptied",
-			"away", time.Duration(began.UnixNano()-from).Round(time.Second).String())
+			"away", time.Duration(began.UnixNano()-last).Round(time.Second).String())
 	}
 	for _, m := range msgs {
 		s.received([]byte(m))

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"runtime"
 	"strconv"
@@ -350,5 +351,178 @@ func TestAwayLongerThanRetentionEmptiesMemory(t *testing.T) {
 	waitFor(t, "c to read the log again", func() bool { return c.PurgesReadAt().After(back) })
 	if _, ok := cmem.Get(key); ok {
 		t.Error("back after longer than purge_retention, c still serves an entry a purge it missed covered")
+	}
+}
+
+// syncLog is a log sink safe for the listener's goroutine.
+type syncLog struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncLog) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncLog) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// With a short purge_retention (5s, shorter than the overlap of the log's
+// reads), a replica that never lost Redis does not take its own routine
+// polls for an absence longer than the retention (which empties memory).
+func TestShortRetentionDoesNotEmptyMemoryEverySecond(t *testing.T) {
+	url, prefix := redistest.Shared(t)
+	var logs syncLog
+	s, mem := startTier(t, shared.Config{URL: url, Prefix: prefix},
+		SharedConfig{PurgeRetention: 5 * time.Second, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	const key = "/web/home/7\x00fp\x00"
+	e := sampleEntry(`{"id":7}`)
+	mem.Set(key, e, time.Hour)
+	mem.Wait()
+	if _, ok := mem.Get(key); !ok {
+		t.Fatal("the entry did not reach memory")
+	}
+	// Two more successful reads of the purge log, with Redis up all along.
+	for range 2 {
+		at := s.PurgesReadAt()
+		waitFor(t, "the next read of the purge log", func() bool { return s.PurgesReadAt().After(at) })
+	}
+	if _, ok := mem.Get(key); !ok {
+		t.Errorf("a replica connected to Redis all along emptied its memory tier on a routine poll of the purge log; log:\n%s", logs.String())
+	}
+}
+
+// A purge made on a replica that cannot reach Redis is published when
+// Redis is back, even after an outage longer than purge_retention: the
+// other replicas' memory tiers keep entries longer than that.
+func TestPurgeOutlivingRetentionStillReachesOtherReplicas(t *testing.T) {
+	srv := redistest.Start(t)
+	admin := redis.NewClient(&redis.Options{Addr: srv.Addr})
+	defer admin.Close()
+	ctx := context.Background()
+	// a connects as its own user, so it alone can be cut off.
+	if err := admin.Do(ctx, "ACL", "SETUSER", "a", "on", ">pw", "~*", "&*", "+@all").Err(); err != nil {
+		t.Fatal(err)
+	}
+	const keep = 3 * time.Second
+	tier := func(url string) (*Shared, *Cache) {
+		return startTier(t, shared.Config{URL: url, Prefix: "late", OpenFor: 100 * time.Millisecond}, SharedConfig{PurgeRetention: keep})
+	}
+	a, _ := tier("redis://a:pw@" + srv.Addr)
+	b, bmem := tier(srv.URL())
+	const key = "/web/cart\x00fp\x00"
+	bmem.Set(key, sampleEntry(`{"items":[]}`), time.Hour) // b's copy, fetched before the purge
+	bmem.Wait()
+	if _, ok := bmem.Get(key); !ok {
+		t.Fatal("the entry did not reach b's memory")
+	}
+
+	if err := admin.Do(ctx, "ACL", "SETUSER", "a", "-@all", "resetchannels").Err(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "a to notice redis is away", func() bool { return !a.Available() })
+	a.Purge("", "/web/cart") // a mutation on a: pending until redis takes it
+	if a.PendingPurges() != 1 {
+		t.Fatalf("pending purges on a: %d", a.PendingPurges())
+	}
+	// The outage outlasts the retention, and a's retries (at most 2s
+	// apart) go on failing past it: the state under test.
+	time.Sleep(keep + 3*time.Second)
+
+	if err := admin.Do(ctx, "ACL", "SETUSER", "a", "+@all", "&*").Err(); err != nil {
+		t.Fatal(err)
+	}
+	back := time.Now()
+	waitFor(t, "a to read the log again", func() bool { return a.PurgesReadAt().After(back) })
+	waitFor(t, "a to have nothing left to publish", func() bool { return a.PendingPurges() == 0 })
+	published := time.Now()
+	waitFor(t, "b to read the log after that", func() bool { return b.PurgesReadAt().After(published) })
+	if _, ok := bmem.Get(key); ok {
+		t.Error("a purge made while redis was away never reached the other replica: it still serves the purged entry from memory")
+	}
+}
+
+// An entry written with a 30s TTL has at most 30s left when it is read
+// back, whoever's clock wrote it: a writer whose clock runs ahead (by two
+// minutes here) must not make readers keep it in memory past its TTL.
+func TestSharedEntryLeftIsBoundedByItsTTL(t *testing.T) {
+	s, _, c, _ := newSharedTier(t)
+	const key = "/web/home/7\x00fp\x00"
+	ahead := time.Now().Add(2 * time.Minute) // the writing replica's clock
+	e := NewEntry([]byte(`{"id":7}`), http.Header{"Content-Type": {"application/json"}}, ahead)
+	e.Tag, e.Fetched = "web.home", ahead.Add(-time.Millisecond)
+	s.Store(key, e, 30*time.Second, nil)
+	waitStored(t, c, s.entryKey(key))
+	_, left, ok := s.Get(context.Background(), key)
+	if !ok {
+		t.Fatal("the entry was not read back")
+	}
+	if left > 30*time.Second {
+		t.Errorf("an entry stored for 30s is served for %s more (redis itself keeps it %s)", left.Round(time.Second),
+			c.PTTL(context.Background(), s.entryKey(key)).Val().Round(time.Second))
+	}
+}
+
+// Two deployments on one Redis kept apart by database number (…/0 for
+// production, …/1 for staging), both with the default prefix: keys are per
+// database, pub/sub channels per server, and staging's purge of everything
+// must not empty production's memory tiers.
+func TestPurgeStaysInItsDatabase(t *testing.T) {
+	srv := redistest.Start(t)
+	// The default prefix for both.
+	prod, prodMem := startTier(t, shared.Config{URL: srv.URL() + "/0"}, SharedConfig{})
+	staging, _ := startTier(t, shared.Config{URL: srv.URL() + "/1"}, SharedConfig{})
+	const key = "/web/home/7\x00fp\x00"
+	prodMem.Set(key, sampleEntry(`{"id":7}`), time.Hour)
+	prodMem.Wait()
+	if _, ok := prodMem.Get(key); !ok {
+		t.Fatal("the entry did not reach memory")
+	}
+
+	staging.Purge("") // staging's operator empties staging's caches
+	waitFor(t, "staging to publish its purge", func() bool { return staging.PendingPurges() == 0 })
+	published := time.Now()
+	waitFor(t, "production to read its own log after that", func() bool { return prod.PurgesReadAt().After(published) })
+	if _, ok := prodMem.Get(key); !ok {
+		t.Error("a purge made in database 1 emptied the memory tier of a replica using database 0")
+	}
+}
+
+// A purge made while Redis was away is published at shutdown, for up to
+// 2 s, also when Redis has just come back and the breaker is still open
+// from the outage: its probe is due within them.
+func TestCloseRightAfterRedisIsBackPublishesPendingPurges(t *testing.T) {
+	srv := redistest.Start(t)
+	rdb, err := shared.New(shared.Config{URL: srv.URL(), Prefix: "closing", OpenFor: 1500 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = rdb.Close() }()
+	mem, err := New(Config{MaxBytes: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mem.Close()
+	s, err := NewShared(SharedConfig{Redis: rdb, Memory: mem})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the tier to read the purge log", s.Synced)
+
+	srv.Kill()
+	s.Purge("web.cart") // a mutation while redis is away
+	waitFor(t, "the breaker to open", func() bool { return !s.Available() })
+	srv.Restart() // redis is back; the breaker probes again within 1.5s
+	s.Close()     // a rolling restart of this replica
+
+	c := redis.NewClient(&redis.Options{Addr: srv.Addr})
+	defer func() { _ = c.Close() }()
+	if n := c.ZCard(context.Background(), "closing:purges").Val(); n != 1 {
+		t.Errorf("after Close, the purge log holds %d purges; want the one made while redis was away (pending at Close: %d)", n, s.PendingPurges())
 	}
 }
