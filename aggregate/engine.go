@@ -129,6 +129,15 @@ func (e *CallError) Error() string {
 
 func (e *CallError) Unwrap() error { return e.Err }
 
+// named says, in a ReferenceError, which call's answer lacked the value.
+func (p *Plan) named(err error) error {
+	var re *ReferenceError
+	if errors.As(err, &re) && re.Call == "" {
+		re.Call, re.Upstream = p.calls[re.call].Name, p.calls[re.call].Upstream
+	}
+	return err
+}
+
 // DependencyError: a call could not run because a call it needs failed.
 // It wraps that failure, so a view that fails for it answers with the
 // status the root cause calls for (504 for a timeout, 503 for an open
@@ -295,6 +304,7 @@ func (e *Engine) runCall(ctx context.Context, p *Plan, i int, slots []slot, in I
 		}
 	}()
 	fail := func(cause error) error {
+		cause = p.named(cause)
 		if c.Optional && !errors.As(cause, new(*PanicError)) {
 			if e.standIn(p, c, s, in, cause) {
 				return nil
@@ -428,7 +438,7 @@ func (e *Engine) fanOut(ctx context.Context, p *Plan, c *compiledCall, s *slot, 
 	elems, state := refElements(lookup(bodies[c.forEach.call], c.forEach.path))
 	switch state {
 	case refAbsent:
-		return fail(&ReferenceError{Path: c.forEach.path})
+		return fail(&ReferenceError{Path: c.forEach.path, call: c.forEach.call})
 	case refEmpty:
 		s.skipped = true
 		return nil

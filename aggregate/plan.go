@@ -32,6 +32,11 @@ func (e *ParamError) Error() string {
 	if reason == "" {
 		reason = "does not match its pattern"
 	}
+	if e.Query {
+		// Query values stay out of errors, which are logged: callers put
+		// e-mail addresses and tokens there.
+		return fmt.Sprintf("view %s: query parameter %s %s", e.View, e.Param, reason)
+	}
 	return fmt.Sprintf("view %s: parameter %s: value %q %s", e.View, e.Param, e.Value, reason)
 }
 

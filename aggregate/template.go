@@ -93,7 +93,7 @@ func (t *template) fill(params []string, bodies []string, each string, esc escap
 			v, state := refValue(lookup(bodies[p.call], p.path))
 			switch state {
 			case refAbsent:
-				return "", false, &ReferenceError{Path: p.path}
+				return "", false, &ReferenceError{Path: p.path, call: p.call}
 			case refEmpty:
 				return "", false, nil
 			}
@@ -117,7 +117,7 @@ func (t *template) ready(bodies []string) (bool, error) {
 		}
 		switch _, state := refValue(lookup(bodies[p.call], p.path)); state {
 		case refAbsent:
-			return false, &ReferenceError{Path: p.path}
+			return false, &ReferenceError{Path: p.path, call: p.call}
 		case refEmpty:
 			return false, nil
 		}
@@ -126,9 +126,16 @@ func (t *template) ready(bodies []string) (bool, error) {
 }
 
 // ReferenceError: an earlier call's answer lacks a value this call needs.
-type ReferenceError struct{ Path string }
+// Call and Upstream name the call whose answer lacks it.
+type ReferenceError struct {
+	Path, Call, Upstream string
+	call                 int // the index of Call in its plan, until named
+}
 
 func (e *ReferenceError) Error() string {
+	if e.Call != "" {
+		return fmt.Sprintf("the answer of call %s (upstream %s) has no value at %q", e.Call, e.Upstream, e.Path)
+	}
 	return fmt.Sprintf("the answer it depends on has no value at %q", e.Path)
 }
 

@@ -46,6 +46,12 @@ func (l *lockedLog) Write(p []byte) (int, error) {
 	return l.b.Write(p)
 }
 
+func (l *lockedLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
 // A field the users upstream stopped sending is counted on every response
 // and logged once per view and field, not silently written as null.
 func TestUpstreamDriftIsCountedAndLoggedOnce(t *testing.T) {

@@ -189,3 +189,31 @@ func TestRequiredCallNamesTheRootOfADependencyChain(t *testing.T) {
 			p, topicsCalls.Load(), recsCalls.Load())
 	}
 }
+
+// A required call whose placeholder the earlier answer lacks (an order
+// without user_id) never runs: the view fails 502 naming the upstream whose
+// answer was incomplete and the value, not the upstream never called.
+func TestMissingPlaceholderNamesTheUpstreamThatLackedIt(t *testing.T) {
+	var userCalls atomic.Int64
+	orders := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte(`{"id":"o1"}`)) })
+	users := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		userCalls.Add(1)
+		_, _ = w.Write([]byte(`{"name":"Ada"}`))
+	})
+	sets := []bff.RouteSet{{Client: "web", Views: []aggregate.View{{
+		Name: "web.receipt", Route: "/receipt/{id}", Params: []aggregate.Param{{Name: "id", Pattern: "[0-9]+"}},
+		Calls: []aggregate.Call{
+			{Name: "order", Upstream: "orders", Path: "/orders/{id}"},
+			{Name: "customer", Upstream: "users", Path: "/users/{order.user_id}"},
+		},
+		Shape: []aggregate.Field{aggregate.Pick("customer.name")},
+	}}}}
+	h := newHarness(t, options{routeSets: sets, handlers: map[string]http.Handler{"orders": orders, "users": users}})
+	p := problem(t, h.get(t, "/web/receipt/7"), http.StatusBadGateway)
+	if p.Upstream != "orders" || !strings.Contains(p.Detail, "user_id") || !strings.Contains(p.Detail, `"customer"`) {
+		t.Errorf("problem %+v; want it to name orders, whose answer has no user_id, and the call that needed it", p)
+	}
+	if n := userCalls.Load(); n != 0 {
+		t.Errorf("users was called %d times", n)
+	}
+}

@@ -125,6 +125,14 @@ func problemFor(view string, err error) *Problem {
 			named.Call, named.Upstream = de.Call, de.Upstream
 			ce = &named
 		}
+		var re *aggregate.ReferenceError
+		if errors.As(err, &re) && re.Upstream != "" {
+			// The call never ran: the answer it needed was incomplete.
+			p := newProblem(http.StatusBadGateway, ProblemUpstreamError,
+				fmt.Sprintf("upstream %q answered without %s, which call %q needs", re.Upstream, re.Path, ce.Call))
+			p.View, p.Upstream = view, re.Upstream
+			return p
+		}
 		p := upstreamProblem(ce, err)
 		p.View, p.Upstream = view, ce.Upstream
 		return p

@@ -187,3 +187,37 @@ func TestEmptyValueDoesNotCollapseAPathSegment(t *testing.T) {
 		t.Errorf("the upstream was asked for %q; want only /items/a%%2Fb/details", paths)
 	}
 }
+
+// The access log holds the path, never the query: a query value a view
+// refuses (400) is not copied into the line's error either, since callers
+// put e-mail addresses and tokens there.
+func TestAccessLogNeverHoldsARefusedQueryValue(t *testing.T) {
+	sets := []bff.RouteSet{{Client: "web", Views: []aggregate.View{{
+		Name: "web.lookup", Route: "/lookup",
+		Query: []aggregate.QueryParam{{Name: "email", Pattern: `[a-z]+@example\.com`}},
+		Calls: []aggregate.Call{{Name: "u", Upstream: "users", Path: "/users", Query: "email={email}"}},
+		Shape: []aggregate.Field{aggregate.Rename("name", "u.name")},
+	}}}}
+	users := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte(`{"name":"a"}`)) })
+	h := newHarness(t, options{routeSets: sets, handlers: map[string]http.Handler{"users": users}})
+	doers := map[string]aggregate.Doer{}
+	for name, c := range h.clients {
+		doers[name] = c
+	}
+	var logs lockedLog
+	f, err := bff.New(bff.Config{Engine: aggregate.NewEngine(doers), Cache: h.cache, RouteSets: sets,
+		AccessLog: &logs, AccessLogFormat: bff.AccessLogJSON})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const secret = "Jane.Doe+SECRET-4711@corp.example.org"
+	req := httptest.NewRequest(http.MethodGet, "/web/lookup?email="+strings.ReplaceAll(secret, "+", "%2B"), nil)
+	w := httptest.NewRecorder()
+	f.ServeHTTP(w, req)
+	if w.Code != http.StatusBadRequest {
+		t.Fatalf("status %d; want 400 for a value that does not match the pattern", w.Code)
+	}
+	if line := logs.String(); line == "" || strings.Contains(line, "SECRET-4711") {
+		t.Errorf("the access log holds the refused query value (or nothing was logged):\n%s", line)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"net/http/httptest"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -176,5 +177,67 @@ func TestRetryAfterIsLongEnough(t *testing.T) {
 	time.Sleep(time.Duration(secs) * time.Second) // as the caller is told: the state under test
 	if w := from(h, "/web/home/7", "198.51.100.1"); w.Code != http.StatusOK {
 		t.Fatalf("after waiting Retry-After (%ds): %d", secs, w.Code)
+	}
+}
+
+// statusCounter is a bff.Metrics that counts status codes per
+// client and view, as the bff_requests_total series labels them.
+type statusCounter struct {
+	mu     sync.Mutex
+	counts map[string]int // "client/view status"
+}
+
+func (s *statusCounter) View(client, view string) bff.ViewMetrics {
+	if client == "" {
+		client, view = "none", "none" // as internal/telemetry labels them
+	}
+	return &statusView{s: s, key: client + "/" + view}
+}
+
+func (s *statusCounter) get(key string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.counts[key]
+}
+
+type statusView struct {
+	s   *statusCounter
+	key string
+}
+
+func (v *statusView) Request(status int, _ time.Duration, _ bff.CacheResult, _ bool) {
+	v.s.mu.Lock()
+	v.s.counts[v.key+" "+http.StatusText(status)]++
+	v.s.mu.Unlock()
+}
+func (v *statusView) Shed()               {}
+func (v *statusView) MissingField(string) {}
+
+// A request a view's rate limit refuses is that view's, in its metrics (and
+// access-log line): an operator watching a view's 4xx rate sees its 429s.
+// Only a request no view took (a 404) is client="none".
+func TestRateLimitedRequestCountedUnderItsView(t *testing.T) {
+	sets := builtinRoutes(t)
+	for i := range sets {
+		if sets[i].Client == "web" {
+			sets[i].RateLimit = &bff.RateLimit{
+				Limit: bff.Limit{Requests: 100, Window: time.Hour},
+				Views: map[string]bff.Limit{"web.home": {Requests: 1, Window: time.Hour}},
+			}
+		}
+	}
+	counts := &statusCounter{counts: map[string]int{}}
+	h := newHarness(t, options{routeSets: sets, metrics: counts})
+	if w := from(h, "/web/home/7", "198.51.100.7"); w.Code != http.StatusOK {
+		t.Fatalf("first request: %d", w.Code)
+	}
+	w := from(h, "/web/home/7", "198.51.100.7")
+	if w.Code != http.StatusTooManyRequests {
+		t.Fatalf("second request: %d; want 429", w.Code)
+	}
+	tooMany := http.StatusText(http.StatusTooManyRequests)
+	if got := counts.get("web/web.home " + tooMany); got != 1 {
+		t.Errorf("the 429 of web.home counted %d times under client=web view=web.home (%d times under client=none view=none); want 1",
+			got, counts.get("none/none "+tooMany))
 	}
 }

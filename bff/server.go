@@ -296,6 +296,11 @@ func (f *Front) build(sets []RouteSet) (*table, error) {
 				return nil, fmt.Errorf("client %s: %sview %q: name already used by client %s", rs.Client, source(v), v.Name, prev)
 			}
 			names[v.Name] = rs.Client
+			if rest, ok := strings.CutPrefix(plan.Route(), "/"+rs.Client+"/"); ok {
+				// Served at /web/web/...: always a slip.
+				return nil, fmt.Errorf("client %s: %sview %q: route %q: routes are below /%s already; write %q",
+					rs.Client, aggregate.Where(v, "route"), v.Name, plan.Route(), rs.Client, "/"+rest)
+			}
 			route := plan.Method() + " " + routeShape(plan.Route())
 			if prev, dup := routes[route]; dup {
 				return nil, fmt.Errorf("client %s: %sview %q: route %s is also view %q", rs.Client, source(v), v.Name, route, prev)
@@ -329,6 +334,7 @@ func (f *Front) build(sets []RouteSet) (*table, error) {
 			} else {
 				handler = wrap(handler)
 			}
+			handler = h.named(handler)
 			if err := mount(sub, plan.Method(), "/"+rs.Client+plan.Route(), handler); err != nil {
 				return nil, fmt.Errorf("client %s: %sview %q: route %q: %w", rs.Client, source(v), v.Name, plan.Route(), err)
 			}

@@ -118,11 +118,20 @@ func (f *Front) newViewHandler(client string, plan *aggregate.Plan, auth aggrega
 	return h
 }
 
+// named names the view in the request's bookkeeping before anything in
+// front of it (auth, rate limits) may refuse the request: those refusals
+// are the view's too, in its metrics and access-log lines.
+func (h *viewHandler) named(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if info := infoFrom(w); info != nil {
+			info.client, info.view, info.metrics = h.client, h.plan.Name(), h.metrics
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
 func (h *viewHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	info := infoFrom(w)
-	if info != nil {
-		info.client, info.view, info.metrics = h.client, h.plan.Name(), h.metrics
-	}
 	if h.front.tracing {
 		h.nameSpan(r)
 	}

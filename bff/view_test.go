@@ -682,6 +682,9 @@ func TestBadRoutesAreLoadErrors(t *testing.T) {
 		{[]aggregate.View{view("web.a", "/b/*/c")}, `v.yaml:1: view "web.a": route "/b/*/c"`},
 		{[]aggregate.View{view("web.a", "/c/{id}", "id"), view("web.b", "/c/{uid}", "uid")},
 			`client web: v.yaml:1: view "web.b": route GET /c/{} is also view "web.a"`},
+		// It would be served at /web/web/product/{id}.
+		{[]aggregate.View{view("web.a", "/web/product/{id}", "id")},
+			`v.yaml:1: view "web.a": route "/web/product/{id}": routes are below /web already; write "/product/{id}"`},
 	} {
 		err := h.front.Load([]bff.RouteSet{{Client: "web", Views: tc.views}})
 		if err == nil || !strings.Contains(err.Error(), tc.want) || strings.Contains(tc.want, "also view") && err.Error() != tc.want {
