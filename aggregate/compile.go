@@ -155,7 +155,7 @@ func Compile(v View, cat Catalog) (*Plan, error) {
 		if pattern == "" {
 			pattern = `[^/]+`
 		}
-		re, err := regexp.Compile(`^(?:` + pattern + `)$`)
+		re, err := compilePattern(pattern)
 		if err != nil {
 			return fail(field+".pattern", "%v", err)
 		}
@@ -164,7 +164,7 @@ func Compile(v View, cat Catalog) (*Plan, error) {
 	}
 	for name := range routeParams {
 		if _, ok := paramIndex[name]; !ok {
-			return fail("params", "route parameter %q is not declared", name)
+			return fail("params", "route parameter %q is not declared (add it under params: %s: '<regexp>', or %s: {} for any one segment)", name, name, name)
 		}
 	}
 	for i, q := range v.Query {
@@ -354,7 +354,7 @@ func compileQueryParam(q QueryParam) (compiledParam, error) {
 		if pattern == "" {
 			pattern = `(?s).{0,256}`
 		}
-		re, err := regexp.Compile(`^(?:` + pattern + `)$`)
+		re, err := compilePattern(pattern)
 		if err != nil {
 			return cp, &fieldError{field: "pattern", msg: err.Error()}
 		}
@@ -554,7 +554,7 @@ func compileCall(i int, c Call, params, calls map[string]int, cat Catalog, mutat
 	for _, name := range c.DependsOn {
 		j, ok := calls[name]
 		if !ok {
-			return cc, fmt.Errorf("depends_on: no call named %q", name)
+			return cc, fmt.Errorf("depends_on: no call named %q (calls: %s)", name, inOrder(calls))
 		}
 		if j == i {
 			return cc, errors.New("depends_on: a call cannot depend on itself")
@@ -596,21 +596,24 @@ func checkPathLiterals(raw string, t template) error {
 
 // known lists the names a template may refer to, for error messages.
 func known(params, calls map[string]int) string {
-	names := func(m map[string]int) string {
-		out := make([]string, 0, len(m))
-		for k, i := range m {
-			out = append(out, fmt.Sprintf("%03d%s", i, k))
-		}
-		sort.Strings(out) // definition order
-		for i := range out {
-			out[i] = out[i][3:]
-		}
-		if len(out) == 0 {
-			return "none"
-		}
-		return strings.Join(out, ", ")
+	return "parameters: " + inOrder(params) + "; calls: " + inOrder(calls)
+}
+
+// inOrder lists the names of m (name to definition index) in definition
+// order, or "none".
+func inOrder(m map[string]int) string {
+	out := make([]string, 0, len(m))
+	for k, i := range m {
+		out = append(out, fmt.Sprintf("%03d%s", i, k))
 	}
-	return "parameters: " + names(params) + "; calls: " + names(calls)
+	sort.Strings(out)
+	for i := range out {
+		out[i] = out[i][3:]
+	}
+	if len(out) == 0 {
+		return "none"
+	}
+	return strings.Join(out, ", ")
 }
 
 // findCycle returns a readable cycle, or "".
@@ -763,7 +766,7 @@ func compileFields(fields []Field, prefix string, calls, params map[string]int) 
 			name, path, _ := strings.Cut(from, ".")
 			j, ok := calls[name]
 			if !ok {
-				return nil, &fieldError{at, fmt.Sprintf("from %q: no call named %q", from, name)}
+				return nil, &fieldError{at, fmt.Sprintf("from %q: no call named %q (calls: %s)", from, name, inOrder(calls))}
 			}
 			n.call, n.path = j, path
 		} else {
@@ -845,7 +848,7 @@ func compileCombine(f Field, at string, n node, calls map[string]int) (node, err
 		name, path, _ := strings.Cut(src, ".")
 		j, ok := calls[name]
 		if !ok {
-			return n, &fieldError{at, fmt.Sprintf("source %q: no call named %q", src, name)}
+			return n, &fieldError{at, fmt.Sprintf("source %q: no call named %q (calls: %s)", src, name, inOrder(calls))}
 		}
 		n.sources = append(n.sources, node{call: j, path: path, plainKey: isPlainKey(path), kind: kindValue, missing: []byte("null")})
 	}
@@ -930,4 +933,13 @@ func where(v View, field string) string {
 		f = f[:i]
 	}
 	return file + ":" + line + ": "
+}
+
+// compilePattern compiles a parameter's pattern to match whole values. A
+// mistake is reported in the pattern as written, without the anchoring.
+func compilePattern(pattern string) (*regexp.Regexp, error) {
+	if _, err := regexp.Compile(pattern); err != nil {
+		return nil, fmt.Errorf("pattern %q: %w", pattern, err)
+	}
+	return regexp.Compile(`^(?:` + pattern + `)$`)
 }

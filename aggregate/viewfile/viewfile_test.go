@@ -267,7 +267,7 @@ func TestProjectionAndVersionErrors(t *testing.T) {
 		{"    shape: {a: u.a}\n    projections:\n      web: {shape: {a: u.a}}\n",
 			`p.yaml:2: view "p": projections: a view with projections has its shapes there: move client, shape, versions and shape_func into them`},
 		{"    projections:\n      mobile:\n        shape: {a: u.a}\n        versions:\n          - app_version: '<1'\n            shape: {b: x.b}\n",
-			`p.yaml:11: view "mobile.p": versions[0].shape.b: from "x.b": no call named "x"`},
+			`p.yaml:11: view "mobile.p": versions[0].shape.b: from "x.b": no call named "x" (calls: u)`},
 	} {
 		entries, err := viewfile.ParseEntries("p.yaml", []byte(head+tc.body))
 		if err == nil {
@@ -335,10 +335,11 @@ func TestValidationMessages(t *testing.T) {
 	for _, tc := range []struct{ from, to, want string }{
 		{"upstream: users,", "upstream: userz,", `v.yaml:6: view "v": calls.user: upstream "userz" is not configured (add it under upstreams: in the config, with its url)`},
 		{"query: 'user_id={user.id}'", "query: 'user_id={usr.id}'", `v.yaml:7: view "v": calls.orders: query: {usr.id}: no parameter or call named "usr" (parameters: id; calls: user, orders)`},
-		{"name: user.name", "name: usr.name", `v.yaml:9: view "v": shape.name: from "usr.name": no call named "usr"`},
+		{"name: user.name", "name: usr.name", `v.yaml:9: view "v": shape.name: from "usr.name": no call named "usr" (calls: user, orders)`},
 		{"path: '/users/{id}'}", "path: '/users/{orders.uid}'}", `v.yaml:5: view "v": calls: dependency cycle: orders -> user -> orders`},
 		{"path: '/users/{id}'}", "path: '/users/{uid}'}", `v.yaml:6: view "v": calls.user: path: {uid}: no parameter or call named "uid" (parameters: id; calls: user, orders)`},
-		{"route: /v/{id}", "route: /v/{id}/{tab}", `v.yaml:4: view "v": params: route parameter "tab" is not declared`},
+		{"params: {id: '[0-9]+'}", "params: {id: '[0-9{6}'}", "v.yaml:4: view \"v\": params.id.pattern: pattern \"[0-9{6}\": error parsing regexp: missing closing ]: `[0-9{6}`"},
+		{"route: /v/{id}", "route: /v/{id}/{tab}", `v.yaml:4: view "v": params: route parameter "tab" is not declared (add it under params: tab: '<regexp>', or tab: {} for any one segment)`},
 		{"path: '/users/{id}'}", "path: '/users/../admin/{id}'}", `v.yaml:6: view "v": calls.user: path: "/users/../admin/{id}": dot segments (. or ..) could leave the upstream's path prefix; name the path without them`},
 		{"path: /orders,", "pth: /orders,", `v.yaml:7: view "v": calls.orders: unknown key "pth" (known: body, concurrency, depends_on, for_each, max_each, method, optional, path, query, stale_if_error, timeout, upstream)`},
 	} {

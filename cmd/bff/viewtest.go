@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 
 	"github.com/bffproxy/bff/bff"
 	"github.com/bffproxy/bff/bff/mobile"
@@ -137,6 +138,14 @@ func fixtureFiles(builtin, sets []bff.RouteSet, dirs []string) ([]*viewtest.File
 		if err != nil {
 			return nil, nil, err
 		}
+		for _, pattern := range []string{"*.yaml", "*.yml"} {
+			others, _ := filepath.Glob(filepath.Join(dir, testDir, pattern)) // only a malformed pattern fails
+			for _, f := range others {
+				if !strings.Contains(filepath.Base(f), ".test.") {
+					notes = append(notes, fmt.Sprintf("skip  %s: fixture files are named *.test.yaml", f))
+				}
+			}
+		}
 		for _, f := range loaded {
 			tested[f.View] = true
 		}
@@ -159,6 +168,9 @@ func fixturesApart(dir string) error {
 		m, err := filepath.Glob(filepath.Join(dir, pattern))
 		if err != nil {
 			return err
+		}
+		if len(m) > 0 && filepath.Base(filepath.Clean(dir)) == testDir {
+			return fmt.Errorf("%s holds fixtures: pass the views directory (%s), not its %s/", dir, filepath.Dir(filepath.Clean(dir)), testDir)
 		}
 		if len(m) > 0 {
 			return fmt.Errorf("%s: fixture files go in %s: the server reads every *.yaml in %s as a view file",

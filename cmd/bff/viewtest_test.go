@@ -342,3 +342,22 @@ func TestFixtureChangeIsNoticed(t *testing.T) {
 		t.Error("a changed fixture leaves the views directory's stamp unchanged: the served OpenAPI keeps the old fixture types and examples")
 	}
 }
+
+// Two slips with fixtures say what to do: passing tests/ itself, and a
+// fixture file not named *.test.yaml (which would be passed over quietly).
+func TestBffTestPointsAtFixtureSlips(t *testing.T) {
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{
+		"product.yaml":            productView,
+		"tests/product.test.yaml": productFixture,
+		"tests/product.yaml":      productFixture,
+	})
+	code, _, errOut := runTest(t, filepath.Join(dir, "tests"))
+	if want := "pass the views directory (" + dir + "), not its tests/"; code != 2 || !strings.Contains(errOut, want) {
+		t.Errorf("bff test DIR/tests: exit %d, %q; want 2 and %q", code, errOut, want)
+	}
+	code, out, errOut := runTest(t, dir)
+	if want := "skip  " + filepath.Join(dir, "tests", "product.yaml") + ": fixture files are named *.test.yaml"; code != 0 || !strings.Contains(out, want) {
+		t.Errorf("bff test DIR: exit %d, %s%s; want 0 and %q", code, out, errOut, want)
+	}
+}
