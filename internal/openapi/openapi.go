@@ -182,6 +182,9 @@ func (op operation) build() obj {
 	for _, h := range []string{"Accept-Language", "If-None-Match", "X-Request-Id"} {
 		params = append(params, ref("parameters", h))
 	}
+	if r.Method != "" && r.Method != http.MethodGet { // a mutation
+		params = append(params, ref("parameters", "Idempotency-Key"))
+	}
 	if len(r.AppVersions) > 0 {
 		params = append(params, appVersionParameter(r.AppVersions))
 	}

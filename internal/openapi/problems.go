@@ -154,6 +154,9 @@ func requestHeaders() map[string]obj {
 			&schema{Type: types{tString}}),
 		"X-Request-Id": header("X-Request-Id", "The caller's request ID, forwarded to upstreams and logged; "+
 			"another value is replaced by a generated one.", requestIDSchema()),
+		"Idempotency-Key": header("Idempotency-Key", "Makes the mutation safe to repeat: it is forwarded, and the upstream "+
+			"calls are retried only when it is sent. Another value (over 255 bytes, not printable ASCII) is a 400.",
+			&schema{Type: types{tString}, MinLength: ptr(1), MaxLength: ptr(255), Pattern: "^[ -~]+$"}),
 	}
 }
 

@@ -193,9 +193,9 @@ views:
 }
 
 // A mutation's 200 has no X-Cache (it is never cached), and the document
-// does not require it there.
+// does not require it there. It documents the Idempotency-Key it takes.
 func TestServedMutationResponseHeaders(t *testing.T) {
-	front, v, _ := servedFront(t, `
+	front, v, doc := servedFront(t, `
 views:
   - name: web.cart.add
     route: /cart/items
@@ -212,7 +212,23 @@ views:
 `, map[string]http.Handler{"carts": json200(`{"ok":true}`)}, nil)
 	req := httptest.NewRequest(http.MethodPost, "/web/cart/items", strings.NewReader(`{"sku":"a"}`))
 	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Idempotency-Key", "k-1")
 	validateRequest(t, v, front, req, http.StatusOK)
+	var d struct {
+		Paths map[string]map[string]struct {
+			Parameters []map[string]string `json:"parameters"`
+		} `json:"paths"`
+	}
+	if err := json.Unmarshal(doc, &d); err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, p := range d.Paths["/web/cart/items"]["post"].Parameters {
+		found = found || p["$ref"] == "#/components/parameters/Idempotency-Key"
+	}
+	if !found {
+		t.Errorf("the mutation's parameters do not list Idempotency-Key: %v", d.Paths["/web/cart/items"]["post"].Parameters)
+	}
 }
 
 // A mutation refuses a body the schema forbids with 400 invalid-body, a
