@@ -1,6 +1,7 @@
 package bff_test
 
 import (
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -187,5 +188,67 @@ func TestMutationBodyWithDuplicateKeysIsRefused(t *testing.T) {
 		t.Errorf("a body with qty twice (0, then 1): %d %s, %d POSTs reached the upstream with %s; want 400 and none",
 			w.Code, w.Body, n, cart.items)
 		cart.mu.Unlock()
+	}
+}
+
+// A mutation whose upstream POST succeeded changed the data: the views it
+// invalidates must be purged even if its client hangs up before the
+// answer is written (here while an optional read-back is still running).
+func TestMutationClientLeavingAfterCommitStillPurges(t *testing.T) {
+	cart := &cartUpstream{}
+	var block atomic.Bool
+	readBack := make(chan struct{}, 1)
+	carts := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodGet && block.Load() {
+			readBack <- struct{}{}
+			<-r.Context().Done() // the read-back is slow; the client leaves meanwhile
+			return
+		}
+		cart.ServeHTTP(w, r)
+	})
+	sets := []bff.RouteSet{{Client: "web", Views: []aggregate.View{
+		{
+			Name: "web.cart", Route: "/cart",
+			Calls: []aggregate.Call{{Name: "cart", Upstream: "carts", Path: "/cart"}},
+			Cache: aggregate.CachePolicy{TTL: time.Hour},
+			Shape: []aggregate.Field{aggregate.List("items", "cart.items", 0)},
+		},
+		{
+			Name: "web.cart.add", Route: "/cart/items", Method: http.MethodPost,
+			Body:        &aggregate.BodyPolicy{MaxBytes: 200, Schema: json.RawMessage(`{"type":"object"}`)},
+			Invalidates: []string{"web.cart"},
+			Calls: []aggregate.Call{
+				{Name: "add", Upstream: "carts", Method: http.MethodPost, Path: "/cart/items", Body: "request"},
+				{Name: "cart", Upstream: "carts", Path: "/cart", DependsOn: []string{"add"}, Optional: true},
+			},
+			Shape: []aggregate.Field{aggregate.List("items", "cart.items", 0)},
+		},
+	}}}
+	h := newHarness(t, options{routeSets: sets, handlers: map[string]http.Handler{"carts": carts}})
+	if w := h.get(t, "/web/cart"); w.Body.String() != `{"items":[]}` {
+		t.Fatalf("empty cart: %d %s", w.Code, w.Body)
+	}
+	h.cache.Wait()
+
+	block.Store(true)
+	ctx, hangUp := context.WithCancel(context.Background())
+	req := httptest.NewRequest(http.MethodPost, "/web/cart/items", strings.NewReader(`{"sku":"A-1"}`)).WithContext(ctx)
+	req.Header.Set("Content-Type", "application/json")
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		h.front.ServeHTTP(httptest.NewRecorder(), req)
+	}()
+	<-readBack // the POST has been answered: the item is in the cart upstream
+	hangUp()
+	<-done
+	block.Store(false)
+	if n := cart.posts.Load(); n != 1 {
+		t.Fatalf("%d POSTs reached the upstream; want 1", n)
+	}
+
+	if w := h.get(t, "/web/cart"); !strings.Contains(w.Body.String(), "A-1") {
+		t.Errorf("after a mutation the upstream took, the cart is %s (X-Cache %s); want the item: the invalidated view was not purged because the mutation's client left",
+			w.Body, w.Header().Get("X-Cache"))
 	}
 }

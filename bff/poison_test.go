@@ -154,3 +154,36 @@ func TestTraceContextIsForwardedOnlyWhenWellFormed(t *testing.T) {
 		}
 	}
 }
+
+// The other way an upstream learns the org: it receives the caller's token
+// (forward_authorization) and reads its org claim, as a tenant-aware API
+// does. Every claim of a forwarded token but its times is in the key.
+func TestPerUserKeyCoversClaimsOfAForwardedToken(t *testing.T) {
+	orgs := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		claims := jwt.MapClaims{}
+		raw := strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if _, _, err := jwt.NewParser().ParseUnverified(raw, claims); err != nil {
+			http.Error(w, `{"error":"no token"}`, http.StatusUnauthorized)
+			return
+		}
+		fmt.Fprintf(w, `{"invoices":"invoices of %v"}`, claims["org"])
+	})
+	sets := []bff.RouteSet{{Client: "web", Auth: &bff.ClientAuth{Verifier: testVerifier(t), Default: "optional"}, Views: []aggregate.View{{
+		Name: "web.invoices", Route: "/invoices", Auth: aggregate.AuthPolicy{Mode: "required"},
+		Cache: aggregate.CachePolicy{TTL: time.Minute, Scope: aggregate.ScopeUser},
+		Calls: []aggregate.Call{{Name: "inv", Upstream: "orgs", Path: "/invoices"}},
+		Shape: []aggregate.Field{aggregate.Pick("inv.invoices")},
+	}}}}
+	h := newHarness(t, options{routeSets: sets, handlers: map[string]http.Handler{"orgs": orgs}, forwardsAuth: map[string]bool{"orgs": true}})
+
+	acme := h.get(t, "/web/invoices", "Authorization", tokenWith(t, "7", map[string]any{"org": "acme"}))
+	if acme.Code != http.StatusOK || !strings.Contains(acme.Body.String(), "invoices of acme") {
+		t.Fatalf("org acme: %d %s", acme.Code, acme.Body)
+	}
+	h.cache.Wait()
+	globex := h.get(t, "/web/invoices", "Authorization", tokenWith(t, "7", map[string]any{"org": "globex"}))
+	if !strings.Contains(globex.Body.String(), "invoices of globex") {
+		t.Errorf("a token of the same subject for org globex got %d (X-Cache %s) %s; want globex's own data, not acme's",
+			globex.Code, globex.Header().Get("X-Cache"), globex.Body)
+	}
+}

@@ -708,3 +708,35 @@ func TestUncachedViewSkipsTheSharedTier(t *testing.T) {
 		t.Errorf("%d upstream calls for 2 misses of an uncached view, want 2", got)
 	}
 }
+
+// A reader judges an entry from Redis fresh by its own clock: a writer
+// whose clock runs ahead (two minutes) must not make a 10s entry a fresh
+// HIT for its whole stay in Redis (ttl + stale_while_revalidate).
+func TestSharedEntryFromFastClockIsNotFreshPastItsTTL(t *testing.T) {
+	url, prefix := redistest.Shared(t)
+	users, _ := demo.Handler("users")
+	sets := profileView(aggregate.CachePolicy{TTL: 10 * time.Second, StaleWhileRevalidate: time.Minute})
+	ahead := &clock{now: time.Now().Add(2 * time.Minute)} // the writing replica's clock
+	reader := &clock{now: time.Now()}
+	a := newFleet(t, fleetOptions{replicas: 1, redisURL: url, prefix: prefix, now: ahead.Now,
+		routeSets: sets, handlers: map[string]http.Handler{"users": users}}).replicas[0]
+	b := newFleet(t, fleetOptions{replicas: 1, redisURL: url, prefix: prefix, now: reader.Now,
+		routeSets: sets, handlers: map[string]http.Handler{"users": users}}).replicas[0]
+
+	if w := a.get("/web/profile/1"); w.Code != http.StatusOK {
+		t.Fatalf("a: %d %s", w.Code, w.Body)
+	}
+	waitFor(t, "the profile in redis", func() bool { return storedEntries(t, url, prefix) == 1 })
+	if w := b.get("/web/profile/1"); !fromShared(w) {
+		t.Fatalf("b did not read a's entry from redis: %d X-Cache=%s Server-Timing=%s", w.Code, w.Header().Get("X-Cache"), w.Header().Get("Server-Timing"))
+	}
+	b.mem.Wait()
+	reader.advance(30 * time.Second) // three TTLs later on b's clock
+	if w := b.get("/web/profile/1"); w.Header().Get("X-Cache") == "HIT" {
+		t.Errorf("30s after b read it, a 10s entry is still served as a fresh HIT (Age %q); want it stale (revalidated) or refetched",
+			w.Header().Get("Age"))
+	}
+	if err := b.front.Drain(context.Background()); err != nil { // the refresh that request started
+		t.Fatal(err)
+	}
+}

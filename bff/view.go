@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -32,15 +33,18 @@ const PartialHeader = "Bff-Partial"
 
 // viewHandler serves one view of one client.
 type viewHandler struct {
-	front        *Front
-	client       string
-	plan         *aggregate.Plan
-	keyPath      []keyPart // the route, to write the request's canonical path
-	keySuffix    string    // the definition's fingerprint
-	tag          string    // groups the view's cache entries for purges
-	metrics      ViewMetrics
-	spanName     string
-	perUser      bool
+	front     *Front
+	client    string
+	plan      *aggregate.Plan
+	keyPath   []keyPart // the route, to write the request's canonical path
+	keySuffix string    // the definition's fingerprint
+	tag       string    // groups the view's cache entries for purges
+	metrics   ViewMetrics
+	spanName  string
+	perUser   bool
+	// tokenSeen: an upstream receives the caller's token, and may answer
+	// by any claim in it.
+	tokenSeen    bool
 	ttl          time.Duration
 	swr, sie     time.Duration // stale-while-revalidate, stale-if-error
 	refreshing   sync.Map      // keys being revalidated in the background
@@ -82,6 +86,7 @@ func (f *Front) newViewHandler(client string, plan *aggregate.Plan, auth aggrega
 		metrics:   f.metrics.View(client, plan.Name()),
 		spanName:  plan.Method() + " /" + client + plan.Route(),
 		perUser:   pol.Scope == aggregate.ScopeUser,
+		tokenSeen: slices.ContainsFunc(plan.Upstreams(), f.forwardAuth),
 		ttl:       pol.TTL,
 		swr:       pol.StaleWhileRevalidate,
 		sie:       pol.StaleIfError,
@@ -510,9 +515,10 @@ func (h *viewHandler) execute(ctx context.Context, key string, params []string, 
 	if err != nil {
 		return nil, err
 	}
-	if ctx.Err() != nil {
+	if store && ctx.Err() != nil {
 		// Every caller left and the run was canceled: its parts that ended
-		// "canceled" describe nobody's failure, so it is not kept.
+		// "canceled" describe nobody's failure, so it is not kept. (A
+		// mutation goes on: what it changed upstream is done.)
 		return nil, fmt.Errorf("view %s: every caller left: %w", h.plan.Name(), ctx.Err())
 	}
 	hdr := make(http.Header, 6)
@@ -679,6 +685,10 @@ func (h *viewHandler) cacheKey(params []string, header http.Header, claims *auth
 	if h.perUser {
 		b.WriteByte(0)
 		b.WriteString(identity(header, claims))
+		if h.tokenSeen && claims != nil {
+			b.WriteByte(0)
+			b.WriteString(claimsDigest(claims))
+		}
 		// Claims beside the subject (an org, a tenant) choose the data as
 		// much as the subject does: one subject may hold tokens for two.
 		for _, v := range params[h.nPath+len(h.query):] {
@@ -831,6 +841,30 @@ func identity(header http.Header, claims *auth.Claims) string {
 	}
 	sum := sha256.Sum256([]byte(auth))
 	return hex.EncodeToString(sum[:16])
+}
+
+// perToken are the claims left out of claimsDigest: those that change with
+// every token of one grant, not with what it grants (so a refreshed token
+// finds the same entries), and the scopes, which identity keys sorted.
+var perToken = map[string]bool{"exp": true, "iat": true, "nbf": true, "jti": true, "auth_time": true, "scope": true, "scp": true}
+
+// claimsDigest stands for every claim of the token but perToken's, for the
+// keys of views whose upstreams read the token itself: an org or tenant
+// claim chooses their answer as much as the subject does.
+func claimsDigest(c *auth.Claims) string {
+	names := make([]string, 0, len(c.All))
+	for k := range c.All {
+		if !perToken[k] {
+			names = append(names, k)
+		}
+	}
+	slices.Sort(names)
+	h := sha256.New()
+	for _, k := range names {
+		v, _ := json.Marshal(c.All[k]) // values decoded from JSON encode again
+		fmt.Fprintf(h, "%d:%s%d:%s", len(k), k, len(v), v)
+	}
+	return hex.EncodeToString(h.Sum(nil)[:16])
 }
 
 // pathParam returns a route parameter, decoded. chi hands out escaped

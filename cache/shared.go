@@ -245,7 +245,12 @@ func (s *Shared) decode(key string, raw []byte) (*Entry, time.Duration, bool) {
 	if err != nil {
 		return nil, 0, false
 	}
-	// Never more than the TTL: the writer's clock may run ahead of ours.
+	// The writer's clock may run ahead of ours: an entry is never younger
+	// than now here (its freshness is judged from StoredAt), nor kept
+	// longer than its TTL.
+	if now := time.Now(); e.StoredAt.After(now) {
+		e.StoredAt = now
+	}
 	left := min(ttl-time.Since(e.StoredAt), ttl)
 	if left <= 0 || s.purged(key, e.Tag, e.Fetched) {
 		return nil, 0, false
