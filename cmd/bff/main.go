@@ -120,7 +120,8 @@ func prepare(configPath string, getenv func(string) string) (*config.Config, *vi
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	if err := applyClients(cfg, builtin, getenv); err != nil {
+	verifier := func(name string, a *config.Auth) (*bff.ClientAuth, error) { return clientAuth(name, a, getenv) }
+	if err := applyClients(cfg, builtin, verifier); err != nil {
 		closeAuth(builtin)
 		return nil, nil, nil, err
 	}
@@ -685,7 +686,7 @@ func closeAuth(sets []bff.RouteSet) {
 }
 
 // applyClients gives each route set its edge policy from the config.
-func applyClients(cfg *config.Config, sets []bff.RouteSet, getenv func(string) string) error {
+func applyClients(cfg *config.Config, sets []bff.RouteSet, verifier func(client string, a *config.Auth) (*bff.ClientAuth, error)) error {
 	var names []string
 	for _, rs := range sets {
 		names = append(names, rs.Client)
@@ -696,7 +697,7 @@ func applyClients(cfg *config.Config, sets []bff.RouteSet, getenv func(string) s
 			return fmt.Errorf("config: clients.%s: no such client (clients: %s)", name, strings.Join(names, ", "))
 		}
 		if cc != nil && cc.Auth != nil {
-			ca, err := clientAuth(name, cc.Auth, getenv)
+			ca, err := verifier(name, cc.Auth)
 			if err != nil {
 				return err
 			}

@@ -8,7 +8,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 
 	"github.com/bffproxy/bff/bff"
@@ -44,6 +43,19 @@ func testViews(ctx context.Context, configPath string, dirs []string, getenv fun
 	if err != nil {
 		return failed(err)
 	}
+	// The clients' settings, as serve applies them, so that the whole set
+	// is checked as serve would load it. Cases run with their own verifier;
+	// this one only stands in for the client's (no JWKS is fetched).
+	standIn, err := standInVerifier()
+	if err != nil {
+		return failed(err)
+	}
+	defer standIn.Close()
+	if err := applyClients(cfg, builtin, func(_ string, a *config.Auth) (*bff.ClientAuth, error) {
+		return &bff.ClientAuth{Verifier: standIn, Default: a.Mode()}, nil
+	}); err != nil {
+		return failed(err)
+	}
 	if err := cfg.ApplyEnv(getenv); err != nil {
 		return failed(err)
 	}
@@ -67,7 +79,7 @@ func testViews(ctx context.Context, configPath string, dirs []string, getenv fun
 	// Each case runs its view alone: that the views load together (routes,
 	// names, what mutations invalidate, auth) is checked once, as serve
 	// would.
-	if err := loadsTogether(cfg, sets); err != nil {
+	if _, err := loadAll(cfg, sets, false); err != nil {
 		return failed(err)
 	}
 
@@ -180,24 +192,11 @@ func fixturesApart(dir string) error {
 	return nil
 }
 
-// loadsTogether is whether serve would load sets with cfg. Clients that
-// verify tokens get a stand-in verifier: a JWKS is not fetched to test.
-func loadsTogether(cfg *config.Config, sets []bff.RouteSet) error {
+// standInVerifier verifies tokens signed with a key nobody holds.
+func standInVerifier() (*auth.Verifier, error) {
 	secret := make([]byte, 32)
 	if _, err := rand.Read(secret); err != nil {
-		return err
+		return nil, err
 	}
-	standIn, err := auth.New(auth.Config{Issuer: "bff-test", Audience: "bff-test", Keys: []auth.Key{{Alg: "HS256", Secret: secret}}})
-	if err != nil {
-		return err
-	}
-	defer standIn.Close()
-	sets = slices.Clone(sets)
-	for i, rs := range sets {
-		if c := cfg.Clients[rs.Client]; c != nil && c.Auth != nil {
-			sets[i].Auth = &bff.ClientAuth{Verifier: standIn, Default: c.Auth.Mode()}
-		}
-	}
-	_, err = loadAll(cfg, sets, false)
-	return err
+	return auth.New(auth.Config{Issuer: "bff-test", Audience: "bff-test", Keys: []auth.Key{{Alg: "HS256", Secret: secret}}})
 }

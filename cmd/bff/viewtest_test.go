@@ -361,3 +361,28 @@ func TestBffTestPointsAtFixtureSlips(t *testing.T) {
 		t.Errorf("bff test DIR: exit %d, %s%s; want 0 and %q", code, out, errOut, want)
 	}
 }
+
+// The whole set is loaded with the config's clients (rate limits, CORS,
+// auth) as serve loads it: a rate limit for a view the directory no longer
+// has (renamed, deleted) is refused by `bff test` as by `bff check`.
+func TestBffTestRefusesWhatServeRefusesWithClientConfig(t *testing.T) {
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{
+		"bff.yaml": `clients:
+  web:
+    rate_limit: {requests: 100, window: 1m, views: {web.produkt: {requests: 5, window: 1m}}}
+views:
+  dir: ` + filepath.Join(dir, "views") + "\n",
+		"views/product.yaml":            productView,
+		"views/tests/product.test.yaml": productFixture,
+	})
+	cfg := filepath.Join(dir, "bff.yaml")
+	var errs strings.Builder
+	if code := run(context.Background(), []string{"check", "-config", cfg}, func(string) string { return "" }, io.Discard, &errs, nil); code == 0 {
+		t.Fatalf("bff check accepted the config; want a refusal")
+	}
+	code, out, errOut := runTest(t, "-config", cfg)
+	if code != 2 {
+		t.Errorf("bff test: exit %d on a set the server refuses to load (%s); want 2\n%s%s", code, strings.TrimSpace(errs.String()), grepLines(out, "web.product"), errOut)
+	}
+}
