@@ -86,16 +86,17 @@ func (s *viewSet) load() ([]bff.RouteSet, error) {
 }
 
 func (s *viewSet) files() ([]string, error) {
-	var files []string
-	for _, pattern := range []string{"*.yaml", "*.yml"} {
-		m, err := filepath.Glob(filepath.Join(s.dir, pattern))
-		if err != nil {
-			return nil, fmt.Errorf("views: %w", err)
-		}
-		files = append(files, m...)
-	}
-	if _, err := os.Stat(s.dir); err != nil {
+	// Listed, not globbed: a glob takes a directory it may not read, or a
+	// file, for an empty directory, and the views would silently go.
+	entries, err := os.ReadDir(s.dir)
+	if err != nil {
 		return nil, fmt.Errorf("views: %w", err)
+	}
+	var files []string
+	for _, e := range entries {
+		if ext := filepath.Ext(e.Name()); !e.IsDir() && (ext == ".yaml" || ext == ".yml") {
+			files = append(files, filepath.Join(s.dir, e.Name()))
+		}
 	}
 	sort.Strings(files)
 	return files, nil
