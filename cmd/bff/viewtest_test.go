@@ -158,7 +158,7 @@ views:
 	}{
 		{"bad flag", nil, []string{"-nope"}, "flag provided but not defined: -nope"},
 		{"no config file", nil, []string{"-config", "/nonexistent/bff.yaml"}, "bff test: config: open /nonexistent/bff.yaml: no such file or directory\n"},
-		{"no such dir", nil, []string{"/nonexistent/views"}, "bff test: views: stat /nonexistent/views: no such file or directory\n"},
+		{"no such dir", nil, []string{"/nonexistent/views"}, "bff test: views: open /nonexistent/views: no such file or directory\n"},
 		{"typo in a fixture", map[string]string{
 			"profile.yaml":            profileView,
 			"tests/profile.test.yaml": strings.Replace(profileTests, "expect:\n      body:", "expect:\n      bdoy:", 1),

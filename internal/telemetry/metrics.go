@@ -98,7 +98,7 @@ func New() *Metrics {
 
 	m.attempts = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "bff_upstream_attempts_total",
-		Help: "Network attempts, retries included: the load the upstream saw (result ok: an answer below 500 other than 429).",
+		Help: "Network attempts, retries included: the load the upstream saw (result ok: an answer below 500 other than 429; canceled: the BFF abandoned it).",
 	}, append(up, "result"))
 	m.denied = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "bff_upstream_retries_denied_total", Help: "Retries not made because the upstream's retry budget was spent.",
@@ -205,6 +205,9 @@ type UpstreamRecorder struct {
 	denied       prometheus.Counter
 	attemptOK    prometheus.Counter
 	attemptError prometheus.Counter
+	// attemptCanceled: the BFF abandoned the attempt (its caller left, a
+	// sibling failed): no fault of the upstream's.
+	attemptCanceled prometheus.Counter
 	outcomes     [upstream.KindBulkheadFull + 1]prometheus.Counter // index Kind; 0 is ok
 	toState      map[gobreaker.State]prometheus.Counter
 	client       atomic.Pointer[upstream.Client]
@@ -247,6 +250,7 @@ func (m *Metrics) Upstream(name string) *UpstreamRecorder {
 	}
 	r.attemptOK = m.attempts.WithLabelValues(name, "ok")
 	r.attemptError = m.attempts.WithLabelValues(name, "error")
+	r.attemptCanceled = m.attempts.WithLabelValues(name, "canceled")
 	for k, label := range outcomeNames {
 		r.outcomes[k] = m.calls.WithLabelValues(name, label)
 	}
@@ -290,10 +294,13 @@ func (r *UpstreamRecorder) CallDone(ctx context.Context, res upstream.CallResult
 }
 
 // AttemptDone implements upstream.Observer.
-func (r *UpstreamRecorder) AttemptDone(_ context.Context, status int, err error) {
-	if err == nil && status < 500 && status != http.StatusTooManyRequests {
+func (r *UpstreamRecorder) AttemptDone(ctx context.Context, status int, err error) {
+	switch {
+	case err == nil && status < 500 && status != http.StatusTooManyRequests:
 		r.attemptOK.Inc()
-	} else {
+	case err != nil && (errors.Is(err, context.Canceled) || errors.Is(ctx.Err(), context.Canceled)):
+		r.attemptCanceled.Inc()
+	default:
 		r.attemptError.Inc()
 	}
 }
