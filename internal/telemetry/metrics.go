@@ -208,12 +208,12 @@ type UpstreamRecorder struct {
 	// attemptCanceled: the BFF abandoned the attempt (its caller left, a
 	// sibling failed): no fault of the upstream's.
 	attemptCanceled prometheus.Counter
-	outcomes     [upstream.KindBulkheadFull + 1]prometheus.Counter // index Kind; 0 is ok
-	toState      map[gobreaker.State]prometheus.Counter
-	client       atomic.Pointer[upstream.Client]
-	url          atomic.Pointer[string]
-	lastError    atomic.Pointer[lastError]
-	onTransition func(from, to gobreaker.State)
+	outcomes        [upstream.KindBulkheadFull + 1]prometheus.Counter // index Kind; 0 is ok
+	toState         map[gobreaker.State]prometheus.Counter
+	client          atomic.Pointer[upstream.Client]
+	url             atomic.Pointer[string]
+	lastError       atomic.Pointer[lastError]
+	onTransition    func(from, to gobreaker.State)
 }
 
 type lastError struct {
