@@ -50,7 +50,11 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	go func() {
 		<-ctx.Done()
-		stop() // a second signal kills at once, as without a handler
+		// A second SIGINT (Ctrl-C again) kills at once, as without a
+		// handler. A repeated SIGTERM does not cut the drain short: process
+		// managers repeat it, and send SIGKILL when they mean it.
+		signal.Notify(make(chan os.Signal, 1), syscall.SIGTERM) // held, never read
+		stop()
 	}()
 	code := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr, nil)
 	stop()
