@@ -46,6 +46,10 @@ var earlyHUP chan os.Signal
 func main() {
 	earlyHUP = make(chan os.Signal, 1)
 	signal.Notify(earlyHUP, syscall.SIGHUP)
+	// A log reader that went away (a shipper restarting, a pipe closed)
+	// makes writes to stderr fail with EPIPE, which the log writer counts
+	// as dropped lines; unhandled, SIGPIPE would end the process.
+	signal.Ignore(syscall.SIGPIPE)
 	tuneGC(os.Getenv)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	go func() {

@@ -1,0 +1,52 @@
+package main
+
+import (
+	"bufio"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// When the reader of a piped stderr goes away (a log shipper restarting,
+// `bff 2>&1 | tee` interrupted), log lines are dropped and counted and the
+// process keeps serving: Go's runtime ends a program that writes to a
+// broken stderr without handling SIGPIPE.
+func TestStderrReaderGoneDoesNotKillTheProcess(t *testing.T) {
+	f := newFakeUpstreams(t, nil, nil)
+	cmd, stderr := startProcess(t, f.env())
+	lines := bufio.NewScanner(stderr)
+	addr := ""
+	for addr == "" && lines.Scan() {
+		if _, after, ok := strings.Cut(lines.Text(), `msg="bff listening" addr=`); ok {
+			addr, _, _ = strings.Cut(after, " ")
+		}
+	}
+	if addr == "" {
+		t.Fatal("the process never said where it listens")
+	}
+	_ = stderr.Close() // the log's reader goes away
+
+	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+	// Every request writes an access-log line; the writer flushes at least
+	// every 200 ms, so these requests span several flushes.
+	for i := range 40 {
+		resp, err := client.Get("http://" + addr + "/web/home/" + strconv.Itoa(i+1))
+		if err != nil {
+			exited := make(chan error, 1)
+			go func() { exited <- cmd.Wait() }()
+			select {
+			case <-exited:
+				t.Fatalf("request %d: %v: the bff exited (%v) after its stderr's reader went away; log lines should be dropped and counted instead", i, err, cmd.ProcessState)
+			case <-time.After(5 * time.Second):
+				t.Fatalf("request %d: %v", i, err)
+			}
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("request %d: status %d", i, resp.StatusCode)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
