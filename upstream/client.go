@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -181,6 +182,11 @@ func New(cfg Config) (*Client, error) {
 	}
 	if base.RawQuery != "" || base.Fragment != "" || base.User != nil {
 		return nil, fmt.Errorf("upstream %s: base URL %q must not carry a query, fragment or credentials", cfg.Name, base.Redacted())
+	}
+	if p := base.Port(); p != "" {
+		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+			return nil, fmt.Errorf("upstream %s: base URL %q: port %s is not 1 to 65535", cfg.Name, base.Redacted(), p)
+		}
 	}
 	cfg = withDefaults(cfg)
 
