@@ -246,6 +246,9 @@ func serve(ctx context.Context, configPath, addrFlag, adminFlag string, getenv f
 	if adminFlag != "" {
 		cfg.Admin.Addr = adminFlag
 	}
+	if err := cfg.CheckAddrs(); err != nil { // again, with the flags
+		return 1, err
+	}
 	log := newLogger(cfg.Log, out)
 	metrics := telemetry.New()
 	tc := telemetry.TracingConfig{

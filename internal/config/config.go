@@ -5,6 +5,7 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"net"
 	"io"
 	"os"
 	"regexp"
@@ -355,6 +356,23 @@ func (c *Config) AddUpstreams(names []string, getenv func(string) string) error 
 	return c.validate()
 }
 
+// CheckAddrs refuses listen addresses the listeners could not take: one
+// without a port, and the admin listener on the public address.
+func (c *Config) CheckAddrs() error {
+	for _, a := range []struct{ what, addr string }{{"addr (BFF_ADDR, -addr)", c.Addr}, {"admin.addr (BFF_ADMIN_ADDR, -admin-addr)", c.Admin.Addr}} {
+		if a.addr == AdminOff && a.what != "addr (BFF_ADDR, -addr)" {
+			continue
+		}
+		if _, port, err := net.SplitHostPort(a.addr); err != nil || port == "" {
+			return fmt.Errorf("config: %s %q: want host:port, such as 127.0.0.1:8080", a.what, a.addr)
+		}
+	}
+	if _, port, _ := net.SplitHostPort(c.Addr); c.Admin.Addr == c.Addr && port != "0" {
+		return fmt.Errorf("config: admin.addr %q is the public address: the admin listener needs its own (or \"off\")", c.Admin.Addr)
+	}
+	return nil
+}
+
 // EnvURL is the variable that sets an upstream's URL.
 func EnvURL(name string) string {
 	return "BFF_UPSTREAM_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_")) + "_URL"
@@ -366,6 +384,9 @@ func (c *Config) validate() error {
 	}
 	if c.Admin.Addr == "" {
 		c.Admin.Addr = "127.0.0.1:9090"
+	}
+	if err := c.CheckAddrs(); err != nil {
+		return err
 	}
 	if r := c.Tracing.SampleRatio; r != nil && (*r < 0 || *r > 1) {
 		return fmt.Errorf("config: tracing.sample_ratio %v: want a share between 0 and 1", *r)
