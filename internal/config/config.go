@@ -5,8 +5,8 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
-	"net"
 	"io"
+	"net"
 	"os"
 	"regexp"
 	"sort"
@@ -394,6 +394,20 @@ func (c *Config) validate() error {
 	if c.Server.ShutdownDelay < 0 {
 		return fmt.Errorf("config: server.shutdown_delay must not be negative")
 	}
+	// A negative value is a slip (a sign, a template that subtracted), not
+	// "the default", which an unset or zero value already means.
+	sv := c.Server
+	if err := notNegative("server.", map[string]float64{
+		"read_header_timeout": float64(sv.ReadHeaderTimeout), "read_timeout": float64(sv.ReadTimeout),
+		"write_timeout": float64(sv.WriteTimeout), "idle_timeout": float64(sv.IdleTimeout),
+		"shutdown_timeout": float64(sv.ShutdownTimeout), "max_header_bytes": float64(sv.MaxHeaderBytes),
+		"max_url_bytes": float64(sv.MaxURLBytes),
+	}); err != nil {
+		return err
+	}
+	if c.Cache.PartialTTL < 0 {
+		return fmt.Errorf("config: cache.partial_ttl must not be negative")
+	}
 	switch c.Log.Format {
 	case "", "json", "text":
 	default:
@@ -434,6 +448,18 @@ func (c *Config) validate() error {
 		if u.Retry.Max != nil && *u.Retry.Max < 0 {
 			return fmt.Errorf("config: upstreams.%s.retry.max must not be negative", name)
 		}
+		if err := notNegative("upstreams."+name+".", map[string]float64{
+			"timeout": float64(u.Timeout), "attempt_timeout": float64(u.AttemptTimeout),
+			"max_body_bytes": float64(u.MaxBodyBytes), "max_conns": float64(u.MaxConns),
+			"max_idle_conns": float64(u.MaxIdleConns), "queue_wait": float64(u.QueueWait),
+			"retry.wait_min": float64(u.Retry.WaitMin), "retry.wait_max": float64(u.Retry.WaitMax),
+			"retry.retry_after_max": float64(u.Retry.RetryAfterMax),
+			"retry_budget.ratio":    u.RetryBudget.Ratio, "retry_budget.min_per_second": u.RetryBudget.MinPerSecond,
+			"retry_budget.window": float64(u.RetryBudget.Window),
+			"breaker.interval":    float64(u.Breaker.Interval), "breaker.open_timeout": float64(u.Breaker.OpenTimeout),
+		}); err != nil {
+			return err
+		}
 		if u.Breaker.FailureRatio < 0 || u.Breaker.FailureRatio > 1 {
 			return fmt.Errorf("config: upstreams.%s.breaker.failure_ratio %v: want a share between 0 and 1 (0.5 for half)", name, u.Breaker.FailureRatio)
 		}
@@ -445,6 +471,21 @@ func (c *Config) validate() error {
 			return fmt.Errorf("config: upstreams %s and %s both take their URL from %s: rename one", other, name, EnvURL(name))
 		}
 		byVar[EnvURL(name)] = name
+	}
+	return nil
+}
+
+// notNegative refuses the first negative value, in name order.
+func notNegative(prefix string, values map[string]float64) error {
+	names := make([]string, 0, len(values))
+	for n := range values {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		if values[n] < 0 {
+			return fmt.Errorf("config: %s%s must not be negative", prefix, n)
+		}
 	}
 	return nil
 }

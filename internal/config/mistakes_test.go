@@ -99,3 +99,38 @@ func TestBlankAdminTokenDoesNotOpenTheAdminListener(t *testing.T) {
 		}
 	}
 }
+
+// A negative duration or size is a mistake (a sign typo, a template that
+// subtracted), refused naming the field rather than run on the default
+// (shutdown_timeout: -5s once drained for 15 s).
+func TestNegativeDurationsAndSizesAreRefused(t *testing.T) {
+	cases := map[string]string{
+		"server.read_header_timeout":           "server: {read_header_timeout: -5s}\n",
+		"server.read_timeout":                  "server: {read_timeout: -5s}\n",
+		"server.write_timeout":                 "server: {write_timeout: -5s}\n",
+		"server.idle_timeout":                  "server: {idle_timeout: -5s}\n",
+		"server.shutdown_timeout":              "server: {shutdown_timeout: -5s}\n",
+		"server.max_header_bytes":              "server: {max_header_bytes: -1}\n",
+		"server.max_url_bytes":                 "server: {max_url_bytes: -1}\n",
+		"cache.partial_ttl":                    "cache: {partial_ttl: -1s}\n",
+		"upstreams.users.timeout":              "upstreams: {users: {url: 'http://users.internal:8080', timeout: -1s}}\n",
+		"upstreams.users.queue_wait":           "upstreams: {users: {url: 'http://users.internal:8080', queue_wait: -1s}}\n",
+		"upstreams.users.breaker.open_timeout": "upstreams: {users: {url: 'http://users.internal:8080', breaker: {open_timeout: -1s}}}\n",
+		"upstreams.users.retry.wait_min":       "upstreams: {users: {url: 'http://users.internal:8080', retry: {wait_min: -1s}}}\n",
+		"upstreams.users.max_body_bytes":       "upstreams: {users: {url: 'http://users.internal:8080', max_body_bytes: -1}}\n",
+	}
+	for key, body := range cases {
+		c, err := Load(write(t, body))
+		if err != nil {
+			t.Fatalf("%s: %v", key, err)
+		}
+		err = c.ApplyEnv(env(nil))
+		if err == nil {
+			t.Errorf("%s negative: accepted (the default runs instead); want an error naming it", key)
+			continue
+		}
+		if !strings.Contains(err.Error(), key[strings.LastIndex(key, ".")+1:]) {
+			t.Errorf("%s negative: %v; want the error to name the field", key, err)
+		}
+	}
+}
