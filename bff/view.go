@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/bffproxy/bff/aggregate"
@@ -44,21 +45,25 @@ type viewHandler struct {
 	perUser   bool
 	// tokenSeen: an upstream receives the caller's token, and may answer
 	// by any claim in it.
-	tokenSeen    bool
-	ttl          time.Duration
-	swr, sie     time.Duration // stale-while-revalidate, stale-if-error
-	refreshing   sync.Map      // keys being revalidated in the background
-	drifted      sync.Map      // fields already logged as missing
-	cacheControl []string
-	vary         []string
-	params       []string // parameter names, in the plan's order: path, then query
-	nPath        int      // how many of params are path parameters
-	claims       []string // token claims the templates read, after the query parameters
-	takesBody    bool     // a mutation with a body policy
-	query        []aggregate.QueryParam
-	strictQuery  bool                 // undeclared query parameters are a 400
-	auth         aggregate.AuthPolicy // as applied, for Routes
-	rateLimited  bool                 // the client's rate limit applies, for Routes
+	tokenSeen bool
+	// failLogged is when a failure was last logged (unix ns); failsUnlogged
+	// counts those since (see logFailure).
+	failLogged    atomic.Int64
+	failsUnlogged atomic.Int64
+	ttl           time.Duration
+	swr, sie      time.Duration // stale-while-revalidate, stale-if-error
+	refreshing    sync.Map      // keys being revalidated in the background
+	drifted       sync.Map      // fields already logged as missing
+	cacheControl  []string
+	vary          []string
+	params        []string // parameter names, in the plan's order: path, then query
+	nPath         int      // how many of params are path parameters
+	claims        []string // token claims the templates read, after the query parameters
+	takesBody     bool     // a mutation with a body policy
+	query         []aggregate.QueryParam
+	strictQuery   bool                 // undeclared query parameters are a 400
+	auth          aggregate.AuthPolicy // as applied, for Routes
+	rateLimited   bool                 // the client's rate limit applies, for Routes
 }
 
 // outcome is one execution of a view, shared by coalesced requests.
@@ -657,13 +662,27 @@ func (h *viewHandler) fail(w http.ResponseWriter, r *http.Request, info *request
 	if info != nil {
 		info.err = err
 	}
-	if p.Status >= 500 {
-		h.front.log.Warn("view failed", "request_id", requestIDOf(r), "view", h.plan.Name(), "status", p.Status, "error", err)
+	if p.Status >= 500 && h.front.access == nil {
+		h.logFailure(r, p.Status, err) // else the access line says it
 	}
 	if p.Status == http.StatusServiceUnavailable {
 		w.Header()["Retry-After"] = []string{"1"}
 	}
 	writeProblem(w, r, p)
+}
+
+// logFailure logs a failed request where no access line will: at most one
+// line a second per view, saying how many failed since, so an outage
+// does not flood the log.
+func (h *viewHandler) logFailure(r *http.Request, status int, err error) {
+	now := time.Now().UnixNano()
+	last := h.failLogged.Load()
+	if now-last < int64(time.Second) || !h.failLogged.CompareAndSwap(last, now) {
+		h.failsUnlogged.Add(1)
+		return
+	}
+	h.front.log.Warn("view failed", "request_id", requestIDOf(r), "view", h.plan.Name(), "status", status, "error", err,
+		"more_failures_unlogged", h.failsUnlogged.Swap(0))
 }
 
 // cacheKey is the request's canonical path (so operators can purge by path

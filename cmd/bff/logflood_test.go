@@ -1,0 +1,62 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// During an upstream outage a failed request does not write a warning of
+// its own beside its access line; with the access log off (to keep only
+// problems), a sustained outage logs a bounded number of lines, not one per
+// request: at thousands of requests a second that is the flood an outage
+// must not cause.
+func TestOutageDoesNotLogAWarningPerRequest(t *testing.T) {
+	down := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		http.Error(w, "down", http.StatusInternalServerError)
+	}))
+	defer down.Close()
+	conf := filepath.Join(t.TempDir(), "bff.yaml")
+	cfg := "upstreams:\n  users:\n    url: " + down.URL + "\n    breaker: {consecutive_failures: 1, open_timeout: 1h}\n"
+	if err := os.WriteFile(conf, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	listening := make(chan listeners, 1)
+	done := make(chan int, 1)
+	var logs lockedBuffer
+	env := map[string]string{"BFF_ADDR": "127.0.0.1:0", "BFF_ADMIN_ADDR": "off", "BFF_LOG_FORMAT": "text", "BFF_ACCESS_LOG": "false"}
+	go func() {
+		done <- run(ctx, []string{"-config", conf}, func(k string) string { return env[k] }, io.Discard, &logs, listening)
+	}()
+	addr := (<-listening).Public
+	const n = 50
+	for i := 1; i <= n; i++ {
+		resp, err := http.Get(fmt.Sprintf("http://%s/web/home/%d", addr, i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode < 500 {
+			t.Fatalf("request %d: %d; want a 5xx with users down", i, resp.StatusCode)
+		}
+	}
+	cancel()
+	<-done
+	warns := 0
+	for _, line := range strings.Split(logs.String(), "\n") {
+		if strings.Contains(line, "level=WARN") && strings.Contains(line, `msg="view failed"`) {
+			warns++
+		}
+	}
+	if warns >= n {
+		t.Errorf("%d failed requests with the access log off wrote %d WARN \"view failed\" lines; want far fewer than one per request", n, warns)
+	}
+}
