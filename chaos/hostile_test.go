@@ -85,6 +85,7 @@ func TestHostileBodies(t *testing.T) {
 		cfg.Upstreams[name].Breaker = neverTrips
 		cfg.Upstreams[name].MaxBodyBytes = 1 << 20
 	}
+	cfg.Log.AccessLog = true // a failed request's line says why
 	p := startBFF(t, cfg)
 	base := p.baseline()
 	for _, body := range []struct {
@@ -94,7 +95,7 @@ func TestHostileBodies(t *testing.T) {
 		reason    string // Bff-Partial reason when optional
 		status    int    // when required
 		problem   string
-		logDetail string // in the required view's failure log line
+		logDetail string // in the required view's failed requests' access lines
 	}{
 		{"trickle", trickle, "timeout", "timeout", http.StatusGatewayTimeout, "upstream-timeout", "timeout"},
 		{"gzip-bomb", gzipBomb, "bad_response", "error", http.StatusBadGateway, "upstream-error", "response body too large"},
@@ -110,7 +111,7 @@ func TestHostileBodies(t *testing.T) {
 				hwm := p.procStatus("VmHWM")
 				calls := p.metrics().sum("bff_upstream_calls_total", "upstream", up.f.name, "outcome", body.outcome)
 				failures := p.upstreamStates()[up.f.name].Breaker.TotalFailures
-				logged := p.logs.count("view failed", body.logDetail)
+				logged := p.logs.count(`"msg":"request"`, body.logDetail)
 				parallel(parallelBodies, parallelBodies, func(int) {
 					r := p.get(context.Background(), fmt.Sprintf("/web/chome/%d", nextID()))
 					if r.dur > bound {
@@ -133,11 +134,9 @@ func TestHostileBodies(t *testing.T) {
 					t.Errorf("breaker counted %d failures, want ≥ %d", got, parallelBodies)
 				}
 				if up.required {
-					// The BFF writes its log in batches. Without the access
-					// log, failures are logged at most once a second a view,
-					// so the log says why without one line per request.
-					eventually(t, 5*time.Second, fmt.Sprintf("a view failure logged with %q", body.logDetail), func() bool {
-						return p.logs.count("view failed", body.logDetail)-logged >= 1
+					// The BFF writes its log in batches.
+					eventually(t, 5*time.Second, fmt.Sprintf("%d failed requests logged with %q", parallelBodies, body.logDetail), func() bool {
+						return p.logs.count(`"msg":"request"`, body.logDetail)-logged == parallelBodies
 					})
 				}
 				growth := p.procStatus("VmHWM") - hwm
