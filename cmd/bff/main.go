@@ -250,6 +250,15 @@ func serve(ctx context.Context, configPath, addrFlag, adminFlag string, getenv f
 		return 1, err
 	}
 	log := newLogger(cfg.Log, out)
+	for _, rs := range views.builtin {
+		if rs.Auth != nil && rs.Auth.Verifier != nil {
+			client := rs.Client
+			rs.Auth.Verifier.ReportJWKSErrors(func(err error) {
+				log.Warn("auth: jwks_url could not be read: tokens signed with keys not yet known are refused (401)",
+					"client", client, "error", err)
+			})
+		}
+	}
 	metrics := telemetry.New()
 	tc := telemetry.TracingConfig{
 		Endpoint: cfg.Tracing.Endpoint, SampleRatio: cfg.Tracing.SampleRatio, ServiceName: cfg.Tracing.ServiceName,

@@ -18,6 +18,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/MicahParks/jwkset"
@@ -97,6 +98,28 @@ type Verifier struct {
 	// exp or verifiedFor: an ES256 signature costs more than the rest of a
 	// cache hit, and clients send the same token many times.
 	verified *ristretto.Cache[string, *Claims]
+	// jwksFailed is the key set's last failed read; reported, if set,
+	// hears of each.
+	jwksFailed atomic.Pointer[error]
+	reported   atomic.Pointer[func(error)]
+}
+
+// ReportJWKSErrors has report called with every failed read of the key
+// set from now on, and at once with the last one if the set could not be
+// read yet (at start: New does not fail for an identity provider that is
+// down, since its keys may come back).
+func (v *Verifier) ReportJWKSErrors(report func(error)) {
+	v.reported.Store(&report)
+	if err := v.jwksFailed.Load(); err != nil {
+		report(*err)
+	}
+}
+
+func (v *Verifier) jwksError(err error) {
+	v.jwksFailed.Store(&err)
+	if r := v.reported.Load(); r != nil {
+		(*r)(err)
+	}
 }
 
 // verifiedFor bounds how long a verified token is trusted without a new
@@ -152,7 +175,7 @@ func New(cfg Config) (*Verifier, error) {
 		for _, a := range asymmetric {
 			algs[a] = true
 		}
-		kf, cancel, err := newJWKS(cfg)
+		kf, cancel, err := newJWKS(cfg, v.jwksError)
 		if err != nil {
 			return nil, err
 		}
@@ -204,7 +227,7 @@ func checkJWKSURL(raw string) error {
 	return fmt.Errorf("auth: jwks_url %q: want https (http only on loopback): a key set read in the clear can be swapped for one that signs anything", raw)
 }
 
-func newJWKS(cfg Config) (keyfunc.Keyfunc, context.CancelFunc, error) {
+func newJWKS(cfg Config, failed func(error)) (keyfunc.Keyfunc, context.CancelFunc, error) {
 	refresh, minRefresh := cfg.JWKSRefresh, cfg.JWKSMinRefresh
 	if refresh <= 0 {
 		refresh = time.Hour
@@ -222,6 +245,7 @@ func newJWKS(cfg Config) (keyfunc.Keyfunc, context.CancelFunc, error) {
 		Ctx:                       ctx,
 		HTTPTimeout:               10 * time.Second,
 		NoErrorReturnFirstHTTPReq: true, // an identity provider down at start must not stop the BFF
+		RefreshErrorHandler:       func(_ context.Context, err error) { failed(err) },
 		RefreshInterval:           refresh,
 	})
 	if err != nil {

@@ -1,0 +1,53 @@
+package main
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+)
+
+// The identity provider's key set cannot be read at start: the BFF starts
+// anyway (on purpose: its keys may come back), and says at warn that
+// jwks_url could not be read, since every token is refused meanwhile.
+func TestJWKSUnreadableAtStartIsLogged(t *testing.T) {
+	var fetched atomic.Int64
+	idp := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		fetched.Add(1)
+		http.Error(w, "down", http.StatusServiceUnavailable)
+	}))
+	defer idp.Close()
+	conf := filepath.Join(t.TempDir(), "bff.yaml")
+	cfg := "clients:\n  web:\n    auth:\n      issuer: https://id.example.com\n      audience: bff-web\n      jwks_url: " + idp.URL + "/jwks.json\n"
+	if err := os.WriteFile(conf, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	listening := make(chan listeners, 1)
+	done := make(chan int, 1)
+	var logs lockedBuffer
+	env := map[string]string{"BFF_ADDR": "127.0.0.1:0", "BFF_ADMIN_ADDR": "off", "BFF_LOG_FORMAT": "text"}
+	go func() {
+		done <- run(ctx, []string{"-config", conf}, func(k string) string { return env[k] }, io.Discard, &logs, listening)
+	}()
+	<-listening
+	cancel()
+	if code := <-done; code != 0 {
+		t.Fatalf("exit %d; log:\n%s", code, logs.String())
+	}
+	if fetched.Load() == 0 {
+		t.Fatal("the key set was never asked for at start")
+	}
+	for _, line := range strings.Split(logs.String(), "\n") {
+		l := strings.ToLower(line)
+		if (strings.Contains(l, "level=warn") || strings.Contains(l, "level=error")) && strings.Contains(l, "jwks") {
+			return
+		}
+	}
+	t.Errorf("jwks_url answered 503 at start and no warn/error line names it; log:\n%s", logs.String())
+}
