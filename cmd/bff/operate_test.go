@@ -310,7 +310,7 @@ func TestRateLimitFromConfig(t *testing.T) {
 		"clients:\n  web:\n    rate_limit: {requests: 0, window: 1s}\n":                                               "want requests > 0 per window of at least 1s",
 		"clients:\n  web:\n    rate_limit: {requests: 5, window: 500ms}\n":                                            "want requests > 0 per window of at least 1s",
 		"clients:\n  web:\n    rate_limit: {requests: 5, window: 1s, views: {web.nope: {requests: 1, window: 1s}}}\n": `rate limit for view "web.nope": the client has no such view`,
-		"server:\n  trusted_proxies: [10.0.0.1]\nclients:\n  web:\n    rate_limit: {requests: 5, window: 1s}\n":       `trusted proxy "10.0.0.1": want a CIDR prefix`,
+		"server:\n  trusted_proxies: [10.0.0.1]\nclients:\n  web:\n    rate_limit: {requests: 5, window: 1s}\n":       `server.trusted_proxies: "10.0.0.1": want a CIDR prefix`,
 	} {
 		path := filepath.Join(t.TempDir(), "bff.yaml")
 		if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {

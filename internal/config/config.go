@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"os"
 	"regexp"
 	"sort"
@@ -407,6 +408,11 @@ func (c *Config) validate() error {
 	}
 	if c.Cache.PartialTTL < 0 {
 		return fmt.Errorf("config: cache.partial_ttl must not be negative")
+	}
+	for _, p := range c.Server.TrustedProxies {
+		if _, err := netip.ParsePrefix(p); err != nil {
+			return fmt.Errorf("config: server.trusted_proxies: %q: want a CIDR prefix such as 10.0.0.0/8", p)
+		}
 	}
 	switch c.Log.Format {
 	case "", "json", "text":

@@ -134,3 +134,15 @@ func TestNegativeDurationsAndSizesAreRefused(t *testing.T) {
 		}
 	}
 }
+
+// A trusted proxy that is not a CIDR prefix is refused whether or not a
+// client has a rate limit (which is when the prefixes are first used).
+func TestTrustedProxyMustBeAPrefix(t *testing.T) {
+	c, err := Load(write(t, "server: {trusted_proxies: [10.0.0.1]}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.ApplyEnv(env(nil)); err == nil || !strings.Contains(err.Error(), "trusted_proxies") {
+		t.Errorf("trusted_proxies [10.0.0.1]: %v; want an error naming it", err)
+	}
+}
