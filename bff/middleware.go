@@ -224,7 +224,8 @@ func dropOddTraceContext(h http.Header) {
 	n := len(v) - 1 // the commas joining several lines
 	for _, line := range v {
 		n += len(line)
-		if n > maxTraceState || !printableASCII(line) {
+		// Tabs may stand around list members (the spec's optional white space).
+		if n > maxTraceState || !printableASCII(strings.ReplaceAll(line, "\t", " ")) {
 			delete(h, "Tracestate")
 			return
 		}

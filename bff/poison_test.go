@@ -137,6 +137,7 @@ func TestTraceContextIsForwardedOnlyWhenWellFormed(t *testing.T) {
 		{"tracestate without a parent", "", state, "", ""},
 		{"tracestate too long", parent, strings.Repeat("k=v,", 200), parent, ""},
 		{"tracestate with a control byte", parent, "k=v\x01", parent, ""},
+		{"tracestate with tabs between members", parent, "rojo=1,\tcongo=2", parent, "rojo=1,\tcongo=2"},
 	} {
 		// A new id each time: each request is a miss that reaches the upstream.
 		path := "/web/who/" + strconv.Itoa(i+1)
