@@ -72,9 +72,10 @@ type Shared struct {
 	dropped atomic.Uint64
 
 	mu      sync.Mutex
-	known   []sharedPurge       // purges seen, by At, oldest first; at most maxKnownPurges
-	seen    map[string]struct{} // their ids
-	pending []sharedPurge       // to publish when Redis takes them
+	known   []sharedPurge        // purges seen, by At, oldest first; at most maxKnownPurges
+	seen    map[string]struct{}  // their ids
+	late    map[string]time.Time // ids of purges applied though older than the retention, and when
+	pending []sharedPurge        // to publish when Redis takes them
 	kick    chan struct{}
 	seq     atomic.Uint64
 
@@ -136,6 +137,7 @@ func NewShared(cfg SharedConfig) (*Shared, error) {
 		origin:   hex.EncodeToString(id[:]),
 		writes:   make(chan struct{}, 64),
 		seen:     map[string]struct{}{},
+		late:     map[string]time.Time{},
 		kick:     make(chan struct{}, 1),
 	}
 	if s.maxValue <= 0 {
@@ -431,6 +433,22 @@ func (s *Shared) remember(p sharedPurge) bool {
 	if _, dup := s.seen[p.ID]; dup {
 		return false
 	}
+	now := time.Now()
+	if p.At < now.Add(-s.keep).UnixNano() {
+		// Older than the retention (published late, after an outage): it
+		// hides no entry in Redis, but replicas' memory is purged, once,
+		// though the log's overlapping reads bring it back a few times.
+		if _, dup := s.late[p.ID]; dup {
+			return false
+		}
+		for id, at := range s.late {
+			if now.Sub(at) > 4*purgeLogOverlap {
+				delete(s.late, id)
+			}
+		}
+		s.late[p.ID] = now
+		return true
+	}
 	s.seen[p.ID] = struct{}{}
 	// Purges arrive nearly in order: insert from the back.
 	i := len(s.known)
@@ -438,7 +456,7 @@ func (s *Shared) remember(p sharedPurge) bool {
 		i--
 	}
 	s.known = slices.Insert(s.known, i, p)
-	horizon := time.Now().Add(-s.keep).UnixNano()
+	horizon := now.Add(-s.keep).UnixNano()
 	drop := 0
 	for drop < len(s.known) && s.known[drop].At < horizon {
 		drop++

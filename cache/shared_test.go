@@ -3,6 +3,7 @@ package cache
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -524,5 +525,30 @@ func TestCloseRightAfterRedisIsBackPublishesPendingPurges(t *testing.T) {
 	defer func() { _ = c.Close() }()
 	if n := c.ZCard(context.Background(), "closing:purges").Val(); n != 1 {
 		t.Errorf("after Close, the purge log holds %d purges; want the one made while redis was away (pending at Close: %d)", n, s.PendingPurges())
+	}
+}
+
+// A purge older than the retention (published late, after an outage) is
+// applied to memory once, though the purge log's overlapping reads bring
+// it back several times: an entry stored after it stays.
+func TestLatePurgeIsAppliedOnce(t *testing.T) {
+	url, prefix := redistest.Shared(t)
+	s, mem := startTier(t, shared.Config{URL: url, Prefix: prefix}, SharedConfig{PurgeRetention: 10 * time.Second})
+	const key = "/web/cart\x00fp\x00"
+	mem.Set(key, sampleEntry(`{"items":[]}`), time.Hour)
+	mem.Wait()
+	late, _ := json.Marshal(sharedPurge{ID: "elsewhere-1", Prefixes: []string{"/web/cart"}, At: time.Now().Add(-time.Minute).UnixNano()})
+	if err := s.rdb.Client().ZAdd(context.Background(), s.purgeLog(), redis.Z{Score: float64(time.Now().UnixNano()), Member: late}).Err(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the late purge applied", func() bool { _, ok := mem.Get(key); return !ok })
+	mem.Set(key, sampleEntry(`{"items":["A-1"]}`), time.Hour) // the fresh answer after it
+	mem.Wait()
+	for range 2 { // the next reads still overlap the one that brought the purge
+		at := s.PurgesReadAt()
+		waitFor(t, "the next read of the purge log", func() bool { return s.PurgesReadAt().After(at) })
+	}
+	if _, ok := mem.Get(key); !ok {
+		t.Error("the late purge was applied again by a later read of the log: the fresh entry is gone")
 	}
 }

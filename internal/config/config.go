@@ -234,6 +234,9 @@ type Breaker struct {
 	HalfOpenProbes      uint32        `yaml:"half_open_probes"`
 }
 
+// MinPurgeRetention bounds cache.redis.purge_retention from below.
+const MinPurgeRetention = 10 * time.Second
+
 // DefaultRetries is the retry count when the file sets none.
 const DefaultRetries = 2
 
@@ -435,6 +438,11 @@ func (c *Config) validate() error {
 	}
 	if r := c.Cache.Redis; r.Timeout < 0 || r.LockWait < 0 || r.LockTTL < 0 || r.MaxValueBytes < 0 || r.PurgeRetention < 0 {
 		return fmt.Errorf("config: cache.redis: timeout, lock_wait, lock_ttl, max_value_bytes and purge_retention must not be negative")
+	}
+	if r := c.Cache.Redis.PurgeRetention; r > 0 && r < MinPurgeRetention {
+		// Replicas read the log every second and take a gap in their reads
+		// longer than this for an outage, which empties their memory.
+		return fmt.Errorf("config: cache.redis.purge_retention %s: want at least %s", r, MinPurgeRetention)
 	}
 	if u := c.Cache.Redis.URL; u != "" {
 		// Checked here so that `bff check` catches it; the message must not

@@ -146,3 +146,16 @@ func TestTrustedProxyMustBeAPrefix(t *testing.T) {
 		t.Errorf("trusted_proxies [10.0.0.1]: %v; want an error naming it", err)
 	}
 }
+
+// A purge_retention shorter than a few of the replicas' one-second reads
+// of the purge log would read every routine poll as an outage (which
+// empties memory): refused.
+func TestPurgeRetentionHasAFloor(t *testing.T) {
+	c, err := Load(write(t, "cache: {redis: {url: 'redis://127.0.0.1:6379/0', purge_retention: 1s}}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.ApplyEnv(env(nil)); err == nil || !strings.Contains(err.Error(), "purge_retention") {
+		t.Errorf("purge_retention 1s: %v; want an error naming it", err)
+	}
+}
