@@ -662,7 +662,11 @@ func (h *viewHandler) fail(w http.ResponseWriter, r *http.Request, info *request
 	if info != nil {
 		info.err = err
 	}
-	if p.Status >= 500 && h.front.access == nil {
+	switch {
+	case p.Status == http.StatusInternalServerError:
+		// A bug (a panic, a shaper's error): never one of many alike.
+		h.front.log.Error("view failed", "request_id", requestIDOf(r), "view", h.plan.Name(), "status", p.Status, "error", err)
+	case p.Status >= 500 && h.front.access == nil:
 		h.logFailure(r, p.Status, err) // else the access line says it
 	}
 	if p.Status == http.StatusServiceUnavailable {

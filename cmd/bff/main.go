@@ -46,10 +46,6 @@ var earlyHUP chan os.Signal
 func main() {
 	earlyHUP = make(chan os.Signal, 1)
 	signal.Notify(earlyHUP, syscall.SIGHUP)
-	// A log reader that went away (a shipper restarting, a pipe closed)
-	// makes writes to stderr fail with EPIPE, which the log writer counts
-	// as dropped lines; unhandled, SIGPIPE would end the process.
-	signal.Ignore(syscall.SIGPIPE)
 	tuneGC(os.Getenv)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	go func() {
@@ -100,12 +96,17 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return 2
 	}
 	if command != "serve" {
-		if err := inspect(command, *configPath, getenv, stdout); err != nil {
+		if err := inspect(command, *configPath, *addr, *adminAddr, getenv, stdout); err != nil {
 			fmt.Fprintf(stderr, "bff %s: %v\n", command, err)
 			return 1
 		}
 		return 0
 	}
+	// A log reader that went away (a shipper restarting, a pipe closed)
+	// makes writes to stderr fail with EPIPE, which the log writer counts
+	// as dropped lines; unhandled, SIGPIPE would end the server. (The
+	// other commands keep the default: their output lost is a failure.)
+	signal.Ignore(syscall.SIGPIPE)
 	out := newLogWriter(stderr, defaultLogBuffering)
 	// Runs last: every line logged during the stop is written. Its error (the
 	// output stuck past CloseWait) has nowhere left to be reported.
@@ -153,12 +154,15 @@ func prepare(configPath string, getenv func(string) string) (*config.Config, *vi
 
 // inspect validates everything serve would, without listening or starting
 // demo upstreams, and for "views" lists the routes.
-func inspect(command, configPath string, getenv func(string) string, stdout io.Writer) error {
+func inspect(command, configPath, addrFlag, adminFlag string, getenv func(string) string, stdout io.Writer) error {
 	cfg, _, sets, err := prepare(configPath, getenv)
 	if err != nil {
 		return err
 	}
 	defer closeAuth(sets)
+	if err := cfg.ApplyAddrFlags(addrFlag, adminFlag); err != nil {
+		return err
+	}
 	if err := telemetry.CheckEndpoint(cfg.Tracing.Endpoint); err != nil {
 		return fmt.Errorf("config: %w", err) // what serve would refuse at start
 	}
@@ -240,13 +244,7 @@ func serve(ctx context.Context, configPath, addrFlag, adminFlag string, getenv f
 		return 1, err
 	}
 	defer closeAuth(views.builtin)
-	if addrFlag != "" {
-		cfg.Addr = addrFlag
-	}
-	if adminFlag != "" {
-		cfg.Admin.Addr = adminFlag
-	}
-	if err := cfg.CheckAddrs(); err != nil { // again, with the flags
+	if err := cfg.ApplyAddrFlags(addrFlag, adminFlag); err != nil {
 		return 1, err
 	}
 	log := newLogger(cfg.Log, out)

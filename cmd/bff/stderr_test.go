@@ -3,6 +3,9 @@ package main
 import (
 	"bufio"
 	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -48,5 +51,30 @@ func TestStderrReaderGoneDoesNotKillTheProcess(t *testing.T) {
 			t.Fatalf("request %d: status %d", i, resp.StatusCode)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// SIGPIPE is ignored only while serving: a `bff token` whose stdout is a
+// pipe nobody reads any more must not exit 0 as if the token had been
+// delivered.
+func TestTokenToABrokenStdoutDoesNotExitZero(t *testing.T) {
+	conf := filepath.Join(t.TempDir(), "bff.yaml")
+	body := "clients:\n  web:\n    auth:\n      issuer: https://id.example.com\n      audience: bff-web\n" +
+		"      keys:\n        - {kid: demo, alg: HS256, secret: 0123456789abcdef0123456789abcdef}\n"
+	if err := os.WriteFile(conf, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = r.Close() // the reader is gone before anything is written
+	defer w.Close()
+	cmd := exec.Command(os.Args[0], "token", "-config", conf, "-sub", "7")
+	cmd.Env = append(os.Environ(), "BFF_TEST_RUN_MAIN=1")
+	cmd.Stdout = w
+	err = cmd.Run()
+	if err == nil {
+		t.Errorf("bff token with its stdout's reader gone exited 0: the token was written nowhere; want a non-zero exit")
 	}
 }

@@ -6,10 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/netip"
 	"os"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -360,8 +362,22 @@ func (c *Config) AddUpstreams(names []string, getenv func(string) string) error 
 	return c.validate()
 }
 
+// ApplyAddrFlags sets the listen addresses the -addr and -admin-addr flags
+// give (they win over the file and environment; empty: not given), then
+// checks them (see CheckAddrs).
+func (c *Config) ApplyAddrFlags(addr, admin string) error {
+	if addr != "" {
+		c.Addr = addr
+	}
+	if admin != "" {
+		c.Admin.Addr = admin
+	}
+	return c.CheckAddrs()
+}
+
 // CheckAddrs refuses listen addresses the listeners could not take: one
-// without a port, and the admin listener on the public address.
+// without a port, and the admin listener on the public address. Call it
+// once the flags are applied: they win over the file and environment.
 func (c *Config) CheckAddrs() error {
 	for _, a := range []struct{ what, addr string }{{"addr (BFF_ADDR, -addr)", c.Addr}, {"admin.addr (BFF_ADMIN_ADDR, -admin-addr)", c.Admin.Addr}} {
 		if a.addr == AdminOff && a.what != "addr (BFF_ADDR, -addr)" {
@@ -389,9 +405,6 @@ func (c *Config) validate() error {
 	if c.Admin.Addr == "" {
 		c.Admin.Addr = "127.0.0.1:9090"
 	}
-	if err := c.CheckAddrs(); err != nil {
-		return err
-	}
 	if r := c.Tracing.SampleRatio; r != nil && (*r < 0 || *r > 1) {
 		return fmt.Errorf("config: tracing.sample_ratio %v: want a share between 0 and 1", *r)
 	}
@@ -411,6 +424,22 @@ func (c *Config) validate() error {
 	}
 	if c.Cache.PartialTTL < 0 {
 		return fmt.Errorf("config: cache.partial_ttl must not be negative")
+	}
+	for _, name := range slices.Sorted(maps.Keys(c.Clients)) {
+		cc := c.Clients[name]
+		if cc == nil {
+			continue
+		}
+		values := map[string]float64{}
+		if cc.Auth != nil {
+			values["auth.jwks_refresh"], values["auth.jwks_min_refresh"] = float64(cc.Auth.JWKSRefresh), float64(cc.Auth.JWKSMinRefresh)
+		}
+		if cc.CORS != nil {
+			values["cors.max_age"] = float64(cc.CORS.MaxAge)
+		}
+		if err := notNegative("clients."+name+".", values); err != nil {
+			return err
+		}
 	}
 	for _, p := range c.Server.TrustedProxies {
 		if _, err := netip.ParsePrefix(p); err != nil {
@@ -467,10 +496,10 @@ func (c *Config) validate() error {
 			"max_body_bytes": float64(u.MaxBodyBytes), "max_conns": float64(u.MaxConns),
 			"max_idle_conns": float64(u.MaxIdleConns), "queue_wait": float64(u.QueueWait),
 			"retry.wait_min": float64(u.Retry.WaitMin), "retry.wait_max": float64(u.Retry.WaitMax),
-			"retry.retry_after_max": float64(u.Retry.RetryAfterMax),
-			"retry_budget.ratio":    u.RetryBudget.Ratio, "retry_budget.min_per_second": u.RetryBudget.MinPerSecond,
-			"retry_budget.window": float64(u.RetryBudget.Window),
-			"breaker.interval":    float64(u.Breaker.Interval), "breaker.open_timeout": float64(u.Breaker.OpenTimeout),
+			"retry.retry_after_max":       float64(u.Retry.RetryAfterMax),
+			"retry_budget.min_per_second": u.RetryBudget.MinPerSecond, // a negative ratio: no budget
+			"retry_budget.window":         float64(u.RetryBudget.Window),
+			"breaker.interval":            float64(u.Breaker.Interval), "breaker.open_timeout": float64(u.Breaker.OpenTimeout),
 		}); err != nil {
 			return err
 		}

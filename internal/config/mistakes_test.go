@@ -159,3 +159,18 @@ func TestPurgeRetentionHasAFloor(t *testing.T) {
 		t.Errorf("purge_retention 1s: %v; want an error naming it", err)
 	}
 }
+
+// A negative retry_budget.ratio means something ("negative: no budget, max
+// alone bounds retries"), so the refusal of negative values leaves it be.
+func TestNegativeRetryBudgetRatioStillTurnsTheBudgetOff(t *testing.T) {
+	c, err := Load(write(t, "upstreams:\n  users:\n    url: http://users.internal:8080\n    retry_budget: {ratio: -1}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.ApplyEnv(env(nil)); err != nil {
+		t.Fatalf("retry_budget.ratio: -1 (README: \"negative: no budget\") refused: %v", err)
+	}
+	if got := c.Upstreams["users"].ClientConfig("users").RetryBudget.Ratio; got >= 0 {
+		t.Errorf("retry budget ratio reaching the client: %v; want the negative value that turns the budget off", got)
+	}
+}
