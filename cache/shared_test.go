@@ -499,7 +499,7 @@ func TestPurgeStaysInItsDatabase(t *testing.T) {
 // from the outage: its probe is due within them.
 func TestCloseRightAfterRedisIsBackPublishesPendingPurges(t *testing.T) {
 	srv := redistest.Start(t)
-	rdb, err := shared.New(shared.Config{URL: srv.URL(), Prefix: "closing", OpenFor: 1500 * time.Millisecond})
+	rdb, err := shared.New(shared.Config{URL: srv.URL(), Prefix: "closing", OpenFor: time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -518,7 +518,7 @@ func TestCloseRightAfterRedisIsBackPublishesPendingPurges(t *testing.T) {
 	srv.Kill()
 	s.Purge("web.cart") // a mutation while redis is away
 	waitFor(t, "the breaker to open", func() bool { return !s.Available() })
-	srv.Restart() // redis is back; the breaker probes again within 1.5s
+	srv.Restart() // redis is back; the breaker probes again within 1s
 	s.Close()     // a rolling restart of this replica
 
 	c := redis.NewClient(&redis.Options{Addr: srv.Addr})
