@@ -254,24 +254,30 @@ func TestRetryAfter(t *testing.T) {
 		timeout    time.Duration
 		wantCalls  int64
 		wantStatus int // 200 means success
+		// minGap: the retry waited at least this long after the first
+		// answer (a lower bound: a slow machine only adds to it).
+		minGap time.Duration
 	}{
-		{"Retry-After 0 is retried", 503, "0", 0, 2, 200},
-		{"Retry-After 1 within RetryAfterMax is retried", 503, "1", 0, 2, 200},
-		{"HTTP-date in the past is retried", 503, past, 0, 2, 200},
-		{"Retry-After 3600 fails fast", 503, "3600", 0, 1, 503},
-		{"Retry-After 3 over RetryAfterMax 2s fails fast though it fits", 503, "3", 0, 1, 503},
-		{"429 with Retry-After 3600 fails fast", 429, "3600", 0, 1, 429},
-		{"HTTP-date an hour ahead fails fast", 503, farFuture, 0, 1, 503},
-		{"Retry-After that does not fit the deadline fails fast", 503, "1", 300 * time.Millisecond, 1, 503},
+		{"Retry-After 0 is retried", 503, "0", 0, 2, 200, 0},
+		{"Retry-After 1 within RetryAfterMax is retried after it", 503, "1", 0, 2, 200, 900 * time.Millisecond},
+		{"HTTP-date in the past is retried", 503, past, 0, 2, 200, 0},
+		{"Retry-After 3600 fails fast", 503, "3600", 0, 1, 503, 0},
+		{"Retry-After 3 over RetryAfterMax 2s fails fast though it fits", 503, "3", 0, 1, 503, 0},
+		{"429 with Retry-After 3600 fails fast", 429, "3600", 0, 1, 429, 0},
+		{"HTTP-date an hour ahead fails fast", 503, farFuture, 0, 1, 503, 0},
+		{"Retry-After that does not fit the deadline fails fast", 503, "1", 300 * time.Millisecond, 1, 503, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			var answered, retried atomic.Int64 // unix ns
 			srv := newServer(t, func(w http.ResponseWriter, r *http.Request, call int64) {
 				if call == 1 {
 					w.Header().Set("Retry-After", tt.retryAfter)
 					w.WriteHeader(tt.code)
+					answered.Store(time.Now().UnixNano())
 					return
 				}
+				retried.Store(time.Now().UnixNano())
 				io.WriteString(w, `{}`)
 			})
 			cfg := testConfig(srv.URL)
@@ -297,6 +303,9 @@ func TestRetryAfter(t *testing.T) {
 			}
 			if resp.Attempts != 2 {
 				t.Fatalf("Attempts = %d, want 2", resp.Attempts)
+			}
+			if gap := time.Duration(retried.Load() - answered.Load()); gap < tt.minGap {
+				t.Errorf("retried %v after the Retry-After answer; want at least %v", gap, tt.minGap)
 			}
 		})
 	}
