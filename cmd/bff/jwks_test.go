@@ -1,12 +1,8 @@
 package main
 
 import (
-	"context"
-	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -22,22 +18,9 @@ func TestJWKSUnreadableAtStartIsLogged(t *testing.T) {
 		http.Error(w, "down", http.StatusServiceUnavailable)
 	}))
 	defer idp.Close()
-	conf := filepath.Join(t.TempDir(), "bff.yaml")
 	cfg := "clients:\n  web:\n    auth:\n      issuer: https://id.example.com\n      audience: bff-web\n      jwks_url: " + idp.URL + "/jwks.json\n"
-	if err := os.WriteFile(conf, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	listening := make(chan listeners, 1)
-	done := make(chan int, 1)
-	var logs lockedBuffer
-	env := map[string]string{"BFF_ADDR": "127.0.0.1:0", "BFF_ADMIN_ADDR": "off", "BFF_LOG_FORMAT": "text"}
-	go func() {
-		done <- run(ctx, []string{"-config", conf}, func(k string) string { return env[k] }, io.Discard, &logs, listening)
-	}()
-	<-listening
-	cancel()
-	if code := <-done; code != 0 {
+	_, logs, stop := serveInProcess(t, cfg, nil)
+	if code := stop(); code != 0 {
 		t.Fatalf("exit %d; log:\n%s", code, logs.String())
 	}
 	if fetched.Load() == 0 {

@@ -1,13 +1,10 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -22,20 +19,8 @@ func TestOutageDoesNotLogAWarningPerRequest(t *testing.T) {
 		http.Error(w, "down", http.StatusInternalServerError)
 	}))
 	defer down.Close()
-	conf := filepath.Join(t.TempDir(), "bff.yaml")
 	cfg := "upstreams:\n  users:\n    url: " + down.URL + "\n    breaker: {consecutive_failures: 1, open_timeout: 1h}\n"
-	if err := os.WriteFile(conf, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	listening := make(chan listeners, 1)
-	done := make(chan int, 1)
-	var logs lockedBuffer
-	env := map[string]string{"BFF_ADDR": "127.0.0.1:0", "BFF_ADMIN_ADDR": "off", "BFF_LOG_FORMAT": "text", "BFF_ACCESS_LOG": "false"}
-	go func() {
-		done <- run(ctx, []string{"-config", conf}, func(k string) string { return env[k] }, io.Discard, &logs, listening)
-	}()
-	addr := (<-listening).Public
+	addr, logs, stop := serveInProcess(t, cfg, map[string]string{"BFF_ACCESS_LOG": "false"})
 	const n = 50
 	for i := 1; i <= n; i++ {
 		resp, err := http.Get(fmt.Sprintf("http://%s/web/home/%d", addr, i))
@@ -48,8 +33,7 @@ func TestOutageDoesNotLogAWarningPerRequest(t *testing.T) {
 			t.Fatalf("request %d: %d; want a 5xx with users down", i, resp.StatusCode)
 		}
 	}
-	cancel()
-	<-done
+	stop()
 	warns := 0
 	for _, line := range strings.Split(logs.String(), "\n") {
 		if strings.Contains(line, "level=WARN") && strings.Contains(line, `msg="view failed"`) {

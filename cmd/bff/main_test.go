@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -183,15 +184,7 @@ func TestGracefulShutdownFinishesInFlightRequest(t *testing.T) {
 	cmd, stderr := startProcess(t, f.env())
 
 	lines := bufio.NewScanner(stderr)
-	addr := ""
-	for addr == "" && lines.Scan() {
-		if _, after, ok := strings.Cut(lines.Text(), `msg="bff listening" addr=`); ok {
-			addr, _, _ = strings.Cut(after, " ")
-		}
-	}
-	if addr == "" {
-		t.Fatal("the process never said where it listens")
-	}
+	addr := listenAddr(t, lines)
 	go func() { _, _ = io.Copy(io.Discard, stderr) }()
 
 	type result struct {
@@ -393,6 +386,54 @@ func TestCheckAndViewsCommands(t *testing.T) {
 		}
 		_ = os.Remove(path)
 	}
+}
+
+// serveInProcess runs serve in this process with the config file body cfg
+// and env besides the defaults here (loopback, no admin listener, text
+// log). stop ends it and returns its exit code; it runs at cleanup too.
+func serveInProcess(t *testing.T, cfg string, env map[string]string) (addr string, logs *lockedBuffer, stop func() int) {
+	t.Helper()
+	conf := filepath.Join(t.TempDir(), "bff.yaml")
+	if err := os.WriteFile(conf, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	all := map[string]string{"BFF_ADDR": "127.0.0.1:0", "BFF_ADMIN_ADDR": "off", "BFF_LOG_FORMAT": "text"}
+	maps.Copy(all, env)
+	ctx, cancel := context.WithCancel(context.Background())
+	listening := make(chan listeners, 1)
+	done := make(chan int, 1)
+	logs = &lockedBuffer{}
+	go func() {
+		done <- run(ctx, []string{"-config", conf}, func(k string) string { return all[k] }, io.Discard, logs, listening)
+	}()
+	select {
+	case l := <-listening:
+		addr = l.Public
+	case code := <-done:
+		t.Fatalf("serve exited %d before listening; log:\n%s", code, logs.String())
+	}
+	var code int
+	var once sync.Once
+	stop = func() int {
+		once.Do(func() { cancel(); code = <-done })
+		return code
+	}
+	t.Cleanup(func() { stop() })
+	return addr, logs, stop
+}
+
+// listenAddr reads a started process's log (text format) until it says
+// where it listens; lines may be read on after it.
+func listenAddr(t *testing.T, lines *bufio.Scanner) string {
+	t.Helper()
+	for lines.Scan() {
+		if _, after, ok := strings.Cut(lines.Text(), `msg="bff listening" addr=`); ok {
+			addr, _, _ := strings.Cut(after, " ")
+			return addr
+		}
+	}
+	t.Fatal("the process never said where it listens")
+	return ""
 }
 
 // startProcess runs the test binary as the bff binary (see TestMain) with

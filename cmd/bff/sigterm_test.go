@@ -18,15 +18,7 @@ func TestSecondSIGTERMDoesNotAbortTheDrain(t *testing.T) {
 	f := newFakeUpstreams(t, block, arrived)
 	cmd, stderr := startProcess(t, f.env())
 	lines := bufio.NewScanner(stderr)
-	addr := ""
-	for addr == "" && lines.Scan() {
-		if _, after, ok := strings.Cut(lines.Text(), `msg="bff listening" addr=`); ok {
-			addr, _, _ = strings.Cut(after, " ")
-		}
-	}
-	if addr == "" {
-		t.Fatal("the process never said where it listens")
-	}
+	addr := listenAddr(t, lines)
 	type result struct {
 		status int
 		err    error

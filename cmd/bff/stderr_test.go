@@ -7,7 +7,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 )
@@ -20,15 +19,7 @@ func TestStderrReaderGoneDoesNotKillTheProcess(t *testing.T) {
 	f := newFakeUpstreams(t, nil, nil)
 	cmd, stderr := startProcess(t, f.env())
 	lines := bufio.NewScanner(stderr)
-	addr := ""
-	for addr == "" && lines.Scan() {
-		if _, after, ok := strings.Cut(lines.Text(), `msg="bff listening" addr=`); ok {
-			addr, _, _ = strings.Cut(after, " ")
-		}
-	}
-	if addr == "" {
-		t.Fatal("the process never said where it listens")
-	}
+	addr := listenAddr(t, lines)
 	_ = stderr.Close() // the log's reader goes away
 
 	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}

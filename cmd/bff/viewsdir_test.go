@@ -42,23 +42,7 @@ func TestReloadKeepsViewsWhenViewsDirCannotBeListed(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "profile.yaml"), []byte(dirProfileView), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	conf := filepath.Join(t.TempDir(), "bff.yaml")
-	if err := os.WriteFile(conf, []byte("views:\n  dir: "+dir+"\n  poll: 20ms\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	listening := make(chan listeners, 1)
-	done := make(chan int, 1)
-	var logs lockedBuffer
-	env := map[string]string{"BFF_ADDR": "127.0.0.1:0", "BFF_ADMIN_ADDR": "off", "BFF_LOG_FORMAT": "text", "BFF_ACCESS_LOG": "false"}
-	go func() {
-		done <- run(ctx, []string{"-config", conf}, func(k string) string { return env[k] }, io.Discard, &logs, listening)
-	}()
-	defer func() {
-		cancel()
-		<-done
-	}()
-	addr := (<-listening).Public
+	addr, logs, _ := serveInProcess(t, "views:\n  dir: "+dir+"\n  poll: 20ms\n", map[string]string{"BFF_ACCESS_LOG": "false"})
 	status := func() int {
 		resp, err := http.Get("http://" + addr + "/web/profile/7")
 		if err != nil {
