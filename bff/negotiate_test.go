@@ -151,3 +151,39 @@ func FuzzDropOddLanguage(f *testing.F) {
 		}
 	})
 }
+
+// Whatever a caller sends as trace context, what is forwarded is bounded:
+// a traceparent kept is one line of W3C's form (lowercase hex, not all
+// zeros, version ff never), and a tracestate kept is printable, within 512
+// bytes, and beside a traceparent.
+func FuzzDropOddTraceContext(f *testing.F) {
+	f.Add("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", "rojo=00f067aa0ba902b7", false)
+	f.Add("01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-more", "a=1,\tb=2", true)
+	f.Add("ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", strings.Repeat("k=v,", 200), false)
+	f.Fuzz(func(t *testing.T, parent, state string, twice bool) {
+		h := http.Header{"Traceparent": {parent}, "Tracestate": {state}}
+		if twice {
+			h["Tracestate"] = append(h["Tracestate"], state)
+		}
+		dropOddTraceContext(h)
+		if p, ok := h["Traceparent"]; ok {
+			if len(p) != 1 || p[0] != parent || len(parent) < 55 || len(parent) > maxTraceState || parent[:2] == "ff" ||
+				strings.Trim(parent[:55], "0123456789abcdef-") != "" || parent[3:35] == strings.Repeat("0", 32) {
+				t.Fatalf("kept traceparent %q", p)
+			}
+		}
+		if s, ok := h["Tracestate"]; ok {
+			if _, parentKept := h["Traceparent"]; !parentKept {
+				t.Fatalf("kept tracestate %q without a traceparent", s)
+			}
+			if n := len(strings.Join(s, ",")); n > maxTraceState {
+				t.Fatalf("kept a %d-byte tracestate", n)
+			}
+			for _, c := range []byte(strings.Join(s, ",")) {
+				if (c < ' ' || c > '~') && c != '\t' {
+					t.Fatalf("kept tracestate %q, which holds %q", s, c)
+				}
+			}
+		}
+	})
+}
