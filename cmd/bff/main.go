@@ -414,7 +414,7 @@ func serve(ctx context.Context, configPath, addrFlag, adminFlag string, getenv f
 	watching := make(chan struct{})
 	go func() {
 		defer close(watching)
-		watchViews(watchCtx, views, front, log, hup, cfg.Views.Poll, func(sets []bff.RouteSet) {
+		watchViews(watchCtx, views, front, log, metrics, hup, cfg.Views.Poll, func(sets []bff.RouteSet) {
 			docs.Store(docOptions(views, sets, log))
 		})
 	}()

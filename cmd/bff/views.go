@@ -15,6 +15,7 @@ import (
 	"github.com/bffproxy/bff/aggregate"
 	"github.com/bffproxy/bff/aggregate/viewfile"
 	"github.com/bffproxy/bff/bff"
+	"github.com/bffproxy/bff/internal/telemetry"
 )
 
 // viewSet is where the served views come from: the built-in route sets,
@@ -133,14 +134,15 @@ func (s *viewSet) stamp() string {
 
 // watchViews reloads the views on a signal and when the directory changes.
 // A set that does not load keeps the previous views serving; one that does
-// is also handed to loaded, if set.
-func watchViews(ctx context.Context, s *viewSet, front *bff.Front, log *slog.Logger, hup <-chan os.Signal, poll time.Duration,
-	loaded func([]bff.RouteSet)) {
+// is also handed to loaded, if set. Each reload is counted in metrics.
+func watchViews(ctx context.Context, s *viewSet, front *bff.Front, log *slog.Logger, metrics *telemetry.Metrics, hup <-chan os.Signal,
+	poll time.Duration, loaded func([]bff.RouteSet)) {
 	reload := func(cause string) {
 		sets, err := s.load()
 		if err == nil {
 			err = front.Load(sets)
 		}
+		metrics.ViewsReloaded(err == nil)
 		if err != nil {
 			log.Error("views not reloaded; the previous views keep serving", "cause", cause, "error", err)
 			return

@@ -44,6 +44,7 @@ type Metrics struct {
 	transitions  *prometheus.CounterVec
 	attempts     *prometheus.CounterVec
 	denied       *prometheus.CounterVec
+	reloads      *prometheus.CounterVec
 
 	mu        sync.Mutex
 	views     map[string]*ViewRecorder
@@ -108,7 +109,13 @@ func New() *Metrics {
 		Name: "bff_view_missing_fields_total",
 		Help: "Response fields their upstream did not send although the call succeeded (no default or omit): the upstream may have changed.",
 	}, append(view, "field"))
-	m.reg.MustRegister(m.requests, m.duration, m.partial, m.cacheLookup, m.shed, m.missing,
+	m.reloads = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "bff_views_reloads_total",
+		Help: "Reloads of the views (a signal, a changed views directory), by result: ok, or failed (the previous views keep serving).",
+	}, []string{"result"})
+	m.reloads.WithLabelValues("ok")
+	m.reloads.WithLabelValues("failed") // present at 0, for alerts on its increase
+	m.reg.MustRegister(m.requests, m.duration, m.partial, m.cacheLookup, m.shed, m.missing, m.reloads,
 		m.calls, m.callDuration, m.retries, m.inFlight, m.transitions, m.attempts, m.denied,
 		&breakerCollector{m: m}, &poolCollector{m: m},
 		collectors.NewGoCollector(),
@@ -382,6 +389,16 @@ func (m *Metrics) upstreamList() []*UpstreamRecorder {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].name < out[j].name })
 	return out
+}
+
+// ViewsReloaded counts a reload of the views (a signal, a changed views
+// directory): loaded, or refused with the previous views still serving.
+func (m *Metrics) ViewsReloaded(ok bool) {
+	if ok {
+		m.reloads.WithLabelValues("ok").Inc()
+	} else {
+		m.reloads.WithLabelValues("failed").Inc()
+	}
 }
 
 // WatchLog exports how many log lines the process dropped because its log

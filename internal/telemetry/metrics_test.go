@@ -199,3 +199,19 @@ func TestEveryOutcomeHasALabel(t *testing.T) {
 		t.Errorf("bulkhead_full counted %v times; want 1", got)
 	}
 }
+
+// Reloads of the views are counted by result, and a failed one is there at
+// 0 from the start, so an alert on its increase needs no first failure.
+func TestViewsReloadsAreCounted(t *testing.T) {
+	m := telemetry.New()
+	if got := value(t, scrape(t, m.Handler()), "bff_views_reloads_total", "result", "failed"); got != 0 {
+		t.Fatalf("failed reloads before any: %v", got)
+	}
+	m.ViewsReloaded(true)
+	m.ViewsReloaded(false)
+	m.ViewsReloaded(false)
+	fams := scrape(t, m.Handler())
+	if ok, failed := value(t, fams, "bff_views_reloads_total", "result", "ok"), value(t, fams, "bff_views_reloads_total", "result", "failed"); ok != 1 || failed != 2 {
+		t.Errorf("reloads ok %v, failed %v; want 1, 2", ok, failed)
+	}
+}
