@@ -98,8 +98,8 @@ type Verifier struct {
 	// exp or verifiedFor: an ES256 signature costs more than the rest of a
 	// cache hit, and clients send the same token many times.
 	verified *ristretto.Cache[string, *Claims]
-	// jwksFailed is the key set's last failed read; reported, if set,
-	// hears of each.
+	// jwksFailed is the key set's last failed read, until a read succeeds;
+	// reported, if set, hears of each failure.
 	jwksFailed atomic.Pointer[error]
 	reported   atomic.Pointer[func(error)]
 }
@@ -175,7 +175,7 @@ func New(cfg Config) (*Verifier, error) {
 		for _, a := range asymmetric {
 			algs[a] = true
 		}
-		kf, cancel, err := newJWKS(cfg, v.jwksError)
+		kf, cancel, err := newJWKS(cfg, v.jwksError, func() { v.jwksFailed.Store(nil) })
 		if err != nil {
 			return nil, err
 		}
@@ -227,7 +227,7 @@ func checkJWKSURL(raw string) error {
 	return fmt.Errorf("auth: jwks_url %q: want https (http only on loopback): a key set read in the clear can be swapped for one that signs anything", raw)
 }
 
-func newJWKS(cfg Config, failed func(error)) (keyfunc.Keyfunc, context.CancelFunc, error) {
+func newJWKS(cfg Config, failed func(error), read func()) (keyfunc.Keyfunc, context.CancelFunc, error) {
 	refresh, minRefresh := cfg.JWKSRefresh, cfg.JWKSMinRefresh
 	if refresh <= 0 {
 		refresh = time.Hour
@@ -246,6 +246,7 @@ func newJWKS(cfg Config, failed func(error)) (keyfunc.Keyfunc, context.CancelFun
 		HTTPTimeout:               10 * time.Second,
 		NoErrorReturnFirstHTTPReq: true, // an identity provider down at start must not stop the BFF
 		RefreshErrorHandler:       func(_ context.Context, err error) { failed(err) },
+		Storage:                   readStorage{Storage: jwkset.NewMemoryStorage(), read: read},
 		RefreshInterval:           refresh,
 	})
 	if err != nil {
@@ -393,4 +394,19 @@ func (v *Verifier) Close() {
 		v.cancel()
 	}
 	v.verified.Close()
+}
+
+// readStorage tells of each successful read of the key set: jwkset replaces
+// every key at once when, and only when, a read succeeds.
+type readStorage struct {
+	jwkset.Storage
+	read func()
+}
+
+func (s readStorage) KeyReplaceAll(ctx context.Context, given []jwkset.JWK) error {
+	if err := s.Storage.KeyReplaceAll(ctx, given); err != nil {
+		return err
+	}
+	s.read()
+	return nil
 }
