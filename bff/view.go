@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -710,7 +709,7 @@ func (h *viewHandler) cacheKey(params []string, header http.Header, claims *auth
 		b.WriteString(identity(header, claims))
 		if h.tokenSeen && claims != nil {
 			b.WriteByte(0)
-			b.WriteString(claimsDigest(claims))
+			b.WriteString(claims.Digest())
 		}
 		// Claims beside the subject (an org, a tenant) choose the data as
 		// much as the subject does: one subject may hold tokens for two.
@@ -864,30 +863,6 @@ func identity(header http.Header, claims *auth.Claims) string {
 	}
 	sum := sha256.Sum256([]byte(auth))
 	return hex.EncodeToString(sum[:16])
-}
-
-// perToken are the claims left out of claimsDigest: those that change with
-// every token of one grant, not with what it grants (so a refreshed token
-// finds the same entries), and the scopes, which identity keys sorted.
-var perToken = map[string]bool{"exp": true, "iat": true, "nbf": true, "jti": true, "auth_time": true, "scope": true, "scp": true}
-
-// claimsDigest stands for every claim of the token but perToken's, for the
-// keys of views whose upstreams read the token itself: an org or tenant
-// claim chooses their answer as much as the subject does.
-func claimsDigest(c *auth.Claims) string {
-	names := make([]string, 0, len(c.All))
-	for k := range c.All {
-		if !perToken[k] {
-			names = append(names, k)
-		}
-	}
-	slices.Sort(names)
-	h := sha256.New()
-	for _, k := range names {
-		v, _ := json.Marshal(c.All[k]) // values decoded from JSON encode again
-		fmt.Fprintf(h, "%d:%s%d:%s", len(k), k, len(v), v)
-	}
-	return hex.EncodeToString(h.Sum(nil)[:16])
 }
 
 // pathParam returns a route parameter, decoded. chi hands out escaped

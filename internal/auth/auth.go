@@ -9,7 +9,10 @@ import (
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/rsa"
+	"crypto/sha256"
 	"crypto/x509"
+	"encoding/hex"
+	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -18,6 +21,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -71,6 +75,37 @@ type Claims struct {
 	Scopes []string
 	// All holds every claim, for views that read others.
 	All map[string]any
+
+	digest     sync.Once
+	digestText string
+}
+
+// grantOnly are the claims Digest leaves out: those that change with every
+// token of one grant, not with what it grants (so a refreshed token has the
+// same digest), and the scopes, which Scopes holds sorted.
+var grantOnly = map[string]bool{"exp": true, "iat": true, "nbf": true, "jti": true, "auth_time": true, "scope": true, "scp": true}
+
+// Digest stands for every claim but the token's times and scopes: where an
+// upstream reads the token itself, an org or tenant claim chooses its
+// answer as much as the subject does. Worked out once per verified token
+// (verified tokens' claims are kept), not per request.
+func (c *Claims) Digest() string {
+	c.digest.Do(func() {
+		names := make([]string, 0, len(c.All))
+		for k := range c.All {
+			if !grantOnly[k] {
+				names = append(names, k)
+			}
+		}
+		slices.Sort(names)
+		h := sha256.New()
+		for _, k := range names {
+			v, _ := json.Marshal(c.All[k]) // values decoded from JSON encode again
+			fmt.Fprintf(h, "%d:%s%d:%s", len(k), k, len(v), v)
+		}
+		c.digestText = hex.EncodeToString(h.Sum(nil)[:16])
+	})
+	return c.digestText
 }
 
 // HasScopes reports whether every one of want was granted.
