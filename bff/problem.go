@@ -90,6 +90,8 @@ func problemFor(view string, err error) *Problem {
 		cpe *cache.PanicError
 	)
 	switch {
+	case errors.Is(err, errOverloaded):
+		return newProblem(http.StatusServiceUnavailable, ProblemOverloaded, "too many requests in progress; try again shortly")
 	case errors.As(err, new(*aggregate.BodyError)):
 		var be *aggregate.BodyError
 		errors.As(err, &be)

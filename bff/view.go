@@ -652,10 +652,6 @@ func (h *viewHandler) write(w http.ResponseWriter, r *http.Request, e *cache.Ent
 func (h *viewHandler) fail(w http.ResponseWriter, r *http.Request, info *requestInfo, err error) {
 	if errors.Is(err, errOverloaded) {
 		h.metrics.Shed()
-		w.Header()["Retry-After"] = retryAfterOne
-		writeProblem(w, r, newProblem(http.StatusServiceUnavailable, ProblemOverloaded,
-			"too many requests in progress; try again shortly"))
-		return
 	}
 	p := problemFor(h.plan.Name(), err)
 	if info != nil {
@@ -669,7 +665,7 @@ func (h *viewHandler) fail(w http.ResponseWriter, r *http.Request, info *request
 		h.logFailure(r, p.Status, err) // else the access line says it
 	}
 	if p.Status == http.StatusServiceUnavailable {
-		w.Header()["Retry-After"] = []string{"1"}
+		w.Header()["Retry-After"] = retryAfterOne
 	}
 	writeProblem(w, r, p)
 }
