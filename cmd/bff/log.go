@@ -14,9 +14,7 @@ import (
 )
 
 func newLogger(c config.Log, w io.Writer) *slog.Logger {
-	var level slog.Level
-	_ = level.UnmarshalText([]byte(c.Level)) // validated by config; "" is info
-	opts := &slog.HandlerOptions{Level: level}
+	opts := &slog.HandlerOptions{Level: c.SlogLevel()}
 	if c.Format == "text" {
 		return slog.New(slog.NewTextHandler(w, opts))
 	}

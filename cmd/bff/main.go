@@ -353,7 +353,7 @@ func serve(ctx context.Context, configPath, addrFlag, adminFlag string, getenv f
 		SharedLimits:          sharedLimits(cfg.Cache.Redis, rdb),
 		Logger:                log,
 		AccessLog:             accessLogWriter(cfg, out),
-		AccessLogLevel:        accessLogLevel(cfg),
+		AccessLogLevel:        cfg.Log.SlogLevel(),
 		AccessLogFormat:       accessLogFormat(cfg),
 		RouteSets:             routeSets,
 		ForwardsAuthorization: func(name string) bool { return forwardsAuth[name] },
@@ -575,18 +575,11 @@ func bodyReadDeadline(next http.Handler, timeout time.Duration) http.Handler {
 	})
 }
 
-func accessLogLevel(cfg *config.Config) slog.Level {
-	if cfg.Log.Level == "warn" {
-		return slog.LevelWarn
-	}
-	return slog.LevelInfo
-}
-
 // accessLogWriter is where access lines go: nowhere when the access log is
 // off, or when the log level is above WARN (lines are INFO, WARN for 5xx;
 // at warn only the 5xx lines are written, see bff.Config.AccessLogLevel).
 func accessLogWriter(cfg *config.Config, out io.Writer) io.Writer {
-	if !cfg.AccessLog() || (cfg.Log.Level != "" && cfg.Log.Level != "debug" && cfg.Log.Level != "info" && cfg.Log.Level != "warn") {
+	if !cfg.AccessLog() || cfg.Log.SlogLevel() > slog.LevelWarn {
 		return nil
 	}
 	return out

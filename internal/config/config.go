@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"maps"
 	"net"
 	"net/netip"
@@ -161,6 +162,13 @@ type Log struct {
 	Format    string `yaml:"format"`     // json (default) or text
 	Level     string `yaml:"level"`      // debug, info (default), warn, error
 	AccessLog *bool  `yaml:"access_log"` // default true
+}
+
+// SlogLevel is Level as slog's (validated: "" is info).
+func (l Log) SlogLevel() slog.Level {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(l.Level))
+	return level
 }
 
 // Cache sizes the response cache.
