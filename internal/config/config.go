@@ -387,8 +387,11 @@ func (c *Config) ApplyAddrFlags(addr, admin string) error {
 // without a port, and the admin listener on the public address. Call it
 // once the flags are applied: they win over the file and environment.
 func (c *Config) CheckAddrs() error {
-	for _, a := range []struct{ what, addr string }{{"addr (BFF_ADDR, -addr)", c.Addr}, {"admin.addr (BFF_ADMIN_ADDR, -admin-addr)", c.Admin.Addr}} {
-		if a.addr == AdminOff && a.what != "addr (BFF_ADDR, -addr)" {
+	for _, a := range []struct {
+		what, addr string
+		mayBeOff   bool
+	}{{"addr (BFF_ADDR, -addr)", c.Addr, false}, {"admin.addr (BFF_ADMIN_ADDR, -admin-addr)", c.Admin.Addr, true}} {
+		if a.mayBeOff && a.addr == AdminOff {
 			continue
 		}
 		if _, port, err := net.SplitHostPort(a.addr); err != nil || port == "" {
@@ -416,22 +419,17 @@ func (c *Config) validate() error {
 	if r := c.Tracing.SampleRatio; r != nil && (*r < 0 || *r > 1) {
 		return fmt.Errorf("config: tracing.sample_ratio %v: want a share between 0 and 1", *r)
 	}
-	if c.Server.ShutdownDelay < 0 {
-		return fmt.Errorf("config: server.shutdown_delay must not be negative")
-	}
 	// A negative value is a slip (a sign, a template that subtracted), not
 	// "the default", which an unset or zero value already means.
 	sv := c.Server
-	if err := notNegative("server.", map[string]float64{
-		"read_header_timeout": float64(sv.ReadHeaderTimeout), "read_timeout": float64(sv.ReadTimeout),
-		"write_timeout": float64(sv.WriteTimeout), "idle_timeout": float64(sv.IdleTimeout),
-		"shutdown_timeout": float64(sv.ShutdownTimeout), "max_header_bytes": float64(sv.MaxHeaderBytes),
-		"max_url_bytes": float64(sv.MaxURLBytes),
+	if err := notNegative("", map[string]float64{
+		"server.read_header_timeout": float64(sv.ReadHeaderTimeout), "server.read_timeout": float64(sv.ReadTimeout),
+		"server.write_timeout": float64(sv.WriteTimeout), "server.idle_timeout": float64(sv.IdleTimeout),
+		"server.shutdown_timeout": float64(sv.ShutdownTimeout), "server.shutdown_delay": float64(sv.ShutdownDelay),
+		"server.max_header_bytes": float64(sv.MaxHeaderBytes), "server.max_url_bytes": float64(sv.MaxURLBytes),
+		"cache.partial_ttl": float64(c.Cache.PartialTTL), "views.poll": float64(c.Views.Poll),
 	}); err != nil {
 		return err
-	}
-	if c.Cache.PartialTTL < 0 {
-		return fmt.Errorf("config: cache.partial_ttl must not be negative")
 	}
 	for _, name := range slices.Sorted(maps.Keys(c.Clients)) {
 		cc := c.Clients[name]
@@ -463,9 +461,6 @@ func (c *Config) validate() error {
 	case "", "debug", "info", "warn", "error":
 	default:
 		return fmt.Errorf("config: log.level %q: want debug, info, warn or error", c.Log.Level)
-	}
-	if c.Views.Poll < 0 {
-		return fmt.Errorf("config: views.poll must not be negative")
 	}
 	if c.Views.Poll == 0 {
 		c.Views.Poll = time.Second
@@ -528,12 +523,7 @@ func (c *Config) validate() error {
 
 // notNegative refuses the first negative value, in name order.
 func notNegative(prefix string, values map[string]float64) error {
-	names := make([]string, 0, len(values))
-	for n := range values {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, n := range names {
+	for _, n := range slices.Sorted(maps.Keys(values)) {
 		if values[n] < 0 {
 			return fmt.Errorf("config: %s%s must not be negative", prefix, n)
 		}
