@@ -12,6 +12,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/go-chi/chi/v5"
+
 	"github.com/bffproxy/bff/internal/auth"
 )
 
@@ -33,6 +35,9 @@ type requestInfo struct {
 	// start is when the front took the request: a hit reads its age from
 	// it rather than from the clock again.
 	start time.Time
+	// route is chi's routing state when the front routed the request
+	// itself; nil when chi's ServeHTTP did, and the context holds it.
+	route *chi.Context
 }
 
 func (i *requestInfo) startedAt() time.Time {
@@ -130,50 +135,57 @@ func (x *exchange) Unwrap() http.ResponseWriter { return x.ResponseWriter }
 // ID, panic recovery and the access log.
 func (f *Front) observe(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		start := f.now()
-		x := &exchange{ResponseWriter: w}
-		x.info.start = start
-		// On every response, whoever writes it: a preflight, a 429, a 404.
-		w.Header()["X-Content-Type-Options"] = nosniff
-		if id := r.Header["X-Request-Id"]; len(id) == 1 && validRequestID(id[0]) {
-			x.info.id = id[0]
-		} else {
-			x.info.id = f.ids.next()
-			x.idv[0] = x.info.id
-			r.Header["X-Request-Id"] = x.idv[:]
-		}
-		// The ID is sent back only where someone will quote it: on errors and
-		// partial answers (see writeProblem, viewHandler.write). A ninth
-		// header on every hit costs more than the rest of the hit.
-
-		defer func() {
-			if v := recover(); v != nil {
-				if v == http.ErrAbortHandler {
-					panic(v)
-				}
-				f.log.Error("panic serving request", "request_id", x.info.id, "panic", v, "stack", string(debug.Stack()))
-				x.info.err = errors.New("panic")
-				if x.status == 0 {
-					writeProblem(x, r, newProblem(http.StatusInternalServerError, ProblemInternal, "the request failed unexpectedly"))
-				}
-			}
-			now := f.now()
-			d := now.Sub(start)
-			status := x.status
-			if status == 0 {
-				status = statusClientGone
-			}
-			m := x.info.metrics
-			if m == nil {
-				m = f.otherMetrics
-			}
-			m.Request(status, d, x.info.cache, x.info.partial != "")
-			if f.access != nil {
-				f.access.write(now, r, x, status, d)
-			}
-		}()
-		next.ServeHTTP(x, r)
+		f.observed(w, r, next, nil)
 	})
+}
+
+// observed serves r with next inside observe's bookkeeping; route is the
+// request's routing state if the front found its route (see ServeHTTP).
+func (f *Front) observed(w http.ResponseWriter, r *http.Request, next http.Handler, route *chi.Context) {
+	start := f.now()
+	x := &exchange{ResponseWriter: w}
+	x.info.start = start
+	x.info.route = route
+	// On every response, whoever writes it: a preflight, a 429, a 404.
+	w.Header()["X-Content-Type-Options"] = nosniff
+	if id := r.Header["X-Request-Id"]; len(id) == 1 && validRequestID(id[0]) {
+		x.info.id = id[0]
+	} else {
+		x.info.id = f.ids.next()
+		x.idv[0] = x.info.id
+		r.Header["X-Request-Id"] = x.idv[:]
+	}
+	// The ID is sent back only where someone will quote it: on errors and
+	// partial answers (see writeProblem, viewHandler.write). A ninth
+	// header on every hit costs more than the rest of the hit.
+
+	defer func() {
+		if v := recover(); v != nil {
+			if v == http.ErrAbortHandler {
+				panic(v)
+			}
+			f.log.Error("panic serving request", "request_id", x.info.id, "panic", v, "stack", string(debug.Stack()))
+			x.info.err = errors.New("panic")
+			if x.status == 0 {
+				writeProblem(x, r, newProblem(http.StatusInternalServerError, ProblemInternal, "the request failed unexpectedly"))
+			}
+		}
+		now := f.now()
+		d := now.Sub(start)
+		status := x.status
+		if status == 0 {
+			status = statusClientGone
+		}
+		m := x.info.metrics
+		if m == nil {
+			m = f.otherMetrics
+		}
+		m.Request(status, d, x.info.cache, x.info.partial != "")
+		if f.access != nil {
+			f.access.write(now, r, x, status, d)
+		}
+	}()
+	next.ServeHTTP(x, r)
 }
 
 // limits rejects requests whose URL is longer than allowed before any work,

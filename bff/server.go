@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -181,9 +182,14 @@ func New(cfg Config) (*Front, error) {
 
 // table is one generation of routes: swapped whole by Load.
 type table struct {
-	router chi.Router
-	views  []*viewHandler
+	router *chi.Mux
+	// endpoints are the views' routes with the middlewares chi would run
+	// around them, observe aside: see Front.ServeHTTP.
+	endpoints map[endpoint]http.Handler
+	views     []*viewHandler
 }
+
+type endpoint struct{ method, pattern string }
 
 // Load compiles sets and, only if all of them are valid, replaces the routes
 // being served, atomically: requests in flight finish on the views they
@@ -208,7 +214,7 @@ func (f *Front) Load(sets []RouteSet) error {
 }
 
 func (f *Front) build(sets []RouteSet) (*table, error) {
-	t := &table{}
+	t := &table{endpoints: map[endpoint]http.Handler{}}
 	r := chi.NewRouter()
 	r.Use(f.observe)
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
@@ -335,7 +341,7 @@ func (f *Front) build(sets []RouteSet) (*table, error) {
 				handler = wrap(handler)
 			}
 			handler = h.named(handler)
-			if err := mount(sub, plan.Method(), "/"+rs.Client+plan.Route(), handler); err != nil {
+			if err := t.mount(sub, chain, plan.Method(), "/"+rs.Client+plan.Route(), handler); err != nil {
 				return nil, fmt.Errorf("client %s: %sview %q: route %q: %w", rs.Client, source(v), v.Name, plan.Route(), err)
 			}
 			if rs.CORS != nil {
@@ -343,7 +349,7 @@ func (f *Front) build(sets []RouteSet) (*table, error) {
 				if plan.Method() == http.MethodGet {
 					allow = "GET, HEAD, OPTIONS"
 				}
-				if err := mount(sub, http.MethodOptions, "/"+rs.Client+plan.Route(), wrap(preflightOnly(allow))); err != nil {
+				if err := t.mount(sub, chain, http.MethodOptions, "/"+rs.Client+plan.Route(), wrap(preflightOnly(allow))); err != nil {
 					return nil, fmt.Errorf("client %s: %sview %q: route %q: %w", rs.Client, source(v), v.Name, plan.Route(), err)
 				}
 			}
@@ -435,9 +441,51 @@ func source(v aggregate.View) string {
 	return v.Source + ": "
 }
 
+// mount adds a view's route to r, whose middlewares are chain, and
+// keeps it for Front.ServeHTTP with chain around it.
+func (t *table) mount(r chi.Router, chain []func(http.Handler) http.Handler, method, path string, h http.Handler) error {
+	if err := mount(r, method, path, h); err != nil {
+		return err
+	}
+	served := chi.Chain(chain...).Handler(h)
+	t.endpoints[endpoint{method, path}] = served
+	if method == http.MethodGet {
+		t.endpoints[endpoint{http.MethodHead, path}] = served
+	}
+	return nil
+}
+
+// routeContexts are chi's per-request routing state, reused.
+var routeContexts = sync.Pool{New: func() any { return chi.NewRouteContext() }}
+
 // ServeHTTP serves every client's routes, /healthz and /readyz.
+//
+// chi's tree finds the route; a view's route is then served here rather
+// than by chi's ServeHTTP, which copies the request to put the route in its
+// context and gives it a map of path values: three allocations, a fifth of
+// what a cache hit allocates. The view reads its parameters from the route
+// context that travels with the request's bookkeeping (see pathParam).
+// Everything else (health, 404, 405, a front mounted under another chi
+// router) goes through chi as usual.
 func (f *Front) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	f.table.Load().router.ServeHTTP(w, r)
+	t := f.table.Load()
+	if r.Context().Value(chi.RouteCtxKey) == nil {
+		path := r.URL.RawPath
+		if path == "" {
+			path = r.URL.Path
+		}
+		rctx := routeContexts.Get().(*chi.Context)
+		rctx.Reset()
+		if pattern := t.router.Find(rctx, r.Method, path); pattern != "" {
+			if h := t.endpoints[endpoint{r.Method, pattern}]; h != nil {
+				f.observed(w, r, h, rctx)
+				routeContexts.Put(rctx)
+				return
+			}
+		}
+		routeContexts.Put(rctx)
+	}
+	t.router.ServeHTTP(w, r)
 }
 
 // Route describes one mounted view, for listings and documents.

@@ -151,7 +151,7 @@ func (h *viewHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	params = params[:len(h.params)]
 	for i, name := range h.params[:h.nPath] {
-		params[i] = pathParam(r, name)
+		params[i] = pathParam(r, info, name)
 	}
 	if len(h.query) > 0 || h.strictQuery {
 		if err := h.queryValues(r, params[h.nPath:]); err != nil {
@@ -864,8 +864,13 @@ func identity(header http.Header, claims *auth.Claims) string {
 // pathParam returns a route parameter, decoded. chi hands out escaped
 // values when the request path had escapes (RawPath set) and decoded ones
 // otherwise; a value that does not decode cannot match any pattern.
-func pathParam(r *http.Request, name string) string {
-	v := chi.URLParam(r, name)
+func pathParam(r *http.Request, info *requestInfo, name string) string {
+	var v string
+	if info != nil && info.route != nil {
+		v = info.route.URLParam(name)
+	} else {
+		v = chi.URLParam(r, name)
+	}
 	if r.URL.RawPath == "" || !strings.Contains(v, "%") {
 		return v
 	}
