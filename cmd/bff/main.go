@@ -327,6 +327,9 @@ func serve(ctx context.Context, configPath, addrFlag, adminFlag string, getenv f
 	if err != nil {
 		return 1, err
 	}
+	if gcTuned {
+		defer startHeapFloor(heapFloorFor(cfg.CacheMaxBytes(cache.DefaultMaxBytes)), gcPercent)()
+	}
 	closeCache := true // unless executions are still running at exit
 	defer func() {
 		if closeCache {
@@ -590,16 +593,6 @@ func accessLogFormat(cfg *config.Config) bff.AccessLogFormat {
 		return bff.AccessLogText
 	}
 	return bff.AccessLogJSON
-}
-
-// tuneGC collects half as often as Go's default unless GOGC says otherwise:
-// a BFF's live heap is small (the cache aside) while every request leaves
-// tens of kilobytes of garbage, so the default collects dozens of times a
-// second for little memory saved.
-func tuneGC(getenv func(string) string) {
-	if getenv("GOGC") == "" {
-		debug.SetGCPercent(200)
-	}
 }
 
 // missingURL names the upstream and the first view that calls it.
