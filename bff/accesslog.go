@@ -46,28 +46,28 @@ func (a *accessLog) write(now time.Time, r *http.Request, x *exchange, status in
 	}
 	bp := lineBuffers.Get().(*[]byte)
 	l := line{b: (*bp)[:0], text: a.format == AccessLogText, clock: &a.clock}
-	l.open(now, level, "request")
-	l.str("request_id", x.info.id)
-	l.str("method", r.Method)
-	l.str("path", r.URL.EscapedPath())
-	l.int("status", int64(status))
-	l.int("bytes", int64(x.bytes))
-	l.int("duration_us", d.Microseconds())
+	l.open(now, level)
+	l.str(fieldRequestID, x.info.id)
+	l.str(fieldMethod, r.Method)
+	l.str(fieldPath, r.URL.EscapedPath())
+	l.int(fieldStatus, int64(status))
+	l.int(fieldBytes, int64(x.bytes))
+	l.int(fieldDuration, d.Microseconds())
 	if x.info.client != "" {
-		l.str("client", x.info.client)
-		l.str("view", x.info.view)
+		l.str(fieldClient, x.info.client)
+		l.str(fieldView, x.info.view)
 	}
 	if x.info.cache != CacheNone {
-		l.str("cache", x.info.cache.String())
+		l.str(fieldCache, x.info.cache.String())
 	}
 	if x.info.partial != "" {
-		l.str("partial", x.info.partial)
+		l.str(fieldPartial, x.info.partial)
 	}
 	if x.info.upstreams != "" {
-		l.str("upstreams", x.info.upstreams)
+		l.str(fieldUpstreams, x.info.upstreams)
 	}
 	if x.info.err != nil {
-		l.str("error", x.info.err.Error())
+		l.str(fieldError, x.info.err.Error())
 	}
 	l.close()
 	_, _ = a.w.Write(l.b)
@@ -85,38 +85,54 @@ type line struct {
 	clock *stampCache
 }
 
-func (l *line) open(now time.Time, level, msg string) {
+// field is a key as each format writes it before its value.
+type field struct{ json, text string }
+
+func newField(key string) field { return field{json: `,"` + key + `":`, text: " " + key + "="} }
+
+var (
+	fieldRequestID = newField("request_id")
+	fieldMethod    = newField("method")
+	fieldPath      = newField("path")
+	fieldStatus    = newField("status")
+	fieldBytes     = newField("bytes")
+	fieldDuration  = newField("duration_us")
+	fieldClient    = newField("client")
+	fieldView      = newField("view")
+	fieldCache     = newField("cache")
+	fieldPartial   = newField("partial")
+	fieldUpstreams = newField("upstreams")
+	fieldError     = newField("error")
+)
+
+// open starts an access line: the time, the level and the message,
+// "request" (written whole: it needs no escaping).
+func (l *line) open(now time.Time, level string) {
 	if l.text {
 		l.b = append(l.b, "time="...)
 		l.b = l.clock.append(l.b, now, true)
 		l.b = append(l.b, " level="...)
 		l.b = append(l.b, level...)
-		l.b = append(l.b, " msg="...)
-		l.b = appendTextValue(l.b, msg)
+		l.b = append(l.b, " msg=request"...)
 		return
 	}
 	l.b = append(l.b, `{"time":"`...)
 	l.b = l.clock.append(l.b, now, false)
 	l.b = append(l.b, `","level":"`...)
 	l.b = append(l.b, level...)
-	l.b = append(l.b, `","msg":`...)
-	l.b = appendJSONString(l.b, msg)
+	l.b = append(l.b, `","msg":"request"`...)
 }
 
-func (l *line) key(k string) {
+func (l *line) key(f field) {
 	if l.text {
-		l.b = append(l.b, ' ')
-		l.b = append(l.b, k...)
-		l.b = append(l.b, '=')
-		return
+		l.b = append(l.b, f.text...)
+	} else {
+		l.b = append(l.b, f.json...)
 	}
-	l.b = append(l.b, ',', '"')
-	l.b = append(l.b, k...)
-	l.b = append(l.b, '"', ':')
 }
 
-func (l *line) str(k, v string) {
-	l.key(k)
+func (l *line) str(f field, v string) {
+	l.key(f)
 	if l.text {
 		l.b = appendTextValue(l.b, v)
 	} else {
@@ -124,8 +140,8 @@ func (l *line) str(k, v string) {
 	}
 }
 
-func (l *line) int(k string, v int64) {
-	l.key(k)
+func (l *line) int(f field, v int64) {
+	l.key(f)
 	l.b = strconv.AppendInt(l.b, v, 10)
 }
 
@@ -206,6 +222,15 @@ func appendTextValue(b []byte, v string) []byte {
 
 const hexDigits = "0123456789abcdef"
 
+// jsonPlain marks the bytes a JSON string holds as they are: printable
+// ASCII but the quote, the backslash and, as encoding/json has it, <, > and &.
+var jsonPlain = func() (plain [256]bool) {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		plain[c] = c != '"' && c != '\\' && c != '<' && c != '>' && c != '&'
+	}
+	return plain
+}()
+
 // appendJSONString writes s as a JSON string; control characters, quotes,
 // backslashes and invalid UTF-8 are escaped, and <, >, & as encoding/json
 // does.
@@ -214,11 +239,11 @@ func appendJSONString(b []byte, s string) []byte {
 	start := 0
 	for i := 0; i < len(s); {
 		c := s[i]
+		if jsonPlain[c] {
+			i++
+			continue
+		}
 		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
-				i++
-				continue
-			}
 			b = append(b, s[start:i]...)
 			switch c {
 			case '"', '\\':
