@@ -47,18 +47,18 @@ func (a *accessLog) write(now time.Time, r *http.Request, x *exchange, status in
 	bp := lineBuffers.Get().(*[]byte)
 	l := line{b: (*bp)[:0], text: a.format == AccessLogText, clock: &a.clock}
 	l.open(now, level)
-	l.str(fieldRequestID, x.info.id)
+	l.plain(fieldRequestID, x.info.id)
 	l.str(fieldMethod, r.Method)
 	l.str(fieldPath, r.URL.EscapedPath())
 	l.int(fieldStatus, int64(status))
 	l.int(fieldBytes, int64(x.bytes))
 	l.int(fieldDuration, d.Microseconds())
 	if x.info.client != "" {
-		l.str(fieldClient, x.info.client)
+		l.plain(fieldClient, x.info.client)
 		l.str(fieldView, x.info.view)
 	}
 	if x.info.cache != CacheNone {
-		l.str(fieldCache, x.info.cache.String())
+		l.plain(fieldCache, x.info.cache.String())
 	}
 	if x.info.partial != "" {
 		l.str(fieldPartial, x.info.partial)
@@ -138,6 +138,20 @@ func (l *line) str(f field, v string) {
 	} else {
 		l.b = appendJSONString(l.b, v)
 	}
+}
+
+// plain writes a value that needs no quoting in the text format nor
+// escaping in JSON: letters, digits, '-', '_' and '.' (request IDs, client
+// names, cache results).
+func (l *line) plain(f field, v string) {
+	l.key(f)
+	if l.text {
+		l.b = append(l.b, v...)
+		return
+	}
+	l.b = append(l.b, '"')
+	l.b = append(l.b, v...)
+	l.b = append(l.b, '"')
 }
 
 func (l *line) int(f field, v int64) {
@@ -223,17 +237,17 @@ func appendTextValue(b []byte, v string) []byte {
 const hexDigits = "0123456789abcdef"
 
 // jsonPlain marks the bytes a JSON string holds as they are: printable
-// ASCII but the quote, the backslash and, as encoding/json has it, <, > and &.
+// ASCII but the quote and the backslash (slog's JSON handler leaves <, >
+// and & as they are too).
 var jsonPlain = func() (plain [256]bool) {
 	for c := 0x20; c < utf8.RuneSelf; c++ {
-		plain[c] = c != '"' && c != '\\' && c != '<' && c != '>' && c != '&'
+		plain[c] = c != '"' && c != '\\'
 	}
 	return plain
 }()
 
-// appendJSONString writes s as a JSON string; control characters, quotes,
-// backslashes and invalid UTF-8 are escaped, and <, >, & as encoding/json
-// does.
+// appendJSONString writes s as a JSON string as slog's JSON handler does:
+// control characters, quotes, backslashes and invalid UTF-8 escaped.
 func appendJSONString(b []byte, s string) []byte {
 	b = append(b, '"')
 	start := 0
@@ -266,6 +280,13 @@ func appendJSONString(b []byte, s string) []byte {
 			b = append(b, s[start:i]...)
 			b = append(b, `\ufffd`...)
 			i++
+			start = i
+			continue
+		}
+		if r == '\u2028' || r == '\u2029' { // line breaks to JavaScript
+			b = append(b, s[start:i]...)
+			b = append(b, '\\', 'u', '2', '0', '2', hexDigits[r&0xF])
+			i += size
 			start = i
 			continue
 		}

@@ -56,20 +56,27 @@ func TestAccessLogLines(t *testing.T) {
 }
 
 func FuzzAppendJSONString(f *testing.F) {
-	for _, s := range []string{"", "plain", `q"\`, "\x00\x1f\x7f", "\xff\xfe", "é✓", "<>&"} {
+	for _, s := range []string{"", "plain", `q"\`, "\x00\x1f\x7f", "\xff\xfe", "é✓", "<>&", "a\u2028b\u2029"} {
 		f.Add(s)
 	}
+	bare := func(groups []string, a slog.Attr) slog.Attr {
+		if len(groups) == 0 && (a.Key == slog.TimeKey || a.Key == slog.LevelKey || a.Key == slog.MessageKey) {
+			return slog.Attr{}
+		}
+		return a
+	}
+	var buf bytes.Buffer
+	log := slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{ReplaceAttr: bare}))
 	f.Fuzz(func(t *testing.T, s string) {
 		out := appendJSONString(nil, s)
+		buf.Reset()
+		log.Info("", "k", s)
+		if want := `{"k":` + string(out) + "}\n"; buf.String() != want {
+			t.Fatalf("%q: ours %s, slog %s", s, out, buf.String())
+		}
 		var back string
 		if err := json.Unmarshal(out, &back); err != nil {
 			t.Fatalf("%q -> %s: %v", s, out, err)
-		}
-		want, _ := json.Marshal(s)
-		var w string
-		_ = json.Unmarshal(want, &w)
-		if back != w {
-			t.Fatalf("%q: decoded %q, encoding/json gives %q", s, back, w)
 		}
 	})
 }
@@ -108,5 +115,41 @@ func BenchmarkAccessLog(b *testing.B) {
 	b.ReportAllocs()
 	for i := 0; b.Loop(); i++ {
 		a.write(at.Add(time.Duration(i)*time.Microsecond), r, x, 200, 9*time.Microsecond)
+	}
+}
+
+// An access line is the line slog's handlers would write for the same
+// record, in both formats, whichever way each value is written.
+func TestAccessLogMatchesSlog(t *testing.T) {
+	at := time.Date(2026, 11, 26, 19, 0, 0, 120000000, time.UTC)
+	r := httptest.NewRequest("PATCH", "/web/orders/a%20b", nil)
+	x := &exchange{status: 502, bytes: 310}
+	x.info = requestInfo{id: "783692818935-12", client: "mobile-app", view: `web "odd" view=1`, cache: CacheCoalesced,
+		upstreams: "order:orders:error:3.1ms:3", err: errors.New("orders: 503 <twice>")}
+	attrs := []any{"request_id", x.info.id, "method", "PATCH", "path", "/web/orders/a%20b", "status", 502, "bytes", 310,
+		"duration_us", int64(2500), "client", x.info.client, "view", x.info.view, "cache", "COALESCED",
+		"upstreams", x.info.upstreams, "error", "orders: 503 <twice>"}
+	noTime := func(groups []string, a slog.Attr) slog.Attr {
+		if a.Key == slog.TimeKey && len(groups) == 0 {
+			return slog.String(slog.TimeKey, at.Format(time.RFC3339Nano))
+		}
+		return a
+	}
+	for _, format := range []AccessLogFormat{AccessLogJSON, AccessLogText} {
+		var ours, theirs bytes.Buffer
+		(&accessLog{w: &ours, format: format}).write(at, r, x, 502, 2500*time.Microsecond)
+		var h slog.Handler = slog.NewJSONHandler(&theirs, &slog.HandlerOptions{ReplaceAttr: noTime})
+		if format == AccessLogText {
+			h = slog.NewTextHandler(&theirs, &slog.HandlerOptions{ReplaceAttr: func(groups []string, a slog.Attr) slog.Attr {
+				if a.Key == slog.TimeKey && len(groups) == 0 {
+					return slog.String(slog.TimeKey, at.Format("2006-01-02T15:04:05.000Z07:00"))
+				}
+				return a
+			}})
+		}
+		slog.New(h).Warn("request", attrs...)
+		if ours.String() != theirs.String() {
+			t.Errorf("format %d:\n ours: %s slog: %s", format, ours.String(), theirs.String())
+		}
 	}
 }
