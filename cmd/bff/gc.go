@@ -82,14 +82,20 @@ func (f *heapFloor) adjust() {
 	runtime.AddCleanup(new(gcSentinel), (*heapFloor).adjust, f)
 }
 
+// heapMinimum is Go's smallest heap goal at GOGC=100; it scales with GOGC.
+const heapMinimum = 4 << 20
+
 // percentForFloor is the GOGC that sets the next collection's goal at
 // floor, or percent when that goal is higher already. Go's goal is the
-// live heap plus GOGC percent of it and of the stacks and globals (roots).
-// Before the first collection nothing is known live: percent.
+// live heap plus GOGC percent of it and of the stacks and globals (roots),
+// but never below heapMinimum scaled by GOGC: with little live, that
+// minimum is what caps the percent. Before the first collection nothing is
+// known live: percent.
 func percentForFloor(live, roots, floor uint64, percent int) int {
 	grows := live + roots
 	if live == 0 || live+grows*uint64(percent)/100 >= floor {
 		return percent
 	}
-	return int((floor - live) * 100 / grows)
+	p := min((floor-live)*100/grows, floor*100/heapMinimum)
+	return max(int(p), percent)
 }

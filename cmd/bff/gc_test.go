@@ -68,3 +68,53 @@ func TestHeapFloorIsTheCacheBudget(t *testing.T) {
 		t.Errorf("256 MiB cache: floor %d, want the cache's budget", got)
 	}
 }
+
+// The next goal is the floor, not Go's minimum heap goal: that minimum
+// grows with GOGC (4 MiB at 100), so the large GOGC a small live heap
+// needs would put it far above the floor.
+func TestHeapFloorGoalIsTheFloor(t *testing.T) {
+	defer debug.SetGCPercent(debug.SetGCPercent(200))
+	const floor = 64 << 20 // the default cache.max_bytes
+	stop := startHeapFloor(floor, 200)
+	defer stop()
+	read := func() (gogc, goal, live, roots uint64) {
+		s := []metrics.Sample{{Name: "/gc/gogc:percent"}, {Name: "/gc/heap/goal:bytes"}, {Name: "/gc/heap/live:bytes"},
+			{Name: "/gc/scan/stack:bytes"}, {Name: "/gc/scan/globals:bytes"}}
+		metrics.Read(s)
+		return s[0].Value.Uint64(), s[1].Value.Uint64(), s[2].Value.Uint64(), s[3].Value.Uint64() + s[4].Value.Uint64()
+	}
+	for i := 0; ; i++ {
+		runtime.GC()
+		time.Sleep(2 * time.Millisecond) // the cleanup runs on its own goroutine
+		if gogc, _, _, _ := read(); gogc > 200 {
+			break
+		}
+		if i == 500 {
+			t.Fatal("the floor never raised GOGC")
+		}
+	}
+	gogc, goal, live, roots := read()
+	t.Logf("GOGC %d, heap goal %.1f MiB, live %.2f MiB, roots %.2f MiB", gogc, float64(goal)/(1<<20), float64(live)/(1<<20), float64(roots)/(1<<20))
+	if goal > floor+floor/20 {
+		t.Errorf("with a %d MiB floor the next heap goal is %.1f MiB (%.1fx the floor): GOGC %d makes the runtime's heap minimum (4 MiB*GOGC/100) the goal",
+			floor>>20, float64(goal)/(1<<20), float64(goal)/floor, gogc)
+	}
+}
+
+// The same without the runtime, for live heaps well under Go's minimum.
+func TestPercentForFloorKeepsHeapMinimumAtTheFloor(t *testing.T) {
+	const mib = 1 << 20
+	for _, c := range []struct{ live, roots, floor uint64 }{
+		{1 * mib, mib / 2, 64 * mib},
+		{2 * mib, mib / 2, 64 * mib},
+		{512 << 10, 256 << 10, 32 * mib},
+		{1 * mib, mib / 2, 256 * mib},
+	} {
+		p := percentForFloor(c.live, c.roots, c.floor, 200)
+		goal := max(c.live+(c.live+c.roots)*uint64(p)/100, 4*mib*uint64(p)/100)
+		if goal > c.floor+c.floor/20 {
+			t.Errorf("live %d KiB, roots %d KiB, floor %d MiB: GOGC %d, runtime goal %d MiB (heapMinimum 4 MiB*GOGC/100)",
+				c.live>>10, c.roots>>10, c.floor>>20, p, goal>>20)
+		}
+	}
+}
