@@ -7,6 +7,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -223,15 +224,36 @@ func appendDigits(b []byte, v, n int) []byte {
 
 // appendTextValue writes v bare when slog.TextHandler would, else quoted.
 func appendTextValue(b []byte, v string) []byte {
-	if v == "" {
-		return append(b, `""`...)
-	}
-	for _, r := range v {
-		if r == '=' || r == '"' || r == utf8.RuneError || r <= ' ' || r == 0x7f {
-			return strconv.AppendQuote(b, v)
-		}
+	if textNeedsQuotes(v) {
+		return strconv.AppendQuote(b, v)
 	}
 	return append(b, v...)
+}
+
+// textNeedsQuotes is slog.TextHandler's rule: an empty value, a space,
+// '=', a quote or a control byte in ASCII, or any other rune that is not
+// printable or is a space (a no-break space, U+2028), or invalid UTF-8.
+// DEL and the backslash stay bare.
+func textNeedsQuotes(v string) bool {
+	if v == "" {
+		return true
+	}
+	for i := 0; i < len(v); {
+		c := v[i]
+		if c < utf8.RuneSelf {
+			if c <= ' ' || c == '=' || c == '"' {
+				return true
+			}
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(v[i:])
+		if r == utf8.RuneError || unicode.IsSpace(r) || !unicode.IsPrint(r) {
+			return true
+		}
+		i += size
+	}
+	return false
 }
 
 const hexDigits = "0123456789abcdef"

@@ -153,3 +153,49 @@ func TestAccessLogMatchesSlog(t *testing.T) {
 		}
 	}
 }
+
+// The text format quotes a value exactly when slog's text handler does:
+// a view name may hold a no-break or zero-width space, which a reader of
+// the line must see inside quotes.
+func TestAccessTextQuotesAsSlog(t *testing.T) {
+	at := time.Date(2026, 11, 26, 19, 0, 0, 120000000, time.UTC)
+	for _, view := range []string{"web.home\u00a0v2", "web.home\u200b", "web.home\u2028x", "web\x7fhome"} {
+		r := httptest.NewRequest("GET", "/web/home/7", nil)
+		x := &exchange{status: 200, bytes: 10}
+		x.info = requestInfo{id: "id-1", client: "web", view: view, cache: CacheHit}
+		var ours, theirs bytes.Buffer
+		(&accessLog{w: &ours, format: AccessLogText}).write(at, r, x, 200, 9*time.Microsecond)
+		h := slog.NewTextHandler(&theirs, &slog.HandlerOptions{ReplaceAttr: func(groups []string, a slog.Attr) slog.Attr {
+			if a.Key == slog.TimeKey && len(groups) == 0 {
+				return slog.String(slog.TimeKey, at.Format("2006-01-02T15:04:05.000Z07:00"))
+			}
+			return a
+		}})
+		slog.New(h).Info("request", "request_id", "id-1", "method", "GET", "path", "/web/home/7", "status", 200, "bytes", 10,
+			"duration_us", int64(9), "client", "web", "view", view, "cache", "HIT")
+		if ours.String() != theirs.String() {
+			t.Errorf("view %q:\n ours: %s slog: %s", view, ours.String(), theirs.String())
+		}
+	}
+}
+
+func FuzzAppendTextValue(f *testing.F) {
+	for _, s := range []string{"", "plain", "a b", "a=b", `q"`, `back\slash`, "\x7f", "\x00", "\xff", "nb\u00a0sp", "zw\u200b", "\u2028", "é✓"} {
+		f.Add(s)
+	}
+	bare := func(groups []string, a slog.Attr) slog.Attr {
+		if len(groups) == 0 && (a.Key == slog.TimeKey || a.Key == slog.LevelKey || a.Key == slog.MessageKey) {
+			return slog.Attr{}
+		}
+		return a
+	}
+	var buf bytes.Buffer
+	log := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{ReplaceAttr: bare}))
+	f.Fuzz(func(t *testing.T, s string) {
+		buf.Reset()
+		log.Info("", "k", s)
+		if want := "k=" + string(appendTextValue(nil, s)) + "\n"; buf.String() != want {
+			t.Fatalf("%q: ours %s, slog %s", s, want, buf.String())
+		}
+	})
+}
