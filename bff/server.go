@@ -383,8 +383,12 @@ func (f *Front) readyz(w http.ResponseWriter, _ *http.Request) {
 // the handler is custom: the methods router has a route for at this path.
 func MethodNotAllowed(w http.ResponseWriter, r *http.Request, router chi.Routes) {
 	var allow []string
+	path := r.URL.RawPath // what chi routes on when the path has escapes
+	if path == "" {
+		path = r.URL.Path
+	}
 	for _, m := range []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete, http.MethodOptions} {
-		if router.Match(chi.NewRouteContext(), m, r.URL.Path) {
+		if router.Match(chi.NewRouteContext(), m, path) {
 			allow = append(allow, m)
 		}
 	}

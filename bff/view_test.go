@@ -741,3 +741,28 @@ func TestMethodNotAllowedSaysAllowAndHealthTakesHEAD(t *testing.T) {
 		}
 	}
 }
+
+// chi routes on the escaped path, so a 405's Allow is worked out from the
+// same path: POST /web/items/a%2Fb says GET and HEAD would do, as the
+// same request without an escape does.
+func TestMethodNotAllowedOnEscapedPathSaysAllow(t *testing.T) {
+	rs := bff.RouteSet{Client: "web", Views: []aggregate.View{{
+		Name: "web.item", Route: "/items/{name}",
+		Params: []aggregate.Param{{Name: "name", Pattern: `.{1,64}`}},
+		Calls:  []aggregate.Call{{Name: "item", Upstream: "items", Path: "/v1/items/{name}"}},
+		Shape:  []aggregate.Field{aggregate.Rename("ok", "item.ok")},
+	}}}
+	echo := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte(`{"ok":true}`)) })
+	h := newHarness(t, options{routeSets: []bff.RouteSet{rs}, handlers: map[string]http.Handler{"items": echo}})
+	if w := h.get(t, "/web/items/a%2Fb"); w.Code != http.StatusOK {
+		t.Fatalf("GET /web/items/a%%2Fb: %d %s", w.Code, w.Body)
+	}
+	for _, path := range []string{"/web/items/ab", "/web/items/a%2Fb"} {
+		w := httptest.NewRecorder()
+		h.front.ServeHTTP(w, httptest.NewRequest(http.MethodPost, path, nil))
+		problem(t, w, http.StatusMethodNotAllowed)
+		if got := w.Header().Get("Allow"); got != "GET, HEAD" {
+			t.Errorf("POST %s: 405 with Allow %q, want \"GET, HEAD\"", path, got)
+		}
+	}
+}
