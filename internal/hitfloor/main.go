@@ -65,7 +65,11 @@ func main() {
 	routed := http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		rctx := contexts.Get().(*chi.Context)
 		rctx.Reset()
-		if r.Find(rctx, req.Method, req.URL.Path) != "" {
+		path := req.URL.RawPath
+		if path == "" {
+			path = req.URL.Path
+		}
+		if r.Find(rctx, req.Method, path) != "" {
 			hit(w, req)
 		} else {
 			r.ServeHTTP(w, req)
