@@ -7,8 +7,10 @@ import (
 	"crypto/subtle"
 	_ "embed"
 	"encoding/json"
+	"net"
 	"net/http"
 	"net/http/pprof"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -93,7 +95,7 @@ func New(cfg Config) http.Handler {
 		csrf.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			bff.WriteProblem(w, r, http.StatusForbidden, bff.ProblemForbidden, "a cross-site request to the admin listener is refused")
 		}))
-		r.Use(csrf.Handler, h.authorize)
+		r.Use(h.addressedHere, csrf.Handler, h.authorize)
 		r.Handle("/metrics", cfg.Metrics.Handler())
 		r.Get("/_bff/status", h.status)
 		r.Get("/_bff/upstreams", h.upstreams)
@@ -106,6 +108,41 @@ func New(cfg Config) http.Handler {
 		r.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	})
 	return r
+}
+
+// addressedHere refuses, when no token guards the listener, a request
+// whose Host is a DNS name other than localhost. A page in the operator's
+// browser can point a name it controls at 127.0.0.1 (DNS rebinding): the
+// browser then reads the answers as that page's own, and sends purges
+// that Go's cross-origin check takes for same-origin. Prometheus, probes
+// and curl address the listener by IP or localhost; with a token, any name
+// may be used.
+func (h *handler) addressedHere(next http.Handler) http.Handler {
+	if h.cfg.Token != "" {
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !hostIsLocalOrIP(r.Host) {
+			bff.WriteProblem(w, r, http.StatusForbidden, bff.ProblemForbidden,
+				"without admin.token the admin listener answers only requests addressed to an IP address or localhost; set admin.token to reach it by name")
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// hostIsLocalOrIP reports whether a Host header names an IP address (no
+// DNS involved), localhost or a name below .localhost (RFC 6761: always
+// loopback, which browsers hold to).
+func hostIsLocalOrIP(host string) bool {
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	host = strings.TrimSuffix(strings.ToLower(host), ".")
+	if _, err := netip.ParseAddr(strings.Trim(host, "[]")); err == nil {
+		return true
+	}
+	return host == "localhost" || strings.HasSuffix(host, ".localhost")
 }
 
 func (h *handler) authorize(next http.Handler) http.Handler {

@@ -151,6 +151,39 @@ func TestWithoutTokenEverythingIsOpen(t *testing.T) {
 	}
 }
 
+// Without a token, the listener answers only requests addressed to an IP
+// address or localhost: a page that points a DNS name of its own at the
+// listener (rebinding) reads nothing and purges nothing, though its Origin
+// matches the Host it sends. Health stays open to any name, and with a
+// token any name may be used.
+func TestWithoutTokenOnlyIPsAndLocalhostAreAnswered(t *testing.T) {
+	s := newStack(t, "")
+	port := s.admin.URL[strings.LastIndexByte(s.admin.URL, ':')+1:]
+	for _, host := range []string{"127.0.0.1:" + port, "localhost:" + port, "LocalHost.:" + port, "bff.localhost:" + port, "[::1]:" + port, "10.1.2.3:" + port, "127.0.0.1"} {
+		if r := s.do(t, http.MethodGet, s.admin.URL+"/_bff/status", "Host", host); r.status != http.StatusOK {
+			t.Errorf("Host %s: %d %s", host, r.status, r.body)
+		}
+	}
+	s.get(t, "/web/home/7")
+	s.wantCache(t, "/web/home/7", "HIT")
+	for _, host := range []string{"rebind.example:" + port, "localhost.example:" + port, "127.0.0.1.nip.io:" + port} {
+		for _, e := range protected {
+			r := s.do(t, e.method, s.admin.URL+e.path, "Host", host, "Origin", "http://"+host, "Sec-Fetch-Site", "same-origin")
+			wantProblem(t, host+e.path, r, http.StatusForbidden, bff.ProblemForbidden)
+		}
+	}
+	s.wantCache(t, "/web/home/7", "HIT") // the purges were refused
+	for _, e := range open {
+		if r := s.do(t, http.MethodGet, s.admin.URL+e.path, "Host", "bff-admin.internal:"+port); r.status != http.StatusOK {
+			t.Errorf("GET %s by name: %d", e.path, r.status)
+		}
+	}
+	tokened := newStack(t, adminToken)
+	if r := tokened.do(t, http.MethodGet, tokened.admin.URL+"/_bff/status", "Host", "bff-admin.internal", "Authorization", "Bearer "+adminToken); r.status != http.StatusOK {
+		t.Errorf("with the token, by name: %d %s", r.status, r.body)
+	}
+}
+
 // filled is a stack whose cache holds /web/home/7, /web/home/8 and
 // /mobile/home/7, each served once from the cache already.
 func filled(t *testing.T) *stack {

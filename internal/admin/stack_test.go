@@ -158,6 +158,10 @@ func (s *stack) do(t *testing.T, method, url string, header ...string) response 
 		t.Fatal(err)
 	}
 	for i := 0; i+1 < len(header); i += 2 {
+		if header[i] == "Host" {
+			req.Host = header[i+1]
+			continue
+		}
 		req.Header.Set(header[i], header[i+1])
 	}
 	resp, err := s.http.Do(req)
