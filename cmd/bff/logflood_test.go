@@ -20,7 +20,8 @@ func TestOutageDoesNotLogAWarningPerRequest(t *testing.T) {
 	}))
 	defer down.Close()
 	cfg := "upstreams:\n  users:\n    url: " + down.URL + "\n    breaker: {consecutive_failures: 1, open_timeout: 1h}\n"
-	addr, logs, stop := serveInProcess(t, cfg, map[string]string{"BFF_ACCESS_LOG": "false"})
+	addrs, logs, stop := serveInProcess(t, cfg, map[string]string{"BFF_ACCESS_LOG": "false"})
+	addr := addrs.Public
 	const n = 50
 	for i := 1; i <= n; i++ {
 		resp, err := http.Get(fmt.Sprintf("http://%s/web/home/%d", addr, i))

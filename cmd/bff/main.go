@@ -248,16 +248,18 @@ func serve(ctx context.Context, configPath, addrFlag, adminFlag string, getenv f
 		return 1, err
 	}
 	log := newLogger(cfg.Log, out)
+	metrics := telemetry.New()
 	for _, rs := range views.builtin {
 		if rs.Auth != nil && rs.Auth.Verifier != nil {
 			client := rs.Client
+			failed := metrics.JWKSWatched(client)
 			rs.Auth.Verifier.ReportJWKSErrors(func(err error) {
+				failed()
 				log.Warn("auth: jwks_url could not be read: tokens signed with keys not yet known are refused (401)",
 					"client", client, "error", err)
 			})
 		}
 	}
-	metrics := telemetry.New()
 	tc := telemetry.TracingConfig{
 		Endpoint: cfg.Tracing.Endpoint, SampleRatio: cfg.Tracing.SampleRatio, ServiceName: cfg.Tracing.ServiceName,
 	}

@@ -391,7 +391,7 @@ func TestCheckAndViewsCommands(t *testing.T) {
 // serveInProcess runs serve in this process with the config file body cfg
 // and env besides the defaults here (loopback, no admin listener, text
 // log). stop ends it and returns its exit code; it runs at cleanup too.
-func serveInProcess(t *testing.T, cfg string, env map[string]string) (addr string, logs *lockedBuffer, stop func() int) {
+func serveInProcess(t *testing.T, cfg string, env map[string]string) (addrs listeners, logs *lockedBuffer, stop func() int) {
 	t.Helper()
 	conf := filepath.Join(t.TempDir(), "bff.yaml")
 	if err := os.WriteFile(conf, []byte(cfg), 0o600); err != nil {
@@ -407,8 +407,7 @@ func serveInProcess(t *testing.T, cfg string, env map[string]string) (addr strin
 		done <- run(ctx, []string{"-config", conf}, func(k string) string { return all[k] }, io.Discard, logs, listening)
 	}()
 	select {
-	case l := <-listening:
-		addr = l.Public
+	case addrs = <-listening:
 	case code := <-done:
 		t.Fatalf("serve exited %d before listening; log:\n%s", code, logs.String())
 	}
@@ -419,7 +418,7 @@ func serveInProcess(t *testing.T, cfg string, env map[string]string) (addr strin
 		return code
 	}
 	t.Cleanup(func() { stop() })
-	return addr, logs, stop
+	return addrs, logs, stop
 }
 
 // listenAddr reads a started process's log (text format) until it says

@@ -42,7 +42,8 @@ func TestReloadKeepsViewsWhenViewsDirCannotBeListed(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "profile.yaml"), []byte(dirProfileView), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	addr, logs, _ := serveInProcess(t, "views:\n  dir: "+dir+"\n  poll: 20ms\n", map[string]string{"BFF_ACCESS_LOG": "false"})
+	addrs, logs, _ := serveInProcess(t, "views:\n  dir: "+dir+"\n  poll: 20ms\n", map[string]string{"BFF_ACCESS_LOG": "false"})
+	addr := addrs.Public
 	status := func() int {
 		resp, err := http.Get("http://" + addr + "/web/profile/7")
 		if err != nil {

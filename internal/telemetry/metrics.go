@@ -45,6 +45,7 @@ type Metrics struct {
 	attempts     *prometheus.CounterVec
 	denied       *prometheus.CounterVec
 	reloads      *prometheus.CounterVec
+	jwks         *prometheus.CounterVec
 
 	mu        sync.Mutex
 	views     map[string]*ViewRecorder
@@ -115,7 +116,11 @@ func New() *Metrics {
 	}, []string{"result"})
 	m.reloads.WithLabelValues("ok")
 	m.reloads.WithLabelValues("failed") // present at 0, for alerts on its increase
-	m.reg.MustRegister(m.requests, m.duration, m.partial, m.cacheLookup, m.shed, m.missing, m.reloads,
+	m.jwks = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "bff_auth_jwks_failures_total",
+		Help: "Failed reads of a client's jwks_url: while they last, tokens signed with keys not yet known are refused (401).",
+	}, []string{"client"})
+	m.reg.MustRegister(m.requests, m.duration, m.partial, m.cacheLookup, m.shed, m.missing, m.reloads, m.jwks,
 		m.calls, m.callDuration, m.retries, m.inFlight, m.transitions, m.attempts, m.denied,
 		&breakerCollector{m: m}, &poolCollector{m: m},
 		collectors.NewGoCollector(),
@@ -399,6 +404,13 @@ func (m *Metrics) ViewsReloaded(ok bool) {
 	} else {
 		m.reloads.WithLabelValues("failed").Inc()
 	}
+}
+
+// JWKSWatched makes a client's failed key-set reads countable from 0, and
+// returns what counts one.
+func (m *Metrics) JWKSWatched(client string) (failed func()) {
+	c := m.jwks.WithLabelValues(client)
+	return c.Inc
 }
 
 // WatchLog exports how many log lines the process dropped because its log
