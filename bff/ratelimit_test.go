@@ -205,9 +205,10 @@ type statusView struct {
 	key string
 }
 
-func (v *statusView) Request(status int, _ time.Duration, _ bff.CacheResult, _ bool) {
+func (v *statusView) Request(status int, _ time.Duration, c bff.CacheResult, _ bool) {
 	v.s.mu.Lock()
 	v.s.counts[v.key+" "+http.StatusText(status)]++
+	v.s.counts[v.key+" "+http.StatusText(status)+" cache="+c.String()]++
 	v.s.mu.Unlock()
 }
 func (v *statusView) Shed()               {}

@@ -160,13 +160,16 @@ func TestStaleIfError(t *testing.T) {
 }
 
 // Past the in-flight bound a request that needs upstream work gets 503 at
-// once, with no upstream call; cache hits keep being served.
+// once, with no upstream call, counted as shed and not as a cache miss (the
+// view did not run); cache hits keep being served.
 func TestLoadShedding(t *testing.T) {
 	up := &switchable{}
+	counts := &statusCounter{counts: map[string]int{}}
 	h := newHarness(t, options{
 		routeSets:   profileView(aggregate.CachePolicy{TTL: time.Minute}),
 		handlers:    map[string]http.Handler{"users": up},
 		maxInFlight: 2,
+		metrics:     counts,
 	})
 	h.get(t, "/web/profile/1")
 	h.cache.Wait()
@@ -187,6 +190,9 @@ func TestLoadShedding(t *testing.T) {
 	if w.Code != http.StatusServiceUnavailable || w.Header().Get("Retry-After") == "" ||
 		!strings.Contains(w.Body.String(), bff.ProblemOverloaded) {
 		t.Errorf("over the bound: %d Retry-After %q %s; want 503 overloaded with Retry-After", w.Code, w.Header().Get("Retry-After"), w.Body)
+	}
+	if n := counts.get("web/web.profile Service Unavailable cache="); n != 1 {
+		t.Errorf("the shed request counted with no cache result %d times, want 1 (counts %v)", n, counts.counts)
 	}
 	if hit := h.get(t, "/web/profile/1"); hit.Code != http.StatusOK || hit.Header().Get("X-Cache") != "HIT" {
 		t.Errorf("a cache hit while shedding: %d %s", hit.Code, hit.Header().Get("X-Cache"))

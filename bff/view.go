@@ -652,6 +652,9 @@ func (h *viewHandler) write(w http.ResponseWriter, r *http.Request, e *cache.Ent
 func (h *viewHandler) fail(w http.ResponseWriter, r *http.Request, info *requestInfo, err error) {
 	if errors.Is(err, errOverloaded) {
 		h.metrics.Shed()
+		if info != nil {
+			info.cache = CacheNone // not a miss: the view did not run
+		}
 	}
 	p := problemFor(h.plan.Name(), err)
 	if info != nil {
