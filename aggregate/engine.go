@@ -194,7 +194,9 @@ type slot struct {
 }
 
 // Run executes p for one request. The error is a *CallError when a required
-// call failed, a *PanicError when code panicked, or the context's error.
+// call failed, a *PanicError when code panicked, or the context's error;
+// but for a panic, the Result then holds the calls' reports (Calls) and
+// nothing else, for logs.
 func (e *Engine) Run(ctx context.Context, p *Plan, in Input) (res *Result, err error) {
 	slots := make([]slot, len(p.calls))
 	// Upstream bodies are recycled once the response is shaped (it is a
@@ -236,13 +238,9 @@ func (e *Engine) Run(ctx context.Context, p *Plan, in Input) (res *Result, err e
 		}
 	}
 	err = g.Wait()
-	if err != nil {
-		return nil, err
-	}
 	// Every call has finished, each with its answer or its failure: the
 	// response is shaped from what there is, even if the deadline passed
 	// while the last optional call was being cut off.
-
 	res = &Result{Calls: make([]CallReport, len(p.calls))}
 	for i := range p.calls {
 		c, s := &p.calls[i], &slots[i]
@@ -263,6 +261,9 @@ func (e *Engine) Run(ctx context.Context, p *Plan, in Input) (res *Result, err e
 			res.Missing = append(res.Missing, m)
 		}
 		res.Calls[i] = rep
+	}
+	if err != nil {
+		return &Result{Calls: res.Calls}, err
 	}
 	if p.shapeFunc != nil {
 		body, err := p.shapeFunc(&Sources{plan: p, slots: slots, params: in.Params})

@@ -303,10 +303,18 @@ func TestRequiredFailureCancelsSiblingsAndNamesTheCall(t *testing.T) {
 				Name: "v", Route: "/v", Calls: calls,
 				Shape: []aggregate.Field{aggregate.Pick("a")},
 			})
-			_, err := e.Run(context.Background(), p, aggregate.Input{})
+			res, err := e.Run(context.Background(), p, aggregate.Input{})
 			var ce *aggregate.CallError
 			if !errors.As(err, &ce) || ce.Call != "b" || ce.Upstream != "bad" {
 				t.Fatalf("err = %v", err)
+			}
+			// The failed run still reports its calls, for the access log.
+			outcomes := map[string]string{}
+			for _, c := range res.Calls {
+				outcomes[c.Name] = c.Outcome
+			}
+			if outcomes["b"] != "error" || outcomes["a"] != "canceled" || res.Body != nil {
+				t.Errorf("reports of the failed run: %v, body %q; want b error, a canceled, no body", outcomes, res.Body)
 			}
 			<-canceled
 		})

@@ -40,6 +40,19 @@ type requestInfo struct {
 	route *chi.Context
 }
 
+// failed records why the request failed, and the calls of the execution
+// that failed, if it made any.
+func (i *requestInfo) failed(err error) {
+	if i == nil {
+		return
+	}
+	i.err = err
+	var run *failedRun
+	if i.upstreams == "" && errors.As(err, &run) {
+		i.upstreams = run.summary
+	}
+}
+
 func (i *requestInfo) startedAt() time.Time {
 	if i == nil {
 		return time.Time{}

@@ -302,9 +302,7 @@ func (h *viewHandler) miss(w http.ResponseWriter, r *http.Request, info *request
 			stale = shared.entry // another replica's copy, past its TTL
 		}
 		if stale != nil {
-			if info != nil {
-				info.err = err
-			}
+			info.failed(err)
 			h.serveStale(w, r, info, stale, staleReason(err))
 			return
 		}
@@ -458,6 +456,9 @@ func (h *viewHandler) uncached(w http.ResponseWriter, r *http.Request, info *req
 		}
 		return nil
 	}
+	if info != nil {
+		info.upstreams = out.summary
+	}
 	w.Header()["Server-Timing"] = out.timing
 	return out
 }
@@ -495,6 +496,17 @@ func (h *viewHandler) cutOff(w http.ResponseWriter, r *http.Request) bool {
 	return true // otherwise the client is gone; nobody reads an answer
 }
 
+// failedRun is a failed execution with its calls' summary, which the
+// access line carries for failures too (which call failed, how, after how
+// many attempts).
+type failedRun struct {
+	err     error
+	summary string
+}
+
+func (f *failedRun) Error() string { return f.err.Error() }
+func (f *failedRun) Unwrap() error { return f.err }
+
 // errOverloaded is an execution refused because max_in_flight are running.
 var errOverloaded = errors.New("too many view executions in progress")
 
@@ -517,6 +529,9 @@ func (h *viewHandler) execute(ctx context.Context, key string, params []string, 
 	res, err := h.front.engine.Run(ctx, h.plan, aggregate.Input{Params: params, Header: header, Variant: h.variant(header), Body: body,
 		Place: place.String(), Epoch: epoch})
 	if err != nil {
+		if res != nil {
+			err = &failedRun{err: err, summary: callSummary(res.Calls)}
+		}
 		return nil, err
 	}
 	if store && ctx.Err() != nil {
@@ -657,9 +672,7 @@ func (h *viewHandler) fail(w http.ResponseWriter, r *http.Request, info *request
 		}
 	}
 	p := problemFor(h.plan.Name(), err)
-	if info != nil {
-		info.err = err
-	}
+	info.failed(err)
 	switch {
 	case p.Status == http.StatusInternalServerError:
 		// A bug (a panic, a shaper's error): never one of many alike.
