@@ -268,7 +268,7 @@ func (e *Engine) Run(ctx context.Context, p *Plan, in Input) (res *Result, err e
 	if p.shapeFunc != nil {
 		body, err := p.shapeFunc(&Sources{plan: p, slots: slots, params: in.Params})
 		if err != nil {
-			return nil, fmt.Errorf("view %s: shape function %s: %w", p.view.Name, p.view.ShapeFunc, err)
+			return &Result{Calls: res.Calls}, fmt.Errorf("view %s: shape function %s: %w", p.view.Name, p.view.ShapeFunc, err)
 		}
 		res.Body = validUTF8(body)
 		return res, nil

@@ -133,8 +133,12 @@ func (h *handler) addressedHere(next http.Handler) http.Handler {
 
 // hostIsLocalOrIP reports whether a Host header names an IP address (no
 // DNS involved), localhost or a name below .localhost (RFC 6761: always
-// loopback, which browsers hold to).
+// loopback, which browsers hold to), or nothing at all: an HTTP/1.0
+// request may send none, and a browser always sends one.
 func hostIsLocalOrIP(host string) bool {
+	if host == "" {
+		return true
+	}
 	if h, _, err := net.SplitHostPort(host); err == nil {
 		host = h
 	}

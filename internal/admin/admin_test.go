@@ -1,8 +1,10 @@
 package admin_test
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/json"
+	"net"
 	"net/http"
 	"slices"
 	"sort"
@@ -181,6 +183,37 @@ func TestWithoutTokenOnlyIPsAndLocalhostAreAnswered(t *testing.T) {
 	tokened := newStack(t, adminToken)
 	if r := tokened.do(t, http.MethodGet, tokened.admin.URL+"/_bff/status", "Host", "bff-admin.internal", "Authorization", "Bearer "+adminToken); r.status != http.StatusOK {
 		t.Errorf("with the token, by name: %d %s", r.status, r.body)
+	}
+}
+
+// A request with no Host (HTTP/1.0 may send none; a minimal container's
+// check script may) names no DNS name to rebind: it is answered without a
+// token like one addressed to an IP.
+func TestRequestWithoutHostIsAnswered(t *testing.T) {
+	s := newStack(t, "")
+	addr := strings.TrimPrefix(s.admin.URL, "http://")
+	for _, req := range []string{
+		"GET /metrics HTTP/1.0\r\n\r\n",
+		"GET /_bff/status HTTP/1.0\r\n\r\n",
+		"GET /_bff/status HTTP/1.1\r\nHost:\r\nConnection: close\r\n\r\n",
+	} {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+		if _, err := c.Write([]byte(req)); err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		c.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Errorf("%q: status %d; want 200 (no Host, no DNS name to rebind)", req, resp.StatusCode)
+		}
 	}
 }
 
