@@ -31,17 +31,8 @@ func TestShaperErrorAccessLineCarriesCalls(t *testing.T) {
 			Calls:     []aggregate.Call{{Name: "u", Upstream: "users", Path: "/u/{id}"}},
 		}},
 	}}
-	h := newHarness(t, options{routeSets: sets, handlers: map[string]http.Handler{"users": users}})
-	doers := map[string]aggregate.Doer{}
-	for name, c := range h.clients {
-		doers[name] = c
-	}
 	var logs lockedLog
-	f, err := bff.New(bff.Config{Engine: aggregate.NewEngine(doers), Cache: h.cache, RouteSets: sets,
-		AccessLog: &logs, AccessLogFormat: bff.AccessLogText})
-	if err != nil {
-		t.Fatal(err)
-	}
+	f := newHarness(t, options{routeSets: sets, handlers: map[string]http.Handler{"users": users}, accessLog: &logs}).front
 	w := httptest.NewRecorder()
 	f.ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/web/w/abc", nil))
 	if w.Code != http.StatusInternalServerError {

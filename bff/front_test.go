@@ -75,6 +75,7 @@ type options struct {
 	now          func() time.Time
 	logger       *slog.Logger
 	metrics      bff.Metrics
+	accessLog    io.Writer // access lines in the text format, if set
 }
 
 func newHarness(t testing.TB, o options) *harness {
@@ -130,6 +131,8 @@ func newHarness(t testing.TB, o options) *harness {
 		Now:                   o.now,
 		Logger:                o.logger,
 		Metrics:               o.metrics,
+		AccessLog:             o.accessLog,
+		AccessLogFormat:       bff.AccessLogText,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -199,17 +199,8 @@ func TestAccessLogNeverHoldsARefusedQueryValue(t *testing.T) {
 		Shape: []aggregate.Field{aggregate.Rename("name", "u.name")},
 	}}}}
 	users := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte(`{"name":"a"}`)) })
-	h := newHarness(t, options{routeSets: sets, handlers: map[string]http.Handler{"users": users}})
-	doers := map[string]aggregate.Doer{}
-	for name, c := range h.clients {
-		doers[name] = c
-	}
 	var logs lockedLog
-	f, err := bff.New(bff.Config{Engine: aggregate.NewEngine(doers), Cache: h.cache, RouteSets: sets,
-		AccessLog: &logs, AccessLogFormat: bff.AccessLogJSON})
-	if err != nil {
-		t.Fatal(err)
-	}
+	f := newHarness(t, options{routeSets: sets, handlers: map[string]http.Handler{"users": users}, accessLog: &logs}).front
 	const secret = "Jane.Doe+SECRET-4711@corp.example.org"
 	req := httptest.NewRequest(http.MethodGet, "/web/lookup?email="+strings.ReplaceAll(secret, "+", "%2B"), nil)
 	w := httptest.NewRecorder()

@@ -2,7 +2,6 @@ package main
 
 import (
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 )
@@ -11,11 +10,8 @@ import (
 // above all: which call failed and how, and what became of the others. So
 // does a request past the cache (an injected fault).
 func TestAccessLineSummarizesCallsOfFailedAndUncachedRuns(t *testing.T) {
-	down := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		http.Error(w, "down", http.StatusInternalServerError)
-	}))
-	defer down.Close()
-	cfg := "fault_injection: true\nupstreams:\n  users:\n    url: " + down.URL + "\n    retry: {max: 0}\n"
+	down := downUpstream(t)
+	cfg := "fault_injection: true\nupstreams:\n  users:\n    url: " + down + "\n    retry: {max: 0}\n"
 	addrs, logs, stop := serveInProcess(t, cfg, nil)
 	get := func(path string, header ...string) int {
 		req, _ := http.NewRequest(http.MethodGet, "http://"+addrs.Public+path, nil)

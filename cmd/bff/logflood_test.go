@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 )
@@ -15,11 +14,8 @@ import (
 // request: at thousands of requests a second that is the flood an outage
 // must not cause.
 func TestOutageDoesNotLogAWarningPerRequest(t *testing.T) {
-	down := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		http.Error(w, "down", http.StatusInternalServerError)
-	}))
-	defer down.Close()
-	cfg := "upstreams:\n  users:\n    url: " + down.URL + "\n    breaker: {consecutive_failures: 1, open_timeout: 1h}\n"
+	down := downUpstream(t)
+	cfg := "upstreams:\n  users:\n    url: " + down + "\n    breaker: {consecutive_failures: 1, open_timeout: 1h}\n"
 	addrs, logs, stop := serveInProcess(t, cfg, map[string]string{"BFF_ACCESS_LOG": "false"})
 	addr := addrs.Public
 	const n = 50

@@ -421,6 +421,16 @@ func serveInProcess(t *testing.T, cfg string, env map[string]string) (addrs list
 	return addrs, logs, stop
 }
 
+// downUpstream is an upstream that answers every request 500; it closes
+// with the test.
+func downUpstream(t *testing.T) string {
+	down := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		http.Error(w, "down", http.StatusInternalServerError)
+	}))
+	t.Cleanup(down.Close)
+	return down.URL
+}
+
 // listenAddr reads a started process's log (text format) until it says
 // where it listens; lines may be read on after it.
 func listenAddr(t *testing.T, lines *bufio.Scanner) string {
