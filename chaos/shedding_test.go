@@ -46,6 +46,20 @@ func (c *collected) wait() []response {
 	return c.got
 }
 
+// startBehindGate starts a BFF with maxInFlight executions at most, whose
+// users upstream holds every request until gate is closed.
+func startBehindGate(t *testing.T, maxInFlight int) (*bffProc, *upstreams, chan struct{}) {
+	t.Helper()
+	ups := newUpstreams(t)
+	cfg := newConfig(t, ups, 0, 10*time.Second)
+	cfg.Upstreams["users"].Timeout = "10s"
+	cfg.Server = &serverConfig{MaxInFlight: maxInFlight}
+	p := startBFF(t, cfg)
+	gate := make(chan struct{})
+	ups.users.set(gated(gate))
+	return p, ups, gate
+}
+
 // A burst of mutations against a slow upstream is shed like reads: with
 // max_in_flight 2, two POSTs reach the upstream and the others get 503
 // overloaded with Retry-After, before any upstream call.
@@ -54,13 +68,7 @@ func TestMutationsCountAgainstMaxInFlight(t *testing.T) {
 		maxInFlight = 2
 		posts       = 8
 	)
-	ups := newUpstreams(t)
-	cfg := newConfig(t, ups, 0, 10*time.Second)
-	cfg.Upstreams["users"].Timeout = "10s"
-	cfg.Server = &serverConfig{MaxInFlight: maxInFlight}
-	p := startBFF(t, cfg)
-	gate := make(chan struct{})
-	ups.users.set(gated(gate))
+	p, ups, gate := startBehindGate(t, maxInFlight)
 	c := collect(posts, func(i int) response {
 		return p.post(context.Background(), fmt.Sprintf("/web/note/%d", nextID()), `{"text":"hi"}`)
 	})
@@ -154,13 +162,7 @@ func TestCoalescedHerdIsNotShed(t *testing.T) {
 		maxInFlight = 4
 		herd        = 20
 	)
-	ups := newUpstreams(t)
-	cfg := newConfig(t, ups, 0, 10*time.Second)
-	cfg.Upstreams["users"].Timeout = "10s"
-	cfg.Server = &serverConfig{MaxInFlight: maxInFlight}
-	p := startBFF(t, cfg)
-	gate := make(chan struct{})
-	ups.users.set(gated(gate))
+	p, ups, gate := startBehindGate(t, maxInFlight)
 	path := fmt.Sprintf("/web/user/%d", nextID())
 	c := collect(herd, func(int) response { return p.get(context.Background(), path) })
 	eventually(t, 10*time.Second, "every request waiting on the execution or answered", func() bool {

@@ -175,6 +175,29 @@ func fakeRecs(n int, web bool) string {
 	return strings.Join(parts, ",")
 }
 
+// reply is what a request made in the background got.
+type reply struct {
+	status int
+	body   string
+	err    error
+}
+
+// getInBackground sends a GET on its own goroutine and delivers its reply.
+func getInBackground(url string) <-chan reply {
+	got := make(chan reply, 1)
+	go func() {
+		resp, err := http.Get(url)
+		if err != nil {
+			got <- reply{err: err}
+			return
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		got <- reply{status: resp.StatusCode, body: string(b)}
+	}()
+	return got
+}
+
 // A real process gets SIGTERM while a request is in flight: the request
 // finishes, new connections are refused, and the process exits 0.
 func TestGracefulShutdownFinishesInFlightRequest(t *testing.T) {
@@ -187,22 +210,7 @@ func TestGracefulShutdownFinishesInFlightRequest(t *testing.T) {
 	addr := listenAddr(t, lines)
 	go func() { _, _ = io.Copy(io.Discard, stderr) }()
 
-	type result struct {
-		status int
-		body   string
-		err    error
-	}
-	got := make(chan result, 1)
-	go func() {
-		resp, err := http.Get("http://" + addr + "/web/home/3")
-		if err != nil {
-			got <- result{err: err}
-			return
-		}
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		got <- result{status: resp.StatusCode, body: string(b)}
-	}()
+	got := getInBackground("http://" + addr + "/web/home/3")
 	<-arrived // the request is inside the BFF, waiting on an upstream
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)

@@ -19,21 +19,7 @@ func TestSecondSIGTERMDoesNotAbortTheDrain(t *testing.T) {
 	cmd, stderr := startProcess(t, f.env())
 	lines := bufio.NewScanner(stderr)
 	addr := listenAddr(t, lines)
-	type result struct {
-		status int
-		err    error
-	}
-	got := make(chan result, 1)
-	go func() {
-		resp, err := http.Get("http://" + addr + "/web/home/3")
-		if err != nil {
-			got <- result{err: err}
-			return
-		}
-		_, _ = io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		got <- result{status: resp.StatusCode}
-	}()
+	got := getInBackground("http://" + addr + "/web/home/3")
 	<-arrived // in flight, waiting on an upstream
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)

@@ -223,6 +223,18 @@ func checkDir(t *testing.T, dir string) (int, string) {
 	return code, errs.String()
 }
 
+// refusedByCheckAndTest wants `bff check` to refuse dir, saying want, and
+// `bff test` to fail on it too: neither may pass what the server refuses.
+func refusedByCheckAndTest(t *testing.T, dir, want string) {
+	t.Helper()
+	if code, errs := checkDir(t, dir); code == 0 || !strings.Contains(errs, want) {
+		t.Fatalf("bff check: exit %d, %q; want a refusal saying %q", code, errs, want)
+	}
+	if code, out, errOut := runTest(t, dir); code == 0 {
+		t.Errorf("bff test exit 0 on a views directory the server refuses to load:\n%s%s", out, errOut)
+	}
+}
+
 // `bff test` refuses (2) a directory the server would not load, also when
 // the broken view has no fixture yet: cases run one view at a time, so the
 // whole set is loaded first, as `bff check` does.
@@ -241,13 +253,7 @@ views:
       name: user.name
 `,
 	})
-	if code, errs := checkDir(t, dir); code == 0 {
-		t.Fatalf("bff check accepted the directory; want a refusal (%s)", errs)
-	}
-	code, out, errOut := runTest(t, dir)
-	if code == 0 {
-		t.Errorf("bff test exit 0 on a views directory the server refuses to load:\n%s%s", out, errOut)
-	}
+	refusedByCheckAndTest(t, dir, "")
 }
 
 // A directory view on the route of a built-in one is refused by `bff test`
@@ -258,13 +264,7 @@ func TestBffTestFailsOnRouteCollision(t *testing.T) {
 		"product.yaml":            strings.Replace(productView, "route: /product/{sku}", "route: /orders/{sku}", 1),
 		"tests/product.test.yaml": strings.Replace(productFixture, "/web/product/", "/web/orders/", 1),
 	})
-	if code, errs := checkDir(t, dir); code == 0 || !strings.Contains(errs, "is also view") {
-		t.Fatalf("bff check: exit %d, %q; want the route collision", code, errs)
-	}
-	code, out, errOut := runTest(t, dir)
-	if code == 0 {
-		t.Errorf("bff test exit 0 on a route collision the server refuses:\n%s%s", out, errOut)
-	}
+	refusedByCheckAndTest(t, dir, "is also view")
 }
 
 // A mutation that invalidates another view (the README's cart pattern)
