@@ -41,12 +41,16 @@ type requestInfo struct {
 }
 
 // failed records why the request failed, and the calls of the execution
-// that failed, if it made any.
+// that failed, if it made any. A shed request is no cache miss: the view
+// did not run.
 func (i *requestInfo) failed(err error) {
 	if i == nil {
 		return
 	}
 	i.err = err
+	if errors.Is(err, errOverloaded) {
+		i.cache = CacheNone
+	}
 	var run *failedRun
 	if i.upstreams == "" && errors.As(err, &run) {
 		i.upstreams = run.summary
@@ -257,6 +261,10 @@ func dropOddTraceContext(h http.Header) {
 	}
 }
 
+// zeroTraceID is the all-zero trace ID, invalid as a trace ID and (its
+// first 16 digits) as a parent ID.
+const zeroTraceID = "00000000000000000000000000000000"
+
 // validTraceparent accepts version 00 exactly, and later versions by their
 // first 55 bytes (a later version may append fields after a dash).
 func validTraceparent(s string) bool {
@@ -280,7 +288,7 @@ func validTraceparent(s string) bool {
 			}
 		}
 	}
-	return s[3:35] != strings.Repeat("0", 32) && s[36:52] != strings.Repeat("0", 16)
+	return s[3:35] != zeroTraceID && s[36:52] != zeroTraceID[:16]
 }
 
 // checkIdempotencyKey drops the key from reads, where it means nothing,

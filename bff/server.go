@@ -113,7 +113,7 @@ type Front struct {
 	otherMetrics ViewMetrics // requests no view took
 	tracing      bool
 	executing    atomic.Int64 // view executions in flight, some detached from any request
-	inFlight     atomic.Int64 // requests past the cache doing upstream work
+	inFlight     atomic.Int64 // view executions holding a max_in_flight slot
 	aborting     atomic.Bool  // shutdown ran out of time: request contexts are being canceled
 	maxInFlight  int64
 	faults       bool
@@ -383,10 +383,7 @@ func (f *Front) readyz(w http.ResponseWriter, _ *http.Request) {
 // the handler is custom: the methods router has a route for at this path.
 func MethodNotAllowed(w http.ResponseWriter, r *http.Request, router chi.Routes) {
 	var allow []string
-	path := r.URL.RawPath // what chi routes on when the path has escapes
-	if path == "" {
-		path = r.URL.Path
-	}
+	path := routingPath(r)
 	for _, m := range []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete, http.MethodOptions} {
 		if router.Match(chi.NewRouteContext(), m, path) {
 			allow = append(allow, m)
@@ -398,20 +395,6 @@ func MethodNotAllowed(w http.ResponseWriter, r *http.Request, router chi.Routes)
 	writeProblem(w, r, newProblem(http.StatusMethodNotAllowed, ProblemMethodNotAllowed, "this route does not accept "+r.Method))
 }
 
-// mount adds a route; chi panics on a pattern it cannot parse, which here
-// is a mistake in a view file, not a reason to stop serving.
-func mount(r chi.Router, method, path string, h http.Handler) (err error) {
-	defer func() {
-		if p := recover(); p != nil {
-			err = fmt.Errorf("%v", p)
-		}
-	}()
-	r.Method(method, path, h)
-	if method == http.MethodGet {
-		r.Method(http.MethodHead, path, h)
-	}
-	return nil
-}
 
 // routeShape drops parameter names, which do not make routes differ:
 // /c/{id} and /c/{uid} are the same route.
@@ -445,18 +428,35 @@ func source(v aggregate.View) string {
 	return v.Source + ": "
 }
 
-// mount adds a view's route to r, whose middlewares are chain, and
-// keeps it for Front.ServeHTTP with chain around it.
-func (t *table) mount(r chi.Router, chain []func(http.Handler) http.Handler, method, path string, h http.Handler) error {
-	if err := mount(r, method, path, h); err != nil {
-		return err
-	}
+// mount adds a view's route to r, whose middlewares are chain (a GET's
+// for HEAD too), and keeps it for Front.ServeHTTP with chain around it.
+// chi panics on a pattern it cannot parse, which here is a mistake in a
+// view file, not a reason to stop serving.
+func (t *table) mount(r chi.Router, chain []func(http.Handler) http.Handler, method, path string, h http.Handler) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("%v", p)
+		}
+	}()
 	served := chi.Chain(chain...).Handler(h)
-	t.endpoints[endpoint{method, path}] = served
+	methods := []string{method}
 	if method == http.MethodGet {
-		t.endpoints[endpoint{http.MethodHead, path}] = served
+		methods = append(methods, http.MethodHead)
+	}
+	for _, m := range methods {
+		r.Method(m, path, h)
+		t.endpoints[endpoint{m, path}] = served
 	}
 	return nil
+}
+
+// routingPath is the path chi routes on: the escaped one when the request
+// had escapes.
+func routingPath(r *http.Request) string {
+	if r.URL.RawPath != "" {
+		return r.URL.RawPath
+	}
+	return r.URL.Path
 }
 
 // routeContexts are chi's per-request routing state, reused.
@@ -474,13 +474,9 @@ var routeContexts = sync.Pool{New: func() any { return chi.NewRouteContext() }}
 func (f *Front) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	t := f.table.Load()
 	if r.Context().Value(chi.RouteCtxKey) == nil {
-		path := r.URL.RawPath
-		if path == "" {
-			path = r.URL.Path
-		}
 		rctx := routeContexts.Get().(*chi.Context)
 		rctx.Reset()
-		if pattern := t.router.Find(rctx, r.Method, path); pattern != "" {
+		if pattern := t.router.Find(rctx, r.Method, routingPath(r)); pattern != "" {
 			if h := t.endpoints[endpoint{r.Method, pattern}]; h != nil {
 				f.observed(w, r, h, rctx)
 				routeContexts.Put(rctx)
@@ -559,7 +555,8 @@ func (f *Front) Drain(ctx context.Context) error {
 // answered 503 rather than taken for a client that hung up.
 func (f *Front) Abort() { f.aborting.Store(true) }
 
-// admit takes an in-flight slot for a request about to do upstream work.
+// admit takes an in-flight slot for a view execution (a miss, a mutation,
+// a background refresh) about to call its upstreams.
 func (f *Front) admit() bool {
 	if f.maxInFlight < 0 {
 		return true

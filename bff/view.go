@@ -667,9 +667,6 @@ func (h *viewHandler) write(w http.ResponseWriter, r *http.Request, e *cache.Ent
 func (h *viewHandler) fail(w http.ResponseWriter, r *http.Request, info *requestInfo, err error) {
 	if errors.Is(err, errOverloaded) {
 		h.metrics.Shed()
-		if info != nil {
-			info.cache = CacheNone // not a miss: the view did not run
-		}
 	}
 	p := problemFor(h.plan.Name(), err)
 	info.failed(err)
@@ -690,7 +687,7 @@ func (h *viewHandler) fail(w http.ResponseWriter, r *http.Request, info *request
 // line a second per view, saying how many failed since, so an outage
 // does not flood the log.
 func (h *viewHandler) logFailure(r *http.Request, status int, err error) {
-	now := time.Now().UnixNano()
+	now := h.front.now().UnixNano()
 	last := h.failLogged.Load()
 	if now-last < int64(time.Second) || !h.failLogged.CompareAndSwap(last, now) {
 		h.failsUnlogged.Add(1)
