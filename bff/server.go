@@ -395,7 +395,6 @@ func MethodNotAllowed(w http.ResponseWriter, r *http.Request, router chi.Routes)
 	writeProblem(w, r, newProblem(http.StatusMethodNotAllowed, ProblemMethodNotAllowed, "this route does not accept "+r.Method))
 }
 
-
 // routeShape drops parameter names, which do not make routes differ:
 // /c/{id} and /c/{uid} are the same route.
 func routeShape(route string) string {
