@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"hash/fnv"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -103,10 +105,11 @@ func (s *viewSet) files() ([]string, error) {
 	return files, nil
 }
 
-// stamp changes when a view file or a fixture is added, removed or edited
-// (fixtures give the served OpenAPI documents their types and examples):
-// it hashes the contents (files are small), since size and time can stay
-// the same.
+// stamp changes when a view file, a fixture or a body file a fixture names
+// is added, removed or edited (fixtures give the served OpenAPI documents
+// their types and examples): it hashes the contents (files are small),
+// since size and time can stay the same. A file or folder below tests/
+// that cannot be read changes the stamp too, with its error.
 func (s *viewSet) stamp() string {
 	if s.dir == "" {
 		return ""
@@ -115,10 +118,14 @@ func (s *viewSet) stamp() string {
 	if err != nil {
 		return "error: " + err.Error()
 	}
-	for _, pattern := range []string{"*.yaml", "*.yml"} {
-		fixtures, _ := filepath.Glob(filepath.Join(s.dir, testDir, pattern)) // only a malformed pattern fails
-		files = append(files, fixtures...)
-	}
+	_ = filepath.WalkDir(filepath.Join(s.dir, testDir), func(path string, d fs.DirEntry, err error) error {
+		switch {
+		case err != nil && errors.Is(err, fs.ErrNotExist):
+		case err != nil || !d.IsDir():
+			files = append(files, path) // an error is hashed when it is read again below
+		}
+		return nil
+	})
 	h := fnv.New64a()
 	for _, f := range files {
 		data, err := os.ReadFile(f)

@@ -341,6 +341,13 @@ func TestFixtureChangeIsNoticed(t *testing.T) {
 	if s.stamp() == before {
 		t.Error("a changed fixture leaves the views directory's stamp unchanged: the served OpenAPI keeps the old fixture types and examples")
 	}
+	// So does a body file a fixture names (expect.body_file).
+	writeFiles(t, dir, map[string]string{"tests/product.json": `{"title":"Lamp"}`})
+	before = s.stamp()
+	writeFiles(t, dir, map[string]string{"tests/product.json": `{"title":"Desk"}`})
+	if s.stamp() == before {
+		t.Error("a changed body file leaves the views directory's stamp unchanged: the served OpenAPI keeps the old example")
+	}
 }
 
 // Two slips with fixtures say what to do: passing tests/ itself, and a
