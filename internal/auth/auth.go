@@ -280,9 +280,16 @@ func newJWKS(cfg Config, failed func(error), read func()) (keyfunc.Keyfunc, cont
 		Ctx:                       ctx,
 		HTTPTimeout:               10 * time.Second,
 		NoErrorReturnFirstHTTPReq: true, // an identity provider down at start must not stop the BFF
-		RefreshErrorHandler:       func(_ context.Context, err error) { failed(err) },
-		Storage:                   readStorage{Storage: jwkset.NewMemoryStorage(), read: read},
-		RefreshInterval:           refresh,
+		RefreshErrorHandler: func(ctx context.Context, err error) {
+			// An unknown kid refreshes on the caller's context: a caller
+			// that hung up is no failure of the identity provider's.
+			if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+				return
+			}
+			failed(err)
+		},
+		Storage:         readStorage{Storage: jwkset.NewMemoryStorage(), read: read},
+		RefreshInterval: refresh,
 	})
 	if err != nil {
 		cancel()

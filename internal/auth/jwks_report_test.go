@@ -55,3 +55,45 @@ func TestReportJWKSErrorsDoesNotReportAFailureSinceRecovered(t *testing.T) {
 		t.Errorf("the key set was read, yet ReportJWKSErrors reported at once %v (the failure at start, since recovered)", reported)
 	}
 }
+
+// A caller that hangs up while its token's unknown kid refreshes the key
+// set is no failure of the identity provider's: nothing is reported.
+func TestCallerHangingUpDuringRefreshIsNotReported(t *testing.T) {
+	rsaKey, _ := rsa.GenerateKey(rand.Reader, 2048)
+	arrived, release := make(chan struct{}, 8), make(chan struct{})
+	var reads atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if reads.Add(1) > 1 { // the read at start answers; the refresh hangs
+			arrived <- struct{}{}
+			select {
+			case <-r.Context().Done():
+			case <-release:
+			}
+			return
+		}
+		_, _ = w.Write([]byte(`{"keys":[]}`))
+	}))
+	defer srv.Close()
+	defer close(release)
+	v, err := auth.New(auth.Config{Issuer: "https://id.example", Audience: "bff", JWKSURL: srv.URL, JWKSClient: srv.Client(),
+		JWKSMinRefresh: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer v.Close()
+	var reported atomic.Int64
+	v.ReportJWKSErrors(func(error) { reported.Add(1) })
+
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_, _ = v.Verify(ctx, sign(t, jwt.SigningMethodRS256, "k9", rsaKey, claims(nil)))
+	}()
+	<-arrived
+	cancel()
+	<-done
+	if n := reported.Load(); n != 0 {
+		t.Errorf("%d key-set failures reported for a caller that hung up", n)
+	}
+}
