@@ -230,8 +230,10 @@ func (f *Front) limits(next http.Handler) http.Handler {
 const (
 	// maxTraceState is what W3C Trace Context asks every vendor to pass on.
 	maxTraceState = 512
-	// maxIdempotencyKey is generous for the UUIDs and hashes clients send.
-	maxIdempotencyKey = 255
+	// MaxIdempotencyKey is the longest Idempotency-Key accepted (the
+	// OpenAPI documents say so): generous for the UUIDs and hashes clients
+	// send.
+	MaxIdempotencyKey = 255
 )
 
 // dropOddTraceContext removes a traceparent that is not W3C Trace Context
@@ -305,8 +307,8 @@ func checkIdempotencyKey(r *http.Request) error {
 		delete(r.Header, "Idempotency-Key")
 		return nil
 	}
-	if len(v) != 1 || len(v[0]) > maxIdempotencyKey || !printableASCII(v[0]) {
-		return fmt.Errorf("Idempotency-Key must be one value of 1 to %d printable ASCII characters", maxIdempotencyKey)
+	if len(v) != 1 || len(v[0]) > MaxIdempotencyKey || !printableASCII(v[0]) {
+		return fmt.Errorf("Idempotency-Key must be one value of 1 to %d printable ASCII characters", MaxIdempotencyKey)
 	}
 	return nil
 }

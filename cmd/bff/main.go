@@ -325,12 +325,13 @@ func serve(ctx context.Context, configPath, addrFlag, adminFlag string, getenv f
 		adminUpstreams = append(adminUpstreams, admin.Upstream{Name: name, URL: uc.BaseURL, Client: c})
 	}
 
-	respCache, err := cache.New(cache.Config{MaxBytes: cfg.CacheMaxBytes(cache.DefaultMaxBytes)})
+	cacheBytes := cfg.CacheMaxBytes(cache.DefaultMaxBytes)
+	respCache, err := cache.New(cache.Config{MaxBytes: cacheBytes})
 	if err != nil {
 		return 1, err
 	}
 	if gcTuned {
-		defer startHeapFloor(heapFloorFor(cfg.CacheMaxBytes(cache.DefaultMaxBytes)), gcPercent)()
+		defer startHeapFloor(heapFloorFor(cacheBytes), gcPercent)()
 	}
 	closeCache := true // unless executions are still running at exit
 	defer func() {
@@ -428,7 +429,7 @@ func serve(ctx context.Context, configPath, addrFlag, adminFlag string, getenv f
 	base := "http://" + ln.Addr().String()
 	log.Info("bff listening", "addr", ln.Addr().String(),
 		"try", []string{base + "/web/home/7", base + "/mobile/home/7", base + "/web/orders/ord-7-20", base + "/web/openapi.json"},
-		"cache_max_bytes", cfg.CacheMaxBytes(cache.DefaultMaxBytes))
+		"cache_max_bytes", cacheBytes)
 	if listening != nil {
 		listening <- listeners{Public: ln.Addr().String(), Admin: adminAddr}
 	}

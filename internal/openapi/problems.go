@@ -1,6 +1,8 @@
 package openapi
 
 import (
+	"strconv"
+
 	"net/http"
 
 	"github.com/bffproxy/bff/bff"
@@ -155,8 +157,8 @@ func requestHeaders() map[string]obj {
 		"X-Request-Id": header("X-Request-Id", "The caller's request ID, forwarded to upstreams and logged; "+
 			"another value is replaced by a generated one.", requestIDSchema()),
 		"Idempotency-Key": header("Idempotency-Key", "Makes the mutation safe to repeat: it is forwarded, and the upstream "+
-			"calls are retried only when it is sent. Another value (over 255 bytes, not printable ASCII) is a 400.",
-			&schema{Type: types{tString}, MinLength: ptr(1), MaxLength: ptr(255), Pattern: "^[ -~]+$"}),
+			"calls are retried only when it is sent. Another value (over "+strconv.Itoa(bff.MaxIdempotencyKey)+" bytes, not printable ASCII) is a 400.",
+			&schema{Type: types{tString}, MinLength: ptr(1), MaxLength: ptr(bff.MaxIdempotencyKey), Pattern: "^[ -~]+$"}),
 	}
 }
 
