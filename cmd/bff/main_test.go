@@ -396,37 +396,13 @@ func TestCheckAndViewsCommands(t *testing.T) {
 	}
 }
 
-// serveInProcess runs serve in this process with the config file body cfg
-// and env besides the defaults here (loopback, no admin listener, text
-// log). stop ends it and returns its exit code; it runs at cleanup too.
+// serveInProcess is start with the defaults here (loopback, no admin
+// listener, text log) beside env.
 func serveInProcess(t *testing.T, cfg string, env map[string]string) (addrs listeners, logs *lockedBuffer, stop func() int) {
 	t.Helper()
-	conf := filepath.Join(t.TempDir(), "bff.yaml")
-	if err := os.WriteFile(conf, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
 	all := map[string]string{"BFF_ADDR": "127.0.0.1:0", "BFF_ADMIN_ADDR": "off", "BFF_LOG_FORMAT": "text"}
 	maps.Copy(all, env)
-	ctx, cancel := context.WithCancel(context.Background())
-	listening := make(chan listeners, 1)
-	done := make(chan int, 1)
-	logs = &lockedBuffer{}
-	go func() {
-		done <- run(ctx, []string{"-config", conf}, func(k string) string { return all[k] }, io.Discard, logs, listening)
-	}()
-	select {
-	case addrs = <-listening:
-	case code := <-done:
-		t.Fatalf("serve exited %d before listening; log:\n%s", code, logs.String())
-	}
-	var code int
-	var once sync.Once
-	stop = func() int {
-		once.Do(func() { cancel(); code = <-done })
-		return code
-	}
-	t.Cleanup(func() { stop() })
-	return addrs, logs, stop
+	return start(t, all, cfg)
 }
 
 // downUpstream is an upstream that answers every request 500; it closes
