@@ -125,11 +125,11 @@ type checkBudget struct {
 const minChecks = 100
 
 func newCheckBudget(client string, l Limit, counts *counters) *checkBudget {
-	lc := counts.get("checks", client, l, func() *localCounter {
-		return &localCounter{rl: httprate.NewRateLimiter(max(l.Requests, minChecks), l.Window, httprate.WithKeyFuncs(clientKey),
-			httprate.WithResponseHeaders(httprate.ResponseHeaders{}))}
+	rl := counts.get("checks", client, l, func() *httprate.RateLimiter {
+		return httprate.NewRateLimiter(max(l.Requests, minChecks), l.Window, httprate.WithKeyFuncs(clientKey),
+			httprate.WithResponseHeaders(httprate.ResponseHeaders{}))
 	})
-	return &checkBudget{limiter: lc.rl, retryAfter: []string{strconv.Itoa(int(max(l.Window/time.Second, 1)))}}
+	return &checkBudget{limiter: rl, retryAfter: []string{strconv.Itoa(int(max(l.Window/time.Second, 1)))}}
 }
 
 func bearer(h string) (string, bool) {

@@ -47,26 +47,19 @@ func (l Limit) validate(what string) error {
 // A limiter is kept as long as its scope, name and limit stay the same.
 type counters struct {
 	mu   sync.Mutex
-	live map[string]*localCounter // those the routes being served use
-	next map[string]*localCounter // those the table being built uses
-}
-
-// localCounter is one limit counted by this replica, with the start of its
-// windows (httprate aligns them to the moment the limiter was made).
-type localCounter struct {
-	rl     *httprate.RateLimiter
-	offset time.Duration
+	live map[string]*httprate.RateLimiter // those the routes being served use
+	next map[string]*httprate.RateLimiter // those the table being built uses
 }
 
 // begin starts a build; keep or drop ends it.
 func (c *counters) begin() {
 	c.mu.Lock()
-	c.next = map[string]*localCounter{}
+	c.next = map[string]*httprate.RateLimiter{}
 }
 
 // get returns the counter for scope, name and l: the one already counting,
 // if any, else a new one made by build.
-func (c *counters) get(scope, name string, l Limit, build func() *localCounter) *localCounter {
+func (c *counters) get(scope, name string, l Limit, build func() *httprate.RateLimiter) *httprate.RateLimiter {
 	key := scope + "\x00" + name + "\x00" + strconv.Itoa(l.Requests) + "/" + l.Window.String()
 	lc, ok := c.next[key]
 	if !ok {
@@ -108,18 +101,18 @@ func (l Limit) limiter(name, scope string, rdb *shared.Redis, counts *counters) 
 				"more than "+strconv.Itoa(l.Requests)+" requests in "+l.Window.String()+"; try again in "+secs+"s"))
 		}
 	}
-	lc := counts.get(scope, name, l, func() *localCounter {
-		made := time.Now().UTC() // httprate takes its window offset from the moment it is made, as here
-		lc := &localCounter{offset: made.Sub(made.Truncate(l.Window))}
-		lc.rl = httprate.NewRateLimiter(l.Requests, l.Window,
+	rl := counts.get(scope, name, l, func() *httprate.RateLimiter {
+		// httprate aligns its windows to the moment it is made, as here.
+		made := time.Now().UTC()
+		offset := made.Sub(made.Truncate(l.Window))
+		return httprate.NewRateLimiter(l.Requests, l.Window,
 			httprate.WithKeyFuncs(clientKey),
-			httprate.WithLimitHandler(limitedIn(func(t time.Time) time.Time { return t.Add(-lc.offset).Truncate(l.Window).Add(lc.offset) })),
+			httprate.WithLimitHandler(limitedIn(func(t time.Time) time.Time { return t.Add(-offset).Truncate(l.Window).Add(offset) })),
 			httprate.WithResponseHeaders(httprate.ResponseHeaders{}), // ours follow the IETF draft
 		)
-		return lc
 	})
 	return func(next http.Handler) http.Handler {
-		limit := lc.rl.Handler(next)
+		limit := rl.Handler(next)
 		if rdb != nil {
 			limit = sharedLimiter{rdb: rdb, prefix: rdb.Prefix() + ":rl:" + scope + ":" + name + ":", limit: l, local: limit, next: next,
 				limited: limitedIn(func(t time.Time) time.Time { return t.Truncate(l.Window) })}
