@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"regexp"
 	"slices"
 	"strings"
@@ -127,6 +128,11 @@ var clientRE = regexp.MustCompile(`^[a-z][a-z0-9-]*$`)
 func New(cfg Config) (*Front, error) {
 	if cfg.Engine == nil || cfg.Cache == nil {
 		return nil, errors.New("bff: Engine and Cache are required")
+	}
+	for _, p := range cfg.TrustedProxies {
+		if _, err := netip.ParsePrefix(p); err != nil {
+			return nil, fmt.Errorf("bff: trusted proxy %q: want a CIDR prefix such as 10.0.0.0/8", p)
+		}
 	}
 	f := &Front{
 		engine:       cfg.Engine,
@@ -264,11 +270,7 @@ func (f *Front) build(sets []RouteSet) (*table, error) {
 				return nil, fmt.Errorf("client %s: %w", rs.Client, err)
 			}
 			// The address first: authn spends its budget of signature checks.
-			ipmw, err := clientIP(f.trusted)
-			if err != nil {
-				return nil, fmt.Errorf("client %s: %w", rs.Client, err)
-			}
-			chain = append(chain, ipmw)
+			chain = append(chain, clientIP(f.trusted))
 			checks = newCheckBudget(rs.Client, rs.RateLimit.Limit, &f.counts)
 		}
 		sub := r.With(chain...)
