@@ -465,11 +465,13 @@ func (c *Config) validate() error {
 	if c.Views.Poll == 0 {
 		c.Views.Poll = time.Second
 	}
-	if c.Cache.MaxBytes != nil && *c.Cache.MaxBytes < 0 {
-		return fmt.Errorf("config: cache.max_bytes %d must not be negative", *c.Cache.MaxBytes)
-	}
-	if r := c.Cache.Redis; r.Timeout < 0 || r.LockWait < 0 || r.LockTTL < 0 || r.MaxValueBytes < 0 || r.PurgeRetention < 0 {
-		return fmt.Errorf("config: cache.redis: timeout, lock_wait, lock_ttl, max_value_bytes and purge_retention must not be negative")
+	r := c.Cache.Redis
+	if err := notNegative("cache.", map[string]float64{
+		"max_bytes": float64(c.CacheMaxBytes(0)), "redis.timeout": float64(r.Timeout), "redis.lock_wait": float64(r.LockWait),
+		"redis.lock_ttl": float64(r.LockTTL), "redis.max_value_bytes": float64(r.MaxValueBytes),
+		"redis.purge_retention": float64(r.PurgeRetention),
+	}); err != nil {
+		return err
 	}
 	if r := c.Cache.Redis.PurgeRetention; r > 0 && r < MinPurgeRetention {
 		// Replicas read the log every second and take a gap in their reads
@@ -491,11 +493,13 @@ func (c *Config) validate() error {
 		if !upstreamNameRE.MatchString(name) {
 			return fmt.Errorf("config: upstreams.%s: names are lower-case letters, digits, '_' or '-'", name)
 		}
-		if u.Retry.Max != nil && *u.Retry.Max < 0 {
-			return fmt.Errorf("config: upstreams.%s.retry.max must not be negative", name)
+		retries := 0
+		if u.Retry.Max != nil {
+			retries = *u.Retry.Max
 		}
 		if err := notNegative("upstreams."+name+".", map[string]float64{
-			"timeout": float64(u.Timeout), "attempt_timeout": float64(u.AttemptTimeout),
+			"retry.max": float64(retries),
+			"timeout":   float64(u.Timeout), "attempt_timeout": float64(u.AttemptTimeout),
 			"max_body_bytes": float64(u.MaxBodyBytes), "max_conns": float64(u.MaxConns),
 			"max_idle_conns": float64(u.MaxIdleConns), "queue_wait": float64(u.QueueWait),
 			"retry.wait_min": float64(u.Retry.WaitMin), "retry.wait_max": float64(u.Retry.WaitMax),
