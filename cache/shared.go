@@ -248,12 +248,12 @@ func (s *Shared) decode(key string, raw []byte) (*Entry, time.Duration, bool) {
 		return nil, 0, false
 	}
 	// The writer's clock may run ahead of ours: an entry is never younger
-	// than now here (its freshness is judged from StoredAt), nor kept
+	// than now here (its freshness is judged from StoredAt), so never kept
 	// longer than its TTL.
 	if now := time.Now(); e.StoredAt.After(now) {
 		e.StoredAt = now
 	}
-	left := min(ttl-time.Since(e.StoredAt), ttl)
+	left := ttl - time.Since(e.StoredAt)
 	if left <= 0 || s.purged(key, e.Tag, e.Fetched) {
 		return nil, 0, false
 	}

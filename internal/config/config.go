@@ -380,13 +380,13 @@ func (c *Config) ApplyAddrFlags(addr, admin string) error {
 	if admin != "" {
 		c.Admin.Addr = admin
 	}
-	return c.CheckAddrs()
+	return c.checkAddrs()
 }
 
-// CheckAddrs refuses listen addresses the listeners could not take: one
+// checkAddrs refuses listen addresses the listeners could not take: one
 // without a port, and the admin listener on the public address. Call it
 // once the flags are applied: they win over the file and environment.
-func (c *Config) CheckAddrs() error {
+func (c *Config) checkAddrs() error {
 	for _, a := range []struct {
 		what, addr string
 		mayBeOff   bool
