@@ -89,16 +89,25 @@ func (s *viewSet) load() ([]bff.RouteSet, error) {
 }
 
 func (s *viewSet) files() ([]string, error) {
-	// Listed, not globbed: a glob takes a directory it may not read, or a
-	// file, for an empty directory, and the views would silently go.
-	entries, err := os.ReadDir(s.dir)
+	files, err := yamlFiles(s.dir)
 	if err != nil {
 		return nil, fmt.Errorf("views: %w", err)
+	}
+	return files, nil
+}
+
+// yamlFiles lists the *.yaml and *.yml files in dir, sorted. Listed, not
+// globbed: a glob takes a directory it may not read, or a file, for an
+// empty directory, and what it holds would silently go.
+func yamlFiles(dir string) ([]string, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
 	}
 	var files []string
 	for _, e := range entries {
 		if ext := filepath.Ext(e.Name()); !e.IsDir() && (ext == ".yaml" || ext == ".yml") {
-			files = append(files, filepath.Join(s.dir, e.Name()))
+			files = append(files, filepath.Join(dir, e.Name()))
 		}
 	}
 	sort.Strings(files)

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -150,12 +151,13 @@ func fixtureFiles(builtin, sets []bff.RouteSet, dirs []string) ([]*viewtest.File
 		if err != nil {
 			return nil, nil, err
 		}
-		for _, pattern := range []string{"*.yaml", "*.yml"} {
-			others, _ := filepath.Glob(filepath.Join(dir, testDir, pattern)) // only a malformed pattern fails
-			for _, f := range others {
-				if !strings.Contains(filepath.Base(f), ".test.") {
-					notes = append(notes, fmt.Sprintf("skip  %s: fixture files are named *.test.yaml", f))
-				}
+		others, err := yamlFiles(filepath.Join(dir, testDir))
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return nil, nil, err
+		}
+		for _, f := range others {
+			if !strings.Contains(filepath.Base(f), ".test.") {
+				notes = append(notes, fmt.Sprintf("skip  %s: fixture files are named *.test.yaml", f))
 			}
 		}
 		for _, f := range loaded {
@@ -176,18 +178,19 @@ func fixtureFiles(builtin, sets []bff.RouteSet, dirs []string) ([]*viewtest.File
 // fixturesApart refuses fixture files beside the views: the server would
 // read them as view files and refuse to start.
 func fixturesApart(dir string) error {
-	for _, pattern := range []string{"*.test.yaml", "*.test.yml"} {
-		m, err := filepath.Glob(filepath.Join(dir, pattern))
-		if err != nil {
-			return err
+	files, err := yamlFiles(dir)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	for _, f := range files {
+		if !strings.Contains(filepath.Base(f), ".test.") {
+			continue
 		}
-		if len(m) > 0 && filepath.Base(filepath.Clean(dir)) == testDir {
+		if filepath.Base(filepath.Clean(dir)) == testDir {
 			return fmt.Errorf("%s holds fixtures: pass the views directory (%s), not its %s/", dir, filepath.Dir(filepath.Clean(dir)), testDir)
 		}
-		if len(m) > 0 {
-			return fmt.Errorf("%s: fixture files go in %s: the server reads every *.yaml in %s as a view file",
-				m[0], filepath.Join(dir, testDir), dir)
-		}
+		return fmt.Errorf("%s: fixture files go in %s: the server reads every *.yaml in %s as a view file",
+			f, filepath.Join(dir, testDir), dir)
 	}
 	return nil
 }
